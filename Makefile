@@ -1,0 +1,32 @@
+# heartbeat — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Real data for development: ../shared/data where it exists; override with `make run DATA=path`.
+DATA   ?= $(firstword $(wildcard $(abspath ../shared/data)))
+export HEARTBEAT_DATA ?= $(DATA)
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## create .venv and install heartbeat with its dev extras (a second call returns at once)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP) ## run every test, slow ones included (what CI runs)
+	$(PY) -m pytest
+
+test-fast: $(STAMP) ## run the tests not marked slow
+	$(PY) -m pytest -m "not slow"
+
+clean: ## remove caches and the virtualenv
+	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+
+.PHONY: help install test test-fast clean

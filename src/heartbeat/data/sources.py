@@ -1,0 +1,147 @@
+"""Where data comes from: an explicit path, else ``$HEARTBEAT_DATA``, else ``data/``, else synthetic.
+
+A folder is searched (itself and its immediate subfolders) for, in this order:
+
+1. the course parquet pair of the task (``heart_big_train.parq`` + ``heart_big_test.parq``
+   for MIT-BIH, ``heart_train.parq`` + ``heart_test.parq`` for PTB);
+2. Kaggle's CSV files (``mitbih_train.csv`` + ``mitbih_test.csv``; ``ptbdb_normal.csv`` +
+   ``ptbdb_abnormal.csv``, split here);
+3. for MIT-BIH, a folder of raw WFDB records (beats built by :mod:`heartbeat.data.wfdb_beats`
+   and cached, then split here); for PTB, a single parquet file with "ptb" in its name
+   (split here).
+
+A single file is read and split here. When nothing is found, the built-in synthetic set is
+used and :func:`load_dataset` marks the result ``synthetic=True`` so the caller warns loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from heartbeat.data.beatset import BeatSet, DataError, Dataset
+from heartbeat.data.readers import read_beats, write_beats
+from heartbeat.data.splits import split
+from heartbeat.data.synthetic import synthetic_beats
+
+PAIRS = {
+    "mitbih": [("heart_big_train.parq", "heart_big_test.parq"), ("mitbih_train.csv", "mitbih_test.csv")],
+    "ptb": [("heart_train.parq", "heart_test.parq")],
+}
+BUILDER_VERSION = "kachuee-annot-v1"  # bump when wfdb_beats changes what it builds
+
+SYNTHETIC_WARNING = (
+    "!!! NO DATA FOUND: using the built-in SYNTHETIC beats. They are not ECG and every figure "
+    "on them is meaningless. Give --data PATH, set HEARTBEAT_DATA, or put files in data/ "
+    "(see data/README.md). !!!"
+)
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def default_source() -> Path | None:
+    """``$HEARTBEAT_DATA`` if set, else the project's ``data/`` folder if it holds data, else None."""
+    env = os.environ.get("HEARTBEAT_DATA")
+    if env:
+        path = Path(env).expanduser()
+        if not path.exists():
+            raise DataError(f"HEARTBEAT_DATA={env}: no such file or folder")
+        return path
+    local = project_root() / "data"
+    if local.is_dir() and any(p.name != "README.md" and not p.name.startswith(".") for p in local.iterdir()):
+        return local
+    return None
+
+
+def load_dataset(
+    path: str | Path | None = None,
+    task: str = "mitbih",
+    split_how: str = "intra",
+    seed: int = 0,
+    test_size: float = 0.2,
+    synthetic_size: int = 20000,
+    progress=None,
+) -> Dataset:
+    """Resolve a data source and return its train/test beats (the test side is for final evaluation only)."""
+    path = Path(path) if path is not None else default_source()
+    if path is None:
+        beats = synthetic_beats(synthetic_size, task=task, seed=seed)
+        train, test = split(beats, "intra", test_size, seed)
+        return Dataset(train, test, source=beats.report.source, synthetic=True)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_file():
+        beats = read_beats(path, task=None)
+        return _split_one(beats, str(path), split_how, seed, test_size)
+    for folder in [path, *sorted(p for p in path.iterdir() if p.is_dir())]:
+        for train_name, test_name in PAIRS.get(task, []):
+            if (folder / train_name).exists() and (folder / test_name).exists():
+                train = read_beats(folder / train_name, task)
+                test = read_beats(folder / test_name, task)
+                return Dataset(train, test, source=f"{folder / train_name} + {test_name}")
+        if task == "ptb" and (folder / "ptbdb_normal.csv").exists() and (folder / "ptbdb_abnormal.csv").exists():
+            beats = BeatSet.concat([read_beats(folder / "ptbdb_normal.csv", "ptb"),
+                                    read_beats(folder / "ptbdb_abnormal.csv", "ptb")])
+            return _split_one(beats, str(folder / "ptbdb_*.csv"), split_how, seed, test_size)
+        if task == "mitbih" and any(folder.glob("*.hea")):
+            beats = cached_wfdb_beats(folder, progress=progress)
+            return _split_one(beats, f"{folder} (WFDB records)", split_how, seed, test_size)
+        if task == "ptb":
+            ptb_files = sorted(folder.glob("*ptb*.parq"))
+            if ptb_files:
+                return _split_one(read_beats(ptb_files[0], "ptb"), str(ptb_files[0]), split_how, seed, test_size)
+    raise DataError(
+        f"{path}: no {task} data found. Expected one of: "
+        + "; ".join(f"{a} + {b}" for a, b in PAIRS.get(task, []))
+        + ("; ptbdb_normal.csv + ptbdb_abnormal.csv; a *ptb*.parq file" if task == "ptb"
+           else "; a folder of WFDB records (*.hea, *.dat, *.atr)")
+        + " (in the folder or one level below)"
+    )
+
+
+def _split_one(beats: BeatSet, source: str, how: str, seed: int, test_size: float) -> Dataset:
+    train, test = split(beats, how, test_size, seed)
+    return Dataset(train, test, source=f"{source}, {how} split {1 - test_size:.0%}/{test_size:.0%} seed {seed}")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HEARTBEAT_CACHE", Path.home() / ".cache" / "heartbeat"))
+
+
+def cached_wfdb_beats(folder: Path, progress=None) -> BeatSet:
+    """Beats built from a WFDB folder, cached by the records' names, sizes and times."""
+    from heartbeat.data.wfdb_beats import build_beats, list_records
+
+    names = list_records(folder)
+    h = hashlib.sha1(BUILDER_VERSION.encode())
+    for name in names:
+        for ext in ("hea", "dat", "atr"):
+            st = (folder / f"{name}.{ext}").stat()
+            h.update(f"{name}.{ext}:{st.st_size}:{int(st.st_mtime)}".encode())
+    cached = cache_dir() / f"wfdb-beats-{h.hexdigest()[:16]}.parq"
+    if cached.exists():
+        beats = read_beats(cached, "mitbih")
+        beats.report.source = f"{folder} (WFDB records, beats cached in {cached})"
+        return beats
+    print(f"building beats from {len(names)} WFDB records in {folder} (once; cached afterwards) ...",
+          file=sys.stderr)
+    beats, _ = build_beats(folder, names, progress=progress)
+    tmp = cached.with_suffix(".tmp")
+    write_beats(beats, tmp)
+    tmp.replace(cached)  # atomic: parallel trials never read a half-written cache
+    return beats
+
+
+def valid_split(train: BeatSet, valid_size: float = 0.2, seed: int = 0, by_record: bool = False) -> tuple[BeatSet, BeatSet]:
+    """Carve a validation set from the training side: stratified by beat, or by record."""
+    return split(train, "inter" if by_record else "intra", valid_size, seed)
+
+
+def describe(beats: BeatSet) -> str:
+    counts = beats.class_counts()
+    total = max(len(beats), 1)
+    return ", ".join(f"{c} {n} ({n / total:.1%})" for c, n in counts.items())

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from heartbeat.data import BeatSet, load_dataset, split
+from heartbeat.data.synthetic import synthetic_beats
+
+
+def test_synthetic_is_deterministic_and_imbalanced():
+    a, b, c = synthetic_beats(3000, seed=1), synthetic_beats(3000, seed=1), synthetic_beats(3000, seed=2)
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert not np.array_equal(a.X, c.X)
+    counts = np.bincount(a.y)
+    assert counts[0] > 0.8 * len(a.y) and counts.min() >= 20
+    assert a.X.min() >= 0 and a.X.max() <= 1
+
+
+def test_synthetic_classes_differ_in_shape():
+    beats = synthetic_beats(5000, seed=0)
+    means = np.stack([beats.X[beats.y == k].mean(0) for k in range(5)])
+    dist = np.abs(means[:, None] - means[None]).mean(-1)
+    assert dist[~np.eye(5, dtype=bool)].min() > 0.005
+
+
+def test_intra_split_is_stratified_and_seeded():
+    beats = synthetic_beats(4000, seed=0)
+    tr, te = split(beats, "intra", 0.2, seed=3)
+    tr2, _ = split(beats, "intra", 0.2, seed=3)
+    np.testing.assert_array_equal(tr.X, tr2.X)
+    assert len(te) == 800
+    np.testing.assert_allclose(np.bincount(te.y) / len(te), np.bincount(beats.y) / len(beats), atol=0.01)
+
+
+def test_inter_split_keeps_records_apart():
+    rng = np.random.default_rng(0)
+    record = np.repeat([f"r{i}" for i in range(20)], 50)
+    beats = BeatSet(rng.uniform(size=(1000, 187)), rng.integers(0, 5, 1000), "mitbih", record=record)
+    tr, te = split(beats, "inter", 0.2, seed=0)
+    assert not set(tr.record) & set(te.record)
+    assert len(tr) + len(te) == 1000 and 0.1 < len(te) / 1000 < 0.3
+    with pytest.raises(ValueError, match="needs a record id"):
+        split(BeatSet(beats.X, beats.y, "mitbih"), "inter")
+
+
+def test_no_data_falls_back_to_synthetic(monkeypatch, tmp_path):
+    monkeypatch.delenv("HEARTBEAT_DATA", raising=False)
+    monkeypatch.setattr("heartbeat.data.sources.project_root", lambda: tmp_path)
+    ds = load_dataset(None, synthetic_size=2000)
+    assert ds.synthetic and "synthetic" in ds.source
+    assert len(ds.train) + len(ds.test) == len(synthetic_beats(2000))

@@ -1,0 +1,42 @@
+"""The Kachuee beat builder on real MIT-BIH records (skipped where ../shared/data is absent)."""
+
+import numpy as np
+import pytest
+
+from heartbeat.data import load_dataset
+from heartbeat.data.wfdb_beats import AAMI, build_beats
+
+
+def test_builder_on_real_records(mitdb):
+    beats, report = build_beats(mitdb, ["100", "102", "208"])
+    assert beats.X.shape[1] == 187 and len(beats) == sum(report.built.values())
+    assert beats.X.min() >= 0 and beats.X.max() <= 1
+    # each beat starts at its R peak: the first sample is high in its 10 s window
+    assert np.median(beats.X[:, 0]) > 0.6
+    # zero padding after 1.2 T (T about 0.8 s = 100 samples at 125 Hz)
+    assert np.median((beats.X > 0).sum(1)) < 187
+    # 208 holds many V and F beats; 102 is paced (Q) and has no MLII lead
+    assert report.built["V"] > 900 and report.built["F"] > 300 and report.built["Q"] > 2000
+    assert any("102" in n and "MLII" in n for n in report.lead_notes)
+    # at most the last beat of each record is lost
+    assert 0 <= sum(report.annotated.values()) - sum(report.built.values()) <= 3
+    assert set(beats.record) == {"100", "102", "208"}
+
+
+def test_annotation_counts_match_database_readme(mitdb):
+    import wfdb
+
+    counts = np.zeros(5, int)
+    for name in (mitdb / "RECORDS").read_text().split():
+        for s in wfdb.rdann(str(mitdb / name), "atr").symbol:
+            if s in AAMI:
+                counts[AAMI[s]] += 1
+    # the per-class counts stated in ../shared/data/README.md
+    assert counts.tolist() == [82624, 2197, 6118, 787, 5979]
+
+
+@pytest.mark.slow
+def test_full_build_through_source_resolution(shared_data):
+    ds = load_dataset(shared_data, task="mitbih", split_how="inter", seed=0)
+    assert len(ds.train) + len(ds.test) > 97_600
+    assert not set(ds.train.record) & set(ds.test.record)
