@@ -92,6 +92,61 @@ def cmd_data_download(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- train
+def set_threads(n: int | None) -> None:
+    import torch
+
+    torch.set_num_threads(n or torch.get_num_threads())
+
+
+def epoch_line(row: dict) -> str:
+    return (f"epoch {row['epoch']:>3}  loss {row['loss']:.4f}  {row['objective_name']} {row['objective']:.4f}  "
+            f"recall_macro {row['recall_macro']:.4f}  lr {row['lr']:.2e}  {row['seconds']:.1f}s")
+
+
+def cmd_train(args) -> int:
+    import gin
+
+    from heartbeat.config import parse
+    from heartbeat.data import valid_split
+    from heartbeat.modelio import save_model
+    from heartbeat.train import fit
+
+    set_threads(args.threads)
+    parse(args.gin, args.bind)
+    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed)
+    warn_if_synthetic(ds)
+    train, valid = valid_split(ds, args.valid_size, args.seed)
+    print(f"data: {ds.source}\ntrain {len(train)} beats ({describe(train)})\nvalid {len(valid)} beats")
+    objective = gin.query_parameter("fit.objective") if _bound("fit.objective") else "f2_macro"
+
+    def show(row, _model):
+        print(epoch_line({**row, "objective_name": objective}), flush=True)
+
+    result = fit(train, valid, on_epoch=show, max_epochs=args.epochs)
+    out = Path(args.out or Path("models") / Path(args.gin).stem)
+    info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
+            "split": ds.split, "seed": args.seed, "best_epoch": result.best_epoch, "objective": result.objective,
+            "seconds": result.seconds, "valid": result.metrics, "history": result.history}
+    save_model(out, result.model, gin.operative_config_str(), info)
+    m = result.metrics
+    print(f"best epoch {result.best_epoch}: {result.objective} {m[result.objective]:.4f}, recall_macro "
+          f"{m['recall_macro']:.4f}, f1_macro {m['f1_macro']:.4f}; per-class recall "
+          + " ".join(f"{c} {m['recall_' + c]:.3f}" for c in train.classes))
+    print("wrote", out)
+    return 0
+
+
+def _bound(name: str) -> bool:
+    import gin
+
+    try:
+        gin.query_parameter(name)
+        return True
+    except ValueError:
+        return False
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="heartbeat", description=__doc__.split("\n")[0].strip("`"),
@@ -119,6 +174,20 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("download", help="fetch MIT-BIH from PhysioNet through wfdb (needs internet)")
     d.add_argument("--out", default="data/mitdb", help="output folder (default: data/mitdb)")
     d.set_defaults(func=cmd_data_download)
+
+    t = sub.add_parser("train", help="train one model from a gin file and write a model folder",
+                       epilog="example: heartbeat train gin/models/cnn1d.gin --bind 'CNN1D.channels = 64' "
+                              "--epochs 5 --out models/try\n" + EPILOG_DATA,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("gin", help="model gin file, e.g. gin/models/cnn1d.gin or gin/best/<tag>.gin")
+    t.add_argument("--bind", action="append", default=[], metavar="'NAME = VALUE'",
+                   help="extra gin binding, repeatable (e.g. --bind 'fit.learning_rate = 0.001')")
+    add_data_args(t)
+    t.add_argument("--epochs", type=int, default=None, help="stop after N epochs (default: fit.epochs)")
+    t.add_argument("--valid-size", type=float, default=0.2, help="share of train carved out for validation (0.2)")
+    t.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    t.add_argument("--out", default=None, help="model folder (default: models/<gin file stem>)")
+    t.set_defaults(func=cmd_train)
     return p
 
 

@@ -133,6 +133,7 @@ class Dataset:
     test: BeatSet
     source: str
     synthetic: bool = False
+    split: str = "intra"  # how validation is carved from train: by beat, or by record for 'inter'
 
     @property
     def task(self) -> str:

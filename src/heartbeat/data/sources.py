@@ -105,7 +105,8 @@ def load_dataset(
 
 def _split_one(beats: BeatSet, source: str, how: str, seed: int, test_size: float) -> Dataset:
     train, test = split(beats, how, test_size, seed)
-    return Dataset(train, test, source=f"{source}, {how} split {1 - test_size:.0%}/{test_size:.0%} seed {seed}")
+    return Dataset(train, test, source=f"{source}, {how} split {1 - test_size:.0%}/{test_size:.0%} seed {seed}",
+                   split=how)
 
 
 def cache_dir() -> Path:
@@ -136,9 +137,12 @@ def cached_wfdb_beats(folder: Path, progress=None) -> BeatSet:
     return beats
 
 
-def valid_split(train: BeatSet, valid_size: float = 0.2, seed: int = 0, by_record: bool = False) -> tuple[BeatSet, BeatSet]:
-    """Carve a validation set from the training side: stratified by beat, or by record."""
-    return split(train, "inter" if by_record else "intra", valid_size, seed)
+def valid_split(dataset: Dataset, valid_size: float = 0.2, seed: int = 0) -> tuple[BeatSet, BeatSet]:
+    """Carve (train, valid) from the training side: stratified by beat, or by record for an inter split.
+
+    The test side is left alone: it is for the final evaluation only, never for a search.
+    """
+    return split(dataset.train, dataset.split, valid_size, seed)
 
 
 def describe(beats: BeatSet) -> str:

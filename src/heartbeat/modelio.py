@@ -1,0 +1,107 @@
+"""A model folder: everything needed to rebuild, evaluate and retrain one model.
+
+```
+models/<tag>/
+  config.gin     the operative gin config of the fit (family, its bindings, fit.*)
+  model.pt       the weights (state_dict) of a deep model, or
+  model.joblib   a fitted classical baseline
+  metrics.json   task, classes, validation metrics of the best epoch, history, data source
+```
+
+Rebuilding parses ``config.gin`` and asks gin for ``fit.model``: no code change and no
+pickled classes, so a folder stays loadable as long as the family's bindings exist.
+Loading clears gin's (module-global) config.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import gin
+import numpy as np
+import torch
+
+from heartbeat.data.beatset import CLASSES
+
+
+@dataclass
+class LoadedModel:
+    """A model folder, ready to predict beats (n, 187) -> class probabilities (n, classes)."""
+
+    path: Path
+    tag: str
+    family: str
+    task: str
+    classes: tuple[str, ...]
+    config: str
+    info: dict
+    net: object
+
+    def predict_proba(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if isinstance(self.net, torch.nn.Module):
+            from heartbeat.train import predict_proba
+
+            return predict_proba(self.net, X, batch_size)
+        return self.net.predict_proba(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_proba(X).argmax(1)
+
+
+def family_of(config: str) -> str:
+    """The family named by ``fit.model = @Family`` in a gin config text."""
+    for line in config.splitlines():
+        if line.replace(" ", "").startswith("fit.model=@"):
+            return line.split("@", 1)[1].strip()
+    raise ValueError("the config has no 'fit.model = @Family' binding")
+
+
+def save_model(out: str | Path, model, config: str, info: dict) -> Path:
+    """Write a model folder (weights or estimator, ``config.gin``, ``metrics.json``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("model.pt", "model.joblib"):
+        (out / stale).unlink(missing_ok=True)
+    if isinstance(model, torch.nn.Module):
+        torch.save(model.state_dict(), out / "model.pt")
+    else:
+        model.save(out)
+    (out / "config.gin").write_text(config)
+    info = {"tag": out.name, "family": family_of(config), **info}
+    (out / "metrics.json").write_text(json.dumps(info, indent=2, default=_json_default) + "\n")
+    return out
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Rebuild a model folder written by :func:`save_model`."""
+    from heartbeat.config import parse_text
+    from heartbeat.models import BASELINES
+
+    path = Path(path)
+    for name in ("config.gin", "metrics.json"):
+        if not (path / name).exists():
+            raise FileNotFoundError(f"{path}: not a model folder ({name} missing)")
+    config = (path / "config.gin").read_text()
+    info = json.loads((path / "metrics.json").read_text())
+    task = info["task"]
+    family = family_of(config)
+    parse_text(config)
+    model_cls = gin.get_bindings("fit")["model"]
+    if family in BASELINES:
+        net = BASELINES[family].load(path)
+    else:
+        net = model_cls(in_channels=1, num_classes=len(CLASSES[task]))
+        net.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
+        net.eval()
+    return LoadedModel(path, info.get("tag", path.name), family, task, CLASSES[task], config, info, net)
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")

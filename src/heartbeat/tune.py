@@ -1,0 +1,431 @@
+"""Hyperparameter search: gin bindings as the search space, Ray Tune (ASHA + Optuna TPE), MLflow.
+
+A search file includes a model's gin file and names the bindings to vary::
+
+    include 'gin/models/cnn1d.gin'
+    search.space = {
+        'CNN1D.channels': ('choice', [16, 32, 64]),
+        'fit.learning_rate': ('loguniform', 1e-4, 3e-3),
+    }
+
+Domains: ``('choice', [values])``, ``('uniform', lo, hi)``, ``('loguniform', lo, hi)``,
+``('randint', lo, hi)`` (hi exclusive), ``('quniform', lo, hi, q)``. Every key is checked
+as a gin binding before any trial starts.
+
+How a trial runs: the driver parses the search file once and hands each trial the
+flattened gin text plus its sampled values (plain strings and dicts, so it works unchanged
+on a Ray cluster); the data goes once into Ray's object store (``tune.with_parameters``).
+The trial parses gin itself (gin state is per process), sets torch's threads to its CPU
+share, trains with :func:`heartbeat.train.fit` and reports every epoch; an epoch that
+improves the objective carries a checkpoint (weights + operative ``config.gin``).
+
+The searched metric is ``best_objective``: the best validation objective a trial has
+reached so far. ASHA (epochs as the resource) compares trials on it at each rung.
+
+Truncated trials and Optuna: Ray's ``OptunaSearch`` tells Optuna the last value of every
+trial as if the trial were complete, so a trial that ASHA stopped at epoch 2 would count as
+a finished configuration worth its epoch-2 score. Here such a trial is told to Optuna as
+PRUNED instead (its per-epoch values were already reported as intermediate values), which
+is how Optuna's own pruners present it: TPE then ranks it below the trials that ran to the
+end at the same step, rather than mixing low-rung scores with final ones. A trial that
+ends by its own early stopping or reaches the epoch limit is COMPLETE. A trial that raises
+or whose loss turns NaN is FAIL, and the search goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gin
+import numpy as np
+import pandas as pd
+
+from heartbeat.config import binding, parse, parse_text
+
+DOMAINS = ("choice", "uniform", "loguniform", "randint", "quniform")
+
+
+@gin.configurable(denylist=[])
+def search(space=gin.REQUIRED):
+    """Holder of ``search.space``: {binding name: (domain, *args)}."""
+    return space
+
+
+class SearchSpaceError(ValueError):
+    """A search file whose space is malformed or names a binding that does not exist."""
+
+
+# ---------------------------------------------------------------- the space
+def read_search(path: str | Path) -> tuple[str, dict]:
+    """Parse a search file; return (flattened gin text of everything it binds, its space)."""
+    parse(path)
+    try:
+        space = gin.query_parameter("search.space")
+    except ValueError as exc:
+        raise SearchSpaceError(f"{path}: no 'search.space = {{...}}' binding") from exc
+    base = gin.config_str()
+    validate_space(space, base, str(path))
+    return base, space
+
+
+def validate_space(space: dict, base: str, where: str) -> None:
+    """Every key must be a valid binding and every domain well-formed; checked before any trial."""
+    if not isinstance(space, dict) or not space:
+        raise SearchSpaceError(f"{where}: search.space must be a non-empty dict of binding -> domain")
+    for key, spec in space.items():
+        if not (isinstance(spec, (tuple, list)) and spec and spec[0] in DOMAINS):
+            raise SearchSpaceError(f"{where}: search key {key!r}: domain {spec!r} must be a tuple whose "
+                                   f"first item is one of {DOMAINS}")
+        kind, args = spec[0], spec[1:]
+        if kind == "choice" and not (len(args) == 1 and isinstance(args[0], (list, tuple)) and args[0]):
+            raise SearchSpaceError(f"{where}: search key {key!r}: ('choice', [v1, v2, ...]) expected, got {spec!r}")
+        if kind != "choice" and not (len(args) in (2, 3) and all(isinstance(a, (int, float)) for a in args)
+                                     and args[0] < args[1]):
+            raise SearchSpaceError(f"{where}: search key {key!r}: ({kind!r}, low, high) with low < high expected, "
+                                   f"got {spec!r}")
+        if kind == "loguniform" and args[0] <= 0:
+            raise SearchSpaceError(f"{where}: search key {key!r}: loguniform needs low > 0, got {spec!r}")
+        samples = args[0] if kind == "choice" else [args[0]]
+        for value in samples:
+            try:
+                gin.parse_config(binding(key, value))
+            except Exception as exc:  # gin raises ValueError/KeyError/TypeError for unknown names
+                raise SearchSpaceError(f"{where}: search key {key!r} is not a valid gin binding "
+                                       f"(value {value!r}): {exc}") from exc
+    parse_text(base)  # leave gin as the file left it
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def to_tune(space: dict) -> dict:
+    """Ray Tune domains. Non-scalar choices (tuples, lists) travel as their repr string."""
+    from ray import tune
+
+    out = {}
+    for key, (kind, *args) in space.items():
+        if kind == "choice":
+            out[key] = tune.choice([v if _scalar(v) else repr(v) for v in args[0]])
+        elif kind == "uniform":
+            out[key] = tune.uniform(*args[:2])
+        elif kind == "loguniform":
+            out[key] = tune.loguniform(*args[:2])
+        elif kind == "randint":
+            out[key] = tune.randint(*args[:2])
+        else:  # quniform
+            out[key] = tune.quniform(*args)
+    return out
+
+
+def trial_bindings(config: dict, space: dict) -> list[str]:
+    """gin binding lines for a trial's sampled values (decoding non-scalar choices)."""
+    lines = []
+    for key, value in config.items():
+        kind, *args = space[key]
+        if kind == "choice":
+            value = {(v if _scalar(v) else repr(v)): v for v in args[0]}[value]
+        lines.append(binding(key, value))
+    return lines
+
+
+# ---------------------------------------------------------------- the trial
+def run_trial(config: dict, train, valid, base_config: str, space: dict, cpus: int, max_epochs: int) -> None:
+    """One Ray Tune trial: parse gin, fit, report every epoch (with a checkpoint when improved)."""
+    import torch
+    from ray import tune
+
+    from heartbeat.train import fit
+
+    torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1; give the trial its share
+    parse_text(base_config, trial_bindings(config, space))
+
+    def report(row: dict, model) -> None:
+        metrics = {k: v for k, v in row.items() if isinstance(v, (int, float, bool)) and not isinstance(v, bool)}
+        metrics.update(improved=int(row["improved"]), final=int(row["final"]))
+        if not row["improved"]:
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as d:
+            if isinstance(model, torch.nn.Module):
+                torch.save(model.state_dict(), Path(d) / "model.pt")
+            else:
+                model.save(d)
+            (Path(d) / "config.gin").write_text(gin.operative_config_str())
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+    fit(train, valid, on_epoch=report, max_epochs=max_epochs)
+
+
+def truncation_aware_optuna(metric: str, seed: int):
+    """Ray's OptunaSearch (TPE, seeded), telling ASHA-truncated trials to Optuna as PRUNED."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    class TruncationAwareOptunaSearch(OptunaSearch):
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            if result and not error and not result.get("final") and trial_id not in self._completed_trials:
+                self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+                self._completed_trials.add(trial_id)
+                return
+            super().on_trial_complete(trial_id, result, error)
+
+    return TruncationAwareOptunaSearch(metric=metric, mode="max", sampler=optuna.samplers.TPESampler(seed=seed))
+
+
+# ---------------------------------------------------------------- the driver
+def trials_table(grid, space: dict, objective: str) -> pd.DataFrame:
+    """One row per trial: parameters, final and best metrics, epochs run, status, wall time."""
+    rows = []
+    for result in grid:
+        m = result.metrics or {}
+        df = result.metrics_dataframe
+        best = df.loc[df["objective"].idxmax()] if df is not None and len(df) and "objective" in df else None
+        if result.error:
+            status = "failed"
+        elif m.get("final"):
+            status = "completed"
+        else:
+            status = "stopped early (ASHA)" if m else "not run"
+        row = {"trial_id": m.get("trial_id", Path(result.path).name if result.path else "")}
+        row.update({k: result.config.get(k) for k in space})
+        row.update({
+            "status": status,
+            "epochs": int(m.get("training_iteration", 0)),
+            f"final_{objective}": m.get("objective", np.nan),
+            f"best_{objective}": best["objective"] if best is not None else np.nan,
+            "best_epoch": int(best["epoch"]) if best is not None else 0,
+            "best_recall_macro": best["recall_macro"] if best is not None else np.nan,
+            "best_f1_macro": best["f1_macro"] if best is not None else np.nan,
+            "wall_seconds": m.get("time_total_s", np.nan),
+            "error": str(result.error).splitlines()[0][:200] if result.error else "",
+        })
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(f"best_{objective}", ascending=False, na_position="last")
+
+
+def export_best(grid, out: Path, info: dict) -> tuple[Path, dict] | None:
+    """Copy the best checkpoint of the best trial into a model folder; None if no trial reported."""
+    from heartbeat.modelio import load_model, save_model
+
+    try:
+        best = grid.get_best_result(metric="best_objective", mode="max", scope="all")
+    except RuntimeError:
+        return None
+    ckpt = best.get_best_checkpoint(metric="objective", mode="max") if best.best_checkpoints else None
+    if ckpt is None:
+        return None
+    df = best.metrics_dataframe
+    row = df.loc[df["objective"].idxmax()].to_dict()
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "ckpt"
+        shutil.copytree(ckpt.to_directory(), local)
+        (local / "metrics.json").write_text(json.dumps({"task": info["task"]}))
+        loaded = load_model(local)
+        valid = {k: float(row[k]) for k in row if k in info["metric_names"]}
+        full = {**info, "best_epoch": int(row["epoch"]), "valid": valid, "trial_config": best.config}
+        full.pop("metric_names")
+        save_model(out, loaded.net, loaded.config, full)
+    return out, valid
+
+
+def print_table(table: pd.DataFrame, objective: str, top: int = 10) -> None:
+    cols = [c for c in table.columns if c not in ("error",)]
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format):
+        print(table[cols].head(top).to_string(index=False))
+
+
+def run_search(args) -> int:
+    """The body of ``hypertune.py`` / ``heartbeat tune`` (arguments: see :func:`build_parser`)."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from heartbeat.cli import warn_if_synthetic
+    from heartbeat.data import valid_split
+    from heartbeat.data.sources import describe, load_dataset
+    from heartbeat.metrics import OBJECTIVES, classification_metrics
+    from heartbeat.registry import tracking_uri
+
+    if args.smoke_test:
+        args.num_samples = min(args.num_samples, 3)
+        args.max_epochs = min(args.max_epochs, 2)
+    base, space = read_search(args.search)
+    base += "\n" + "\n".join([binding("fit.objective", args.objective)] + list(args.bind))
+    name = args.name or Path(args.search).stem + ("-smoke" if args.smoke_test else "")
+    results_dir = Path(args.results).resolve() / name
+    storage = Path(args.storage).resolve() if args.storage else results_dir / "ray"
+    exp_path = storage / "tune"
+
+    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed)
+    warn_if_synthetic(ds)
+    train, valid = valid_split(ds, args.valid_size, args.seed)
+    if args.smoke_test:
+        from heartbeat.data import split as split_beats
+
+        train = split_beats(train, "intra", test_size=0.9, seed=args.seed)[0]
+        valid = split_beats(valid, "intra", test_size=0.8, seed=args.seed)[0]
+        base += "\nfit.beats_per_epoch = 1000"
+    print(f"data: {ds.source}\n  train {len(train)} beats ({describe(train)})\n  valid {len(valid)} beats "
+          f"(the test split is not used by the search)")
+
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=False)
+    else:
+        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    total_cpus = int(ray.cluster_resources().get("CPU", 1))
+    concurrent = max(1, total_cpus // args.cpus_per_trial)
+    print(f"ray: {total_cpus} CPUs, {args.cpus_per_trial} per trial, up to {concurrent} trials at once; "
+          f"experiment {exp_path}")
+
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, train=train, valid=valid, base_config=base, space=space,
+                             cpus=args.cpus_per_trial, max_epochs=args.max_epochs),
+        {"cpu": args.cpus_per_trial},
+    )
+    uri = tracking_uri()
+    if args.resume:
+        if not tune.Tuner.can_restore(str(exp_path)):
+            print(f"error: nothing to resume at {exp_path}", file=sys.stderr)
+            return 2
+        print(f"resuming {exp_path}: finished trials are kept, unfinished ones continue")
+        tuner = tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)
+    else:
+        if exp_path.exists():
+            print(f"error: experiment {exp_path} exists; continue it with --resume, or pick another --name",
+                  file=sys.stderr)
+            return 2
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=args.max_epochs,
+                                   grace_period=min(args.grace_period, args.max_epochs), reduction_factor=3)
+                     if args.scheduler == "asha" else FIFOScheduler())
+        searcher = (truncation_aware_optuna("best_objective", args.seed) if args.searcher == "optuna"
+                    else BasicVariantGenerator(random_state=args.seed))
+        tuner = tune.Tuner(
+            trainable,
+            param_space=to_tune(space),
+            tune_config=tune.TuneConfig(
+                metric="best_objective", mode="max", scheduler=scheduler, search_alg=searcher,
+                num_samples=args.num_samples, max_concurrent_trials=concurrent,
+                time_budget_s=args.time_budget * 60 if args.time_budget else None,
+            ),
+            run_config=tune.RunConfig(
+                name="tune", storage_path=str(storage), verbose=1,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="objective",
+                                                        checkpoint_score_order="max"),
+                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                callbacks=[MLflowLoggerCallback(tracking_uri=uri, experiment_name=f"heartbeat-{name}",
+                                                save_artifact=False)],
+            ),
+        )
+    start = time.perf_counter()
+    grid = tuner.fit()
+    wall = time.perf_counter() - start
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    table = trials_table(grid, space, args.objective)
+    table.to_csv(results_dir / "trials.csv", index=False)
+    metric_names = set(classification_metrics([0], [0], train.classes)) | set(OBJECTIVES)
+    info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
+            "split": ds.split, "seed": args.seed, "objective": args.objective, "search": str(args.search),
+            "experiment": name, "metric_names": metric_names}
+    tag = args.tag or name
+    exported = export_best(grid, Path(args.models) / tag, info)
+    summary = {"experiment": name, "search": str(args.search), "trials": len(table),
+               "status": table["status"].value_counts().to_dict(), "wall_seconds": wall,
+               "num_samples": args.num_samples, "max_epochs": args.max_epochs, "scheduler": args.scheduler,
+               "searcher": args.searcher, "objective": args.objective, "cpus": total_cpus,
+               "data": ds.source, "synthetic": ds.synthetic}
+    print(f"\n{len(table)} trials in {wall / 60:.1f} min: {summary['status']}")
+    print_table(table, args.objective)
+    if exported is None:
+        print("no trial reported a result: nothing exported", file=sys.stderr)
+        (results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        return 1
+    out, valid_metrics = exported
+    summary["best_model"] = str(out)
+    summary["best_valid"] = valid_metrics
+    print(f"\nbest model -> {out}: {args.objective} {valid_metrics[args.objective]:.4f}, recall_macro "
+          f"{valid_metrics['recall_macro']:.4f}, per-class recall "
+          + " ".join(f"{c} {valid_metrics['recall_' + c]:.3f}" for c in train.classes))
+    if not args.no_register:
+        from heartbeat.registry import register_model_dir
+
+        version = register_model_dir(out, name=f"heartbeat-{tag}", tags={"experiment": name})
+        summary["registered"] = f"heartbeat-{tag}/{version}"
+        print(f"registered in MLflow ({uri}) as heartbeat-{tag} version {version}")
+    (results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"wrote {results_dir / 'trials.csv'} and {results_dir / 'search.json'}")
+    return 0
+
+
+def build_parser():
+    import argparse
+
+    from heartbeat.cli import add_data_args
+    from heartbeat.metrics import OBJECTIVES
+
+    p = argparse.ArgumentParser(
+        prog="hypertune.py",
+        description="Search hyperparameters of a heartbeat model family with Ray Tune (ASHA + Optuna TPE), "
+                    "tracked in MLflow. The test split is never seen: trials are scored on a validation "
+                    "split carved from the training data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  python hypertune.py                                   # default search (gin/search/cnn1d.gin)
+  python hypertune.py --search gin/search/all.gin --time-budget 30
+  python hypertune.py --smoke-test                      # 3 trials x 2 epochs on a small sample
+  python hypertune.py --name cnn1d --resume             # continue an interrupted search
+  RAY_ADDRESS=ray://head:10001 python hypertune.py ...  # the same search on a Ray cluster
+
+outputs: results/<name>/trials.csv, results/<name>/search.json, models/<tag>/, MLflow runs
+($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the project).""",
+    )
+    p.add_argument("--search", default="gin/search/cnn1d.gin", help="search file (default: gin/search/cnn1d.gin)")
+    p.add_argument("--num-samples", type=int, default=16, help="trials to sample (default: 16)")
+    p.add_argument("--time-budget", type=float, default=None, help="stop starting trials after MINUTES")
+    p.add_argument("--max-epochs", type=int, default=12, help="epochs of the longest trial (ASHA's max_t; 12)")
+    p.add_argument("--grace-period", type=int, default=2, help="epochs before ASHA may stop a trial (2)")
+    p.add_argument("--scheduler", choices=["asha", "none"], default="asha", help="early stopping of trials")
+    p.add_argument("--searcher", choices=["optuna", "random"], default="optuna", help="how configs are proposed")
+    p.add_argument("--objective", choices=OBJECTIVES, default="f2_macro",
+                   help="validation metric to maximise (default f2_macro: recall weighted 4x over precision)")
+    add_data_args(p)
+    p.add_argument("--valid-size", type=float, default=0.2, help="share of train used for validation (0.2)")
+    p.add_argument("--bind", action="append", default=[], metavar="'NAME = VALUE'", help="fixed extra binding")
+    p.add_argument("--name", default=None, help="experiment name (default: the search file's stem)")
+    p.add_argument("--tag", default=None, help="model folder name under --models (default: the experiment name)")
+    p.add_argument("--resume", action="store_true", help="continue the experiment --name after a crash or Ctrl-C")
+    p.add_argument("--smoke-test", action="store_true", help="tiny run: at most 3 trials x 2 epochs on 10%% of data")
+    p.add_argument("--cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (1)")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--models", default="models", help="models folder (default: models)")
+    p.add_argument("--storage", default=None, help="Ray storage path (default: results/<name>/ray; a shared "
+                                                   "path or URI on a cluster)")
+    p.add_argument("--no-register", action="store_true", help="do not register the best model in MLflow")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from heartbeat.data import DataError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return run_search(args)
+    except (SearchSpaceError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
