@@ -30,3 +30,12 @@ clean: ## remove caches and the virtualenv
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
 
 .PHONY: help install test test-fast clean
+
+FAMILIES      ?= cnn1d cnn2d gru transformer resnet1d
+SEARCH_ARGS   ?= --num-samples 12 --max-epochs 12 --time-budget 14
+search: $(STAMP) ## search every family on the real data (~75 min on 2 cores), then fit the baseline
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
+	for f in $(FAMILIES); do $(PY) hypertune.py --search gin/search/$$f.gin --name $$f $(SEARCH_ARGS) || exit 1; done
+	$(VENV)/bin/heartbeat train gin/models/baseline.gin --out models/baseline
+
+.PHONY: search

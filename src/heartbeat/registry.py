@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
+import numpy as np
+import pandas as pd
 
 from heartbeat.data.sources import project_root
 
@@ -28,18 +31,19 @@ def use_tracking() -> str:
     return uri
 
 
-class HeartbeatModel(mlflow.pyfunc.PythonModel):
-    """pyfunc wrapper: a DataFrame or array of beats (n, 187) -> class probabilities (n, classes)."""
+with warnings.catch_warnings():  # MLflow nags about type hints it cannot validate; beats are checked on load
+    warnings.simplefilter("ignore", UserWarning)
 
-    def load_context(self, context):
-        from heartbeat.modelio import load_model
+    class HeartbeatModel(mlflow.pyfunc.PythonModel):
+        """pyfunc wrapper: a DataFrame or array of beats (n, 187) -> class probabilities (n, classes)."""
 
-        self.model = load_model(context.artifacts["model_dir"])
+        def load_context(self, context):
+            from heartbeat.modelio import load_model
 
-    def predict(self, context, model_input, params=None):
-        import numpy as np
+            self.model = load_model(context.artifacts["model_dir"])
 
-        return self.model.predict_proba(np.asarray(model_input, dtype=np.float32))
+        def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
+            return self.model.predict_proba(np.asarray(model_input, dtype=np.float32))
 
 
 def register_model_dir(model_dir: str | Path, name: str, experiment: str = "heartbeat-models",

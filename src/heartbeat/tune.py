@@ -35,6 +35,7 @@ or whose loss turns NaN is FAIL, and the search goes on.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import sys
@@ -204,10 +205,17 @@ def trials_table(grid, space: dict, objective: str) -> pd.DataFrame:
             "best_recall_macro": best["recall_macro"] if best is not None else np.nan,
             "best_f1_macro": best["f1_macro"] if best is not None else np.nan,
             "wall_seconds": m.get("time_total_s", np.nan),
-            "error": str(result.error).splitlines()[0][:200] if result.error else "",
+            "error": _last_line(result.error),
         })
         rows.append(row)
     return pd.DataFrame(rows).sort_values(f"best_{objective}", ascending=False, na_position="last")
+
+
+def _last_line(error) -> str:
+    """The exception line of a trial's error (Ray prefixes the remote traceback)."""
+    lines = [line.strip() for line in str(error or "").splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Loss)\b", line)]
+    return (raised or lines or [""])[-1][:300]
 
 
 def export_best(grid, out: Path, info: dict) -> tuple[Path, dict] | None:

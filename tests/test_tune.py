@@ -1,0 +1,125 @@
+"""The search end to end: Ray Tune in a subprocess on 2 CPUs, small synthetic data, MLflow in tmp."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from heartbeat.data import write_beats
+from heartbeat.data.synthetic import synthetic_beats
+from heartbeat.tune import SearchSpaceError, read_search, trial_bindings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def workdir(tmp_path):
+    write_beats(synthetic_beats(3000, seed=0), tmp_path / "beats.parq")
+    return tmp_path
+
+
+def hypertune(workdir: Path, *args: str, wait: bool = True, **kw):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+           "TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_DEDUP_LOGS": "0"}
+    env.pop("RAY_ADDRESS", None)
+    cmd = [sys.executable, str(ROOT / "hypertune.py"), "--data", str(workdir / "beats.parq"),
+           "--results", str(workdir / "results"), "--models", str(workdir / "models"), "--cpus", "2", *args]
+    if not wait:
+        return subprocess.Popen(cmd, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, **kw)
+    return subprocess.run(cmd, env=env, cwd=workdir, capture_output=True, text=True, timeout=600, **kw)
+
+
+def search_file(workdir: Path, space: str, name: str = "space.gin") -> Path:
+    path = workdir / name
+    path.write_text(f"include 'gin/models/cnn1d.gin'\nCNN1D.channels = 8\nfit.batch_size = 64\n"
+                    f"fit.beats_per_epoch = 640\nsearch.space = {{{space}}}\n")
+    return path
+
+
+def test_invalid_search_key_is_rejected_before_any_trial(workdir):
+    bad = search_file(workdir, "'CNN1D.chanels': ('choice', [8, 16])")
+    with pytest.raises(SearchSpaceError, match=r"search key 'CNN1D.chanels' is not a valid gin binding"):
+        read_search(bad)
+    worse = search_file(workdir, "'CNN1D.channels': ('between', 8, 16)", "worse.gin")
+    with pytest.raises(SearchSpaceError, match=r"domain .* must be a tuple whose first item is one of"):
+        read_search(worse)
+    done = hypertune(workdir, "--search", str(bad), "--name", "bad")
+    assert done.returncode == 2 and "not a valid gin binding" in done.stderr
+    assert not (workdir / "results" / "bad").exists()
+
+
+def test_non_scalar_choices_travel_as_text():
+    _, space = read_search(ROOT / "gin/search/cnn2d.gin")
+    lines = trial_bindings({"CNN2D.grid": "(24, 8)"}, space)
+    assert lines == ["CNN2D.grid = (24, 8)"]
+
+
+@pytest.mark.slow
+def test_smoke_search_end_to_end(workdir):
+    done = hypertune(workdir, "--smoke-test", "--name", "smoke")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = pd.read_csv(workdir / "results" / "smoke" / "trials.csv")
+    assert len(trials) == 3 and set(trials.status) <= {"completed", "stopped early (ASHA)"}
+    assert trials["best_f2_macro"].notna().all()
+    model = workdir / "models" / "smoke"
+    assert {p.name for p in model.iterdir()} == {"model.pt", "config.gin", "metrics.json"}
+    info = json.loads((model / "metrics.json").read_text())
+    assert info["valid"]["f2_macro"] == pytest.approx(trials["best_f2_macro"].max())
+
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("heartbeat-smoke")
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 3 and all("best_objective" in r.data.metrics for r in runs)
+    assert [str(v.version) for v in client.search_model_versions("name='heartbeat-smoke'")] == ["1"]
+
+
+@pytest.mark.slow
+def test_a_failing_trial_does_not_end_the_search(workdir):
+    space = search_file(workdir, "'fit.scheduler': ('choice', ['constant', 'no-such-schedule'])")
+    done = hypertune(workdir, "--search", str(space), "--name", "fail", "--searcher", "random",
+                     "--scheduler", "none", "--num-samples", "4", "--max-epochs", "1", "--no-register")
+    trials = pd.read_csv(workdir / "results" / "fail" / "trials.csv")
+    assert len(trials) == 4, done.stdout[-3000:]
+    bad = trials["fit.scheduler"] == "no-such-schedule"
+    assert bad.any() and (~bad).any()
+    assert (trials.loc[bad, "status"] == "failed").all()
+    assert trials.loc[bad, "error"].str.contains("no-such-schedule").all()
+    assert (trials.loc[~bad, "status"] == "completed").all()
+    assert done.returncode == 0 and (workdir / "models" / "fail" / "model.pt").exists()
+
+
+@pytest.mark.slow
+def test_resume_after_a_killed_run_does_not_rerun_finished_trials(workdir):
+    space = search_file(workdir, "'fit.learning_rate': ('loguniform', 0.001, 0.01)")
+    args = ("--search", str(space), "--name", "crash", "--searcher", "random", "--scheduler", "none",
+            "--num-samples", "4", "--max-epochs", "3", "--no-register")
+    proc = hypertune(workdir, *args, wait=False)
+    exp = workdir / "results" / "crash" / "ray" / "tune"
+    deadline = time.time() + 300
+    finished = []
+    while time.time() < deadline and not finished:
+        time.sleep(1)
+        finished = [p for p in exp.glob("run_trial_*/result.json") if '"final": 1' in p.read_text()]
+    assert finished, "no trial finished in time"
+    time.sleep(4)  # let Ray write its experiment state once more
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {p.parent.name: p.read_text() for p in finished}
+
+    done = hypertune(workdir, *args, "--resume")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = pd.read_csv(workdir / "results" / "crash" / "trials.csv")
+    assert len(trials) == 4 and (trials.status == "completed").all()
+    for name, text in before.items():
+        assert (exp / name / "result.json").read_text() == text, f"{name} was run again"
+    again = hypertune(workdir, *args)
+    assert again.returncode == 2 and "--resume" in again.stderr
