@@ -26,10 +26,16 @@ test: $(STAMP) ## run every test, slow ones included (what CI runs)
 test-fast: $(STAMP) ## run the tests not marked slow
 	$(PY) -m pytest -m "not slow"
 
+run: $(STAMP) ## score every model in models/ on the valid set -> results/output.csv (and print it)
+	$(VENV)/bin/heartbeat score --on valid
+
+run-test: $(STAMP) ## the final evaluation: every model on the test split -> results/output_test.csv
+	$(VENV)/bin/heartbeat score --on test
+
 clean: ## remove caches and the virtualenv
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
 
-.PHONY: help install test test-fast clean
+.PHONY: help install test test-fast run run-test clean
 
 FAMILIES      ?= cnn1d cnn2d gru transformer resnet1d
 SEARCH_ARGS   ?= --num-samples 12 --max-epochs 12 --time-budget 14

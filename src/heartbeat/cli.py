@@ -126,7 +126,7 @@ def cmd_train(args) -> int:
     result = fit(train, valid, on_epoch=show, max_epochs=args.epochs)
     out = Path(args.out or Path("models") / Path(args.gin).stem)
     info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
-            "split": ds.split, "seed": args.seed, "best_epoch": result.best_epoch, "objective": result.objective,
+            "split": ds.split, "seed": args.seed, "valid_size": args.valid_size, "best_epoch": result.best_epoch, "objective": result.objective,
             "seconds": result.seconds, "valid": result.metrics, "history": result.history}
     save_model(out, result.model, gin.operative_config_str(), info)
     m = result.metrics
@@ -145,6 +145,59 @@ def _bound(name: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+# ---------------------------------------------------------------- evaluate
+def read_any(path: str | Path, task: str | None = None):
+    """Every beat of a beat file, or of a folder of WFDB records (built on the fly, cached)."""
+    from heartbeat.data.sources import cached_wfdb_beats
+
+    path = Path(path)
+    if path.is_dir():
+        if not any(path.glob("*.hea")):
+            raise DataError(f"{path}: a folder here must hold WFDB records (*.hea); for beat files give the file")
+        return cached_wfdb_beats(path)
+    return read_beats(path, task=task)
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from heartbeat.evaluate import evaluate, json_ready
+    from heartbeat.modelio import load_model
+
+    model = load_model(args.model)
+    beats = read_any(args.data, task=model.task)
+    result = evaluate(model, beats)
+    if args.json:
+        print(json.dumps(json_ready(result)))
+        return 0
+    print(f"model {model.tag} ({model.family}) on {args.data}: {len(beats)} beats ({describe(beats)})")
+    for key in ("accuracy", "recall_macro", "precision_macro", "f1_macro", "f2_macro", "abnormal_sensitivity"):
+        print(f"  {key:<22}{result[key]:.4f}")
+    for c, r in result["recall_per_class"].items():
+        print(f"  recall {c:<15}" + ("absent from the data" if c in result["absent_classes"] else f"{r:.4f}"))
+    return 0
+
+
+def cmd_score(args) -> int:
+    import pandas as pd
+
+    from heartbeat.evaluate import score_models
+
+    on = args.on
+    out = Path(args.out or ("results/output.csv" if on == "valid" else "results/output_test.csv"))
+    print(f"scoring every model in {args.models} on its {on} split"
+          + (" (final evaluation: the test split)" if on == "test" else ""))
+    table, warnings = score_models(args.models, on=on, data=args.data)
+    for w in warnings:
+        print("WARNING:", w, file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False, float_format="%.6f")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        print(table.to_string(index=False))
+    print("wrote", out)
+    return 0
 
 
 # ---------------------------------------------------------------- parser
@@ -188,6 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     t.add_argument("--out", default=None, help="model folder (default: models/<gin file stem>)")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="one model folder on any data: metrics, or --json")
+    e.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    e.add_argument("--data", required=True, help="beat file (.parq/.csv) or folder of WFDB records")
+    e.add_argument("--json", action="store_true", help="print one JSON object (NaN recall of an absent class: null)")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("score", help="every model in models/ on its valid (or test) split -> results/output.csv",
+                       epilog=EPILOG_DATA, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--models", default="models", help="folder of model folders (default: models)")
+    r.add_argument("--on", choices=["valid", "test"], default="valid",
+                   help="valid (default) or test: the test split is for the final evaluation only")
+    r.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/, synthetic)")
+    r.add_argument("--out", default=None, help="CSV path (default: results/output.csv, or output_test.csv)")
+    r.set_defaults(func=cmd_score)
     return p
 
 
@@ -203,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, ValueError) as exc:
+    except (DataError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -344,7 +344,7 @@ def run_search(args) -> int:
     table.to_csv(results_dir / "trials.csv", index=False)
     metric_names = set(classification_metrics([0], [0], train.classes)) | set(OBJECTIVES)
     info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
-            "split": ds.split, "seed": args.seed, "objective": args.objective, "search": str(args.search),
+            "split": ds.split, "seed": args.seed, "valid_size": args.valid_size, "objective": args.objective, "search": str(args.search),
             "experiment": name, "metric_names": metric_names}
     tag = args.tag or name
     exported = export_best(grid, Path(args.models) / tag, info)

@@ -1,0 +1,55 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from heartbeat.cli import main
+from heartbeat.data import BeatSet, write_beats
+from heartbeat.data.synthetic import synthetic_beats
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    data = write_beats(synthetic_beats(2500, seed=0), root / "beats.parq")
+    out = root / "models" / "tiny"
+    assert main(["train", "gin/models/cnn1d.gin", "--data", str(data), "--epochs", "2", "--threads", "1",
+                 "--out", str(out), "--bind", "CNN1D.channels = 8", "--bind", "fit.beats_per_epoch = 1000",
+                 "--bind", "fit.batch_size = 32"]) == 0
+    return root, data, out
+
+
+def test_evaluate_json_on_any_file(tiny_model, capsys, tmp_path):
+    root, _, out = tiny_model
+    beats = synthetic_beats(400, seed=9)
+    keep = beats.y != 3  # no F beat in this file
+    path = write_beats(BeatSet(beats.X[keep], beats.y[keep], "mitbih"), tmp_path / "noF.parq")
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--data", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "recall_macro", "f1_macro", "f2_macro", "recall_per_class", "n"} <= set(result)
+    assert result["n"] == int(keep.sum())
+    assert result["recall_per_class"]["F"] is None and result["absent_classes"] == ["F"]
+    assert all(0 <= result["recall_per_class"][c] <= 1 for c in "NSVQ")
+    assert sum(map(sum, result["confusion"])) == result["n"]
+
+
+def test_score_writes_output_csv_on_the_models_own_valid_split(tiny_model, capsys):
+    root, data, out = tiny_model
+    csv = root / "output.csv"
+    assert main(["score", "--models", str(root / "models"), "--data", str(data), "--out", str(csv)]) == 0
+    table = pd.read_csv(csv)
+    assert list(table.columns) == ["modeltag", "F1scoremicro", "F1scoremacro", "Recallmacro", "Precisionmacro",
+                                   "F2scoremacro", "Accuracy", "TP_0", "TP_1", "TP_2", "TP_3", "TP_4"]
+    assert table.modeltag.tolist() == ["tiny"]
+    info = json.loads((out / "metrics.json").read_text())
+    # the same valid split as the fit: the same recall as the best epoch recorded in the folder
+    assert table.Recallmacro[0] == pytest.approx(info["valid"]["recall_macro"], abs=1e-6)
+    assert table.TP_0[0] == pytest.approx(info["valid"]["recall_N"], abs=1e-6)
+    assert "tiny" in capsys.readouterr().out
+
+
+def test_score_without_models_is_a_clear_error(tmp_path, capsys):
+    assert main(["score", "--models", str(tmp_path)]) == 2
+    assert "no model folders" in capsys.readouterr().err
