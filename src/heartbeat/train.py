@@ -157,6 +157,8 @@ def fit(
     grad_clip: float = 1.0,
     label_smoothing: float = 0.0,
     augment=None,
+    init_from: str | None = None,
+    freeze: str = "none",
     seed: int = 0,
     on_epoch: Callable[[dict, object], None] | None = None,
     max_epochs: int | None = None,
@@ -166,6 +168,8 @@ def fit(
     ``on_epoch(row, model)`` is called after each epoch with the epoch's metrics and the model
     (Ray Tune reports from there, with a checkpoint when ``row["improved"]``; raising in it
     stops the fit). ``row["final"]`` marks the fit's last epoch (patience or epochs reached).
+    ``init_from`` (a model folder) starts from its weights, a resized head excepted, and
+    ``freeze = 'backbone'`` then trains the head alone (heartbeat.transfer).
     ``max_epochs`` caps ``epochs`` from outside gin (the search's resource limit); the
     learning-rate schedule then spans the capped run.
     """
@@ -179,11 +183,18 @@ def fit(
     if not isinstance(net, nn.Module):
         return _fit_baseline(net, train, valid, objective, start, on_epoch)
 
+    if init_from:
+        from heartbeat.transfer import load_pretrained
+
+        load_pretrained(net, init_from)
+    from heartbeat.transfer import freeze as freeze_params
+
+    freeze_params(net, freeze)
     generator = torch.Generator().manual_seed(seed)
     X, y = torch.from_numpy(train.X), torch.from_numpy(train.y)
     weight = class_weights(train.y, k, class_weight_power) if balance == "loss" else None
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=learning_rate, weight_decay=weight_decay)
     steps = math.ceil((beats_per_epoch or len(train)) / batch_size)
     last_epoch = min(epochs, max_epochs or epochs)
     sched, per_step = make_scheduler(scheduler, optimizer, last_epoch, steps, learning_rate)
