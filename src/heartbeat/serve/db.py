@@ -1,0 +1,186 @@
+"""The service's database: users and their secrets, predictions, feedback and retraining requests.
+
+Everything the service knows lives here, so nothing is lost on a restart. Any SQLAlchemy URL
+works; the default is a SQLite file ``serve.db`` in the working directory, and PostgreSQL is
+``postgresql+psycopg://USER:PASSWORD@HOST:5432/DB`` (needs ``pip install 'psycopg[binary]'``).
+Tables are created on first start (``create_all``); there are no migrations yet.
+
+Secrets are never stored: an API key or access token is kept as the SHA-256 of the
+(high-entropy, random) secret, a password as PBKDF2-HMAC-SHA256 with a per-user salt
+(:mod:`heartbeat.serve.auth`). A prediction keeps the beat itself (187 float32, 748 bytes)
+besides its SHA-256: the beat is what ``heartbeat retrain`` learns from once a clinician
+has labelled it. Times are naive UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text,
+                        create_engine, event, func, select)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from heartbeat.data.beatset import BEAT_LEN
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def default_url() -> str:
+    """``sqlite:///<cwd>/serve.db``: the service's database when no ``--db`` is given."""
+    return f"sqlite:///{Path.cwd() / 'serve.db'}"
+
+
+def redact(url: str) -> str:
+    """The URL with its password masked, for logs and messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    keys: Mapped[list["ApiKey"]] = relationship(back_populates="user")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # sha256 hex of the key
+    prefix: Mapped[str] = mapped_column(String(12))  # first characters, to tell keys apart in listings
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    user: Mapped[User] = relationship(back_populates="keys")
+
+
+class AccessToken(Base):
+    """A bearer token of the OAuth2 password flow (``POST /token``), kept as its SHA-256."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    model_version: Mapped[str] = mapped_column(String(200), index=True)
+    task: Mapped[str] = mapped_column(String(16))
+    input_hash: Mapped[str] = mapped_column(String(64), index=True)  # sha256 of the float32 beat
+    beat: Mapped[bytes] = mapped_column(LargeBinary)  # (187,) float32 little-endian
+    probabilities: Mapped[list] = mapped_column(JSON)
+    predicted: Mapped[int] = mapped_column(Integer)
+    abnormal: Mapped[bool] = mapped_column(Boolean)
+    feedback: Mapped["Feedback | None"] = relationship(back_populates="prediction")
+
+
+class Feedback(Base):
+    """A clinician's label for one prediction; labelling it again replaces the label."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id"), unique=True, index=True)
+    label: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    prediction: Mapped[Prediction] = relationship(back_populates="feedback")
+
+
+class RetrainRequest(Base):
+    """Written when the recent macro recall falls below its threshold; closed by ``heartbeat retrain``."""
+
+    __tablename__ = "retrain_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    model_version: Mapped[str] = mapped_column(String(200), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    recall_macro: Mapped[float] = mapped_column(Float)
+    labelled: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (default: :func:`default_url`) with the tables created.
+
+    SQLite gets WAL journaling (readers do not block the writer), a busy timeout and
+    foreign keys, and may be used from the server's worker threads.
+    """
+    url = url or default_url()
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {},
+                           pool_pre_ping=not sqlite)
+    if sqlite:
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+# ---------------------------------------------------------------- beats in and out
+def beat_bytes(beat: np.ndarray) -> bytes:
+    return np.asarray(beat, dtype="<f4").tobytes()
+
+
+def beat_hash(beat: np.ndarray) -> str:
+    """SHA-256 of a beat's float32 little-endian bytes: the same beat always has the same hash."""
+    return hashlib.sha256(beat_bytes(beat)).hexdigest()
+
+
+def beats_of(blobs: list[bytes]) -> np.ndarray:
+    """Stored beats back as (n, 187) float32."""
+    if not blobs:
+        return np.zeros((0, BEAT_LEN), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), BEAT_LEN).astype(np.float32)
+
+
+def labelled_beats(session: Session, task: str, model_version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every clinician-labelled beat of ``task`` (optionally of one model version): (X (n, 187), y (n,))."""
+    q = (select(Prediction.beat, Feedback.label).join(Feedback, Feedback.prediction_id == Prediction.id)
+         .where(Prediction.task == task).order_by(Prediction.id))
+    if model_version is not None:
+        q = q.where(Prediction.model_version == model_version)
+    rows = session.execute(q).all()
+    return beats_of([r[0] for r in rows]), np.array([r[1] for r in rows], dtype=np.int64)
+
+
+def count(session: Session, model, *where) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0

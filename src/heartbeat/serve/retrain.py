@@ -1,0 +1,160 @@
+"""``heartbeat retrain``: a served model retrained on its original data plus the clinicians' labels.
+
+The model folder's own ``config.gin`` is parsed again (same family, bindings and ``fit.*``),
+the original data is loaded with the folder's task, split and seed (``metrics.json``; or
+``--data PATH``), and the validation side is carved exactly as at first, so the new
+version's validation metrics compare like for like with the old one's. Every beat a
+clinician labelled in the service's database (any model version of the same task) is added
+to the *training* side only (``feedback_repeat`` times, to give a few hundred labels weight
+beside tens of thousands of beats). The result is a new model folder with a drift reference
+of its training beats (``reference.json``), optionally registered as a new version in
+MLflow; open retraining requests in the database are then closed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from heartbeat.data import BeatSet, DataError, Dataset, load_dataset, split, valid_split
+from heartbeat.serve.db import RetrainRequest, labelled_beats, make_engine, redact, session_factory, utcnow
+from heartbeat.serve.monitor import write_reference
+
+
+@dataclass
+class RetrainResult:
+    out: Path
+    info: dict
+    feedback_beats: int
+    registered: str | None  # "NAME/VERSION"
+    closed_requests: list[int]
+
+
+def original_dataset(info: dict, data: str | Path | None = None) -> Dataset:
+    """The data a model folder was trained on: ``data`` if given, else the source in its metrics.json."""
+    task, seed, how = info["task"], int(info.get("seed", 0)), info.get("split", "intra")
+    if data is not None:
+        return load_dataset(data, task=task, split_how=how, seed=seed)
+    if info.get("synthetic"):
+        # load_dataset's own fallback, made explicit: it would prefer any data found on this machine
+        from heartbeat.data.synthetic import synthetic_beats
+
+        beats = synthetic_beats(20000, task=task, seed=seed)
+        train, test = split(beats, "intra", 0.2, seed)
+        return Dataset(train, test, source=beats.report.source, synthetic=True)
+    source = str(info.get("data", ""))
+    # "<folder>/<train file> + <test file>", "<file or folder>, intra split 80%/20% seed 0", "<folder> (WFDB records)"
+    first = source.split(" + ")[0].split(", ")[0].removesuffix(" (WFDB records)")
+    path = Path(first)
+    if " + " in source or "*" in path.name:
+        path = path.parent
+    if not first or not path.exists():
+        raise DataError(f"the model's training data {source!r} is not found here ({path}); give --data PATH")
+    return load_dataset(path, task=task, split_how=how, seed=seed)
+
+
+def feedback_beats(db_url: str, task: str) -> tuple[np.ndarray, np.ndarray]:
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine)() as s:
+            return labelled_beats(s, task)
+    finally:
+        engine.dispose()
+
+
+def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str | None = None,
+            out: str | Path | None = None, register: str | None = None, epochs: int | None = None,
+            feedback_repeat: int = 1, on_epoch=None) -> RetrainResult:
+    """Retrain ``model_dir`` from its own config on its data plus the labelled beats of ``db_url``."""
+    import gin
+
+    from heartbeat.config import parse_text
+    from heartbeat.modelio import save_model
+    from heartbeat.serve.app import folder_version
+    from heartbeat.train import fit
+
+    model_dir = Path(model_dir)
+    for name in ("config.gin", "metrics.json"):
+        if not (model_dir / name).exists():
+            raise FileNotFoundError(f"{model_dir}: not a model folder ({name} missing)")
+    if feedback_repeat < 1:
+        raise ValueError(f"feedback_repeat {feedback_repeat}: expected at least 1")
+    info = json.loads((model_dir / "metrics.json").read_text())
+    task = info["task"]
+    dataset = original_dataset(info, data)
+    parse_text((model_dir / "config.gin").read_text())
+    seed = int(info.get("seed", 0))
+    train, valid = valid_split(dataset, float(info.get("valid_size", 0.2)), seed)
+
+    if db_url is not None:
+        X_fb, y_fb = feedback_beats(db_url, task)
+    else:
+        X_fb, y_fb = np.zeros((0, train.X.shape[1]), np.float32), np.zeros(0, np.int64)
+    labelled = BeatSet(X_fb, y_fb, task)
+    parts = [train] + [labelled] * (feedback_repeat if len(labelled) else 0)
+    train_all = BeatSet.concat(parts) if len(parts) > 1 else train
+
+    result = fit(train_all, valid, on_epoch=on_epoch, max_epochs=epochs)
+    out = Path(out or model_dir.parent / f"{model_dir.name}-retrained-{time.strftime('%Y%m%d-%H%M%S')}")
+    new_info = {
+        "task": task, "classes": list(train.classes), "data": dataset.source, "synthetic": dataset.synthetic,
+        "split": dataset.split, "seed": seed, "valid_size": info.get("valid_size", 0.2),
+        "best_epoch": result.best_epoch, "objective": result.objective, "seconds": result.seconds,
+        "valid": result.metrics, "history": result.history,
+        "retrained_from": {"tag": info.get("tag", model_dir.name), "version": folder_version(model_dir),
+                           "path": str(model_dir), "valid": info.get("valid")},
+        "feedback_beats": int(len(labelled)), "feedback_repeat": feedback_repeat,
+        "feedback_classes": {c: int(n) for c, n in labelled.class_counts().items()},
+        "feedback_db": redact(db_url) if db_url else None, "train_beats": int(len(train_all)),
+    }
+    save_model(out, result.model, gin.operative_config_str(), new_info)
+    write_reference(out, train_all.X, "training data (original and labelled beats)")
+    registered = None
+    if register:
+        from heartbeat.registry import register_model_dir
+
+        version = register_model_dir(out, register, tags={"retrained_from": new_info["retrained_from"]["version"],
+                                                          "feedback_beats": str(len(labelled))})
+        registered = f"{register}/{version}"
+    closed = close_requests(db_url, f"retrained into {out}" + (f", registered as {registered}" if registered else "")) \
+        if db_url else []
+    return RetrainResult(out, new_info, int(len(labelled)), registered, closed)
+
+
+def close_requests(db_url: str, resolution: str) -> list[int]:
+    """Close every open retraining request; returns their ids."""
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine).begin() as s:
+            requests = s.scalars(select(RetrainRequest).where(RetrainRequest.status == "open")).all()
+            for req in requests:
+                req.status, req.resolved_at, req.resolution = "done", utcnow(), resolution
+            return [req.id for req in requests]
+    finally:
+        engine.dispose()
+
+
+def describe_run(result: RetrainResult, old_valid: dict | None, out=None) -> None:
+    """Print the feedback used and the validation metrics before and after."""
+    out = out or sys.stdout
+    m, info = result.info["valid"], result.info
+    print(f"feedback beats: {result.feedback_beats} ("
+          + ", ".join(f"{c} {n}" for c, n in info["feedback_classes"].items()) + f"), "
+          f"x{info['feedback_repeat']}; training beats {info['train_beats']}", file=out)
+    keys = ("recall_macro", "f2_macro", "f1_macro", "accuracy")
+    print(f"{'valid metric':<16}{'before':>10}{'after':>10}", file=out)
+    for k in keys + tuple(f"recall_{c}" for c in info["classes"]):
+        before = (old_valid or {}).get(k)
+        fmt = lambda v: "-" if v is None or v != v else f"{v:.4f}"  # noqa: E731  (NaN: absent class)
+        print(f"{k:<16}{fmt(before):>10}{fmt(m.get(k)):>10}", file=out)
+    print("wrote", result.out, file=out)
+    if result.registered:
+        print("registered", result.registered, file=out)
+    if result.closed_requests:
+        print("closed retraining requests", ", ".join(map(str, result.closed_requests)), file=out)
