@@ -1,0 +1,672 @@
+"""Tables from the results of searches and fits: plain functions from folders to DataFrames.
+
+What they read, all written by other parts of heartbeat (only the first two are required):
+
+```
+results/<experiment>/trials.csv        a row per trial: searched bindings, status, epochs, best metrics
+results/<experiment>/search.json       the search's settings, status counts, best model, objective
+results/<experiment>/ray/tune/run_*/   per-epoch history of each trial (optional: not committed)
+mlflow.db                              the same history as MLflow runs (optional: not committed)
+models/<tag>/metrics.json, config.gin  a model's valid metrics, task, split, searched config
+results/output.csv, output_test.csv    every model scored on its valid / test split (optional)
+results/shift/*.csv                    inter-patient and corruption figures (optional)
+```
+
+A searched hyperparameter is a column named like its gin binding (``CNN1D.depth``,
+``fit.learning_rate``): a column with a dot in its name. A metric keeps the name of
+:mod:`heartbeat.metrics` everywhere, prefixed ``valid_`` or ``test_`` where both appear.
+Missing optional sources give empty tables, never errors.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from heartbeat.data.beatset import CLASSES
+
+FAMILY_ORDER = ("cnn1d", "cnn2d", "gru", "transformer", "resnet1d")
+COMPLETED, STOPPED, FAILED, NOT_RUN = "completed", "stopped early (ASHA)", "failed", "not run"
+SCORED = (COMPLETED, STOPPED)  # trials with a validation score (an ASHA-stopped one at its last rung)
+HEADLINE = ("f2_macro", "recall_macro", "precision_macro", "f1_macro", "accuracy", "abnormal_sensitivity")
+# results/output*.csv use the course's column names; TP_i there is the recall of class i
+OUTPUT_COLUMNS = {"F2scoremacro": "f2_macro", "Recallmacro": "recall_macro", "Precisionmacro": "precision_macro",
+                  "F1scoremacro": "f1_macro", "F1scoremicro": "f1_micro", "Accuracy": "accuracy"}
+HISTORY_KEYS = ("epoch", "objective", "best_objective", "recall_macro", "f1_macro", "time_total_s", "timestamp")
+
+
+# ---------------------------------------------------------------- searches
+def experiments(results: str | Path) -> list[str]:
+    """Names of the searches under ``results`` (folders with a trials.csv), model families first."""
+    root = Path(results)
+    names = [p.parent.name for p in root.glob("*/trials.csv")] if root.is_dir() else []
+    rank = {name: i for i, name in enumerate(FAMILY_ORDER)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def search_info(results: str | Path, name: str) -> dict:
+    path = Path(results) / name / "search.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def objective_of(info: dict) -> str:
+    """The searched metric's name (``f2_macro`` unless search.json says otherwise)."""
+    return info.get("objective") or "f2_macro"
+
+
+def param_columns(trials: pd.DataFrame) -> list[str]:
+    """The searched bindings of a trials table: the columns named like ``Configurable.parameter``."""
+    return [c for c in trials.columns if "." in c and trials[c].notna().any()]
+
+
+def read_trials(results: str | Path, name: str) -> pd.DataFrame:
+    """``trials.csv`` of one search plus ``experiment``, ``objective`` (best) and ``final_objective`` columns."""
+    trials = pd.read_csv(Path(results) / name / "trials.csv", dtype={"trial_id": str, "error": str})
+    obj = objective_of(search_info(results, name))
+    trials.insert(0, "experiment", name)
+    trials["trial_id"] = trials["trial_id"].astype(str)
+    for col, src in (("objective", f"best_{obj}"), ("final_objective", f"final_{obj}")):
+        trials[col] = pd.to_numeric(trials[src], errors="coerce") if src in trials else np.nan
+    trials["epochs"] = pd.to_numeric(trials.get("epochs", 0), errors="coerce").fillna(0).astype(int)
+    return trials
+
+
+def all_trials(results: str | Path) -> pd.DataFrame:
+    """Every trial of every search (bindings of other families are NaN)."""
+    frames = [read_trials(results, name) for name in experiments(results)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["experiment", "objective"])
+
+
+def scored(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials that reached a validation score (completed or stopped early by ASHA)."""
+    return trials[trials["status"].isin(SCORED) & trials["objective"].notna()]
+
+
+def search_overview(results: str | Path) -> pd.DataFrame:
+    """One row per search: trials by status, the best objective, the budget it used."""
+    rows = []
+    for name in experiments(results):
+        info, trials = search_info(results, name), read_trials(results, name)
+        status = trials["status"].value_counts()
+        ok = scored(trials)
+        rows.append({
+            "experiment": name,
+            "trials": len(trials),
+            "completed": int(status.get(COMPLETED, 0)),
+            "stopped_early": int(status.get(STOPPED, 0)),
+            "failed": int(status.get(FAILED, 0)),
+            "not_run": int(status.get(NOT_RUN, 0)),
+            "params": len(param_columns(trials)),
+            "objective_name": objective_of(info),
+            "best_objective": ok["objective"].max() if len(ok) else np.nan,
+            "median_objective": ok["objective"].median() if len(ok) else np.nan,
+            "max_epochs": info.get("max_epochs", trials["epochs"].max()),
+            "mean_epochs": trials.loc[trials["status"].isin(SCORED), "epochs"].mean(),
+            "wall_minutes": info["wall_seconds"] / 60 if "wall_seconds" in info else np.nan,
+            "trial_minutes": trials["wall_seconds"].sum() / 60 if "wall_seconds" in trials else np.nan,
+            "scheduler": info.get("scheduler", ""),
+            "searcher": info.get("searcher", ""),
+            "cpus": info.get("cpus", np.nan),
+            "data": info.get("data", ""),
+            "synthetic": bool(info.get("synthetic", False)),
+        })
+    return pd.DataFrame(rows)
+
+
+def search_space(info: dict, roots=()) -> dict | None:
+    """The ``search.space`` dict of the search file named in search.json, if that file can be found.
+
+    The file is looked up as given, then under each of ``roots`` (e.g. the project root). The
+    dict is read as a Python literal (gin's dict syntax is Python's), not parsed by gin, so
+    reading it leaves gin's global state alone. None when the file or the dict is not there.
+    """
+    name = info.get("search")
+    if not name:
+        return None
+    candidates = [Path(name)] + [Path(r) / name for r in roots]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        return None
+    text = path.read_text()
+    m = re.search(r"^\s*search\.space\s*=\s*\{", text, re.M)
+    if not m:
+        return None
+    start = m.end() - 1
+    for end in (i for i, ch in enumerate(text) if ch == "}" and i > start):
+        try:
+            space = ast.literal_eval(text[start:end + 1])
+        except (SyntaxError, ValueError):
+            continue
+        return space if isinstance(space, dict) else None
+    return None
+
+
+# ---------------------------------------------------------------- what mattered
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _py(v):
+    """A CSV cell as a plain Python scalar (numpy ints/floats, integral floats of int columns)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
+def _choice_key(v) -> str:
+    """Choices are matched by their text: a CSV gives 32 or '32' or '(24, 8)' for what gin calls 32, (24, 8)."""
+    return str(_py(v))
+
+
+def param_kinds(trials: pd.DataFrame, params: list[str], space: dict | None = None) -> dict[str, dict]:
+    """How each hyperparameter varies: {'kind': 'choice'|'float'|'int', 'choices', 'low', 'high', 'log'}.
+
+    From the search file's domains when known, else inferred from the values the trials got:
+    text, or at most 10 distinct whole numbers, is a choice; a positive range over a factor
+    of 10 or more is log-scaled.
+    """
+    kinds = {}
+    for p in params:
+        values = trials[p].dropna()
+        spec = (space or {}).get(p)
+        if spec:
+            kind, *args = spec
+            if kind == "choice":
+                kinds[p] = {"kind": "choice", "choices": [_py(c) if _scalar(c) else repr(c) for c in args[0]]}
+            else:
+                lo, hi = float(args[0]), float(args[1])
+                kinds[p] = {"kind": "int" if kind == "randint" else "float", "log": kind == "loguniform",
+                            "low": lo, "high": hi - 1 if kind == "randint" else hi}
+        elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            kinds[p] = {"kind": "choice", "choices": sorted({_py(v) for v in values}, key=str)}
+        elif (values == values.round()).all() and values.nunique() <= 10:
+            kinds[p] = {"kind": "choice", "choices": sorted({_py(v) for v in values})}
+        else:
+            lo, hi = float(values.min()), float(values.max())
+            kinds[p] = {"kind": "float", "low": lo, "high": hi, "log": lo > 0 and hi / lo >= 10}
+        if kinds[p]["kind"] != "choice" and len(values):  # the domain must hold every value seen
+            kinds[p]["low"] = min(kinds[p]["low"], float(values.min()))
+            kinds[p]["high"] = max(kinds[p]["high"], float(values.max()))
+    return kinds
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def varied_params(trials: pd.DataFrame) -> list[str]:
+    """The searched bindings that took more than one value among the scored trials."""
+    ok = scored(trials)
+    return [p for p in param_columns(trials) if ok[p].astype(str).nunique() > 1]
+
+
+def importances(trials: pd.DataFrame, space: dict | None = None, seed: int = 0, min_trials: int = 4) -> pd.Series:
+    """Optuna's hyperparameter importances (fANOVA, normalised to sum 1) of one search's trials.
+
+    An in-memory Optuna study is rebuilt from trials.csv: every scored trial (completed, or
+    stopped early by ASHA, at its best epoch) is added as a complete trial with its best
+    objective. Empty when fewer than ``min_trials`` trials were scored or nothing varied.
+    """
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    ok = scored(trials)
+    params = varied_params(trials)
+    if len(ok) < min_trials or not params:
+        return pd.Series(dtype=float, name="importance")
+    kinds = param_kinds(ok, params, space)
+    dists = {}
+    for p, k in kinds.items():
+        if k["kind"] == "choice":
+            choices = {_choice_key(c): c for c in k["choices"]}
+            for v in ok[p].dropna():
+                choices.setdefault(_choice_key(v), _py(v))
+            dists[p] = CategoricalDistribution(list(choices.values()))
+        elif k["kind"] == "int":
+            dists[p] = IntDistribution(int(k["low"]), int(k["high"]), log=k["log"] and k["low"] > 0)
+        else:
+            dists[p] = FloatDistribution(k["low"], k["high"], log=k["log"] and k["low"] > 0)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    for _, row in ok.iterrows():
+        values = {}
+        for p, dist in dists.items():
+            v = row[p]
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                continue
+            if isinstance(dist, CategoricalDistribution):
+                v = {_choice_key(c): c for c in dist.choices}[_choice_key(v)]
+            elif isinstance(dist, IntDistribution):
+                v = int(v)
+            else:
+                v = float(v)
+            values[p] = v
+        study.add_trial(optuna.trial.create_trial(params=values, distributions={p: dists[p] for p in values},
+                                                  value=float(row["objective"])))
+    try:
+        imp = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
+    except (RuntimeError, ValueError):  # e.g. no parameter present in every trial
+        return pd.Series(dtype=float, name="importance")
+    return pd.Series(imp, name="importance", dtype=float).sort_values(ascending=False)
+
+
+def param_effects(trials: pd.DataFrame, space: dict | None = None) -> pd.DataFrame:
+    """Which way each varied hyperparameter pushed the objective, over the scored trials.
+
+    A choice: the value with the best and the worst mean objective. A number: Spearman's rank
+    correlation with the objective (positive: larger is better).
+    """
+    ok = scored(trials)
+    params = varied_params(trials)
+    kinds = param_kinds(ok, params, space)
+    rows = []
+    for p in params:
+        row = {"param": p, "kind": kinds[p]["kind"], "n": int(ok[p].notna().sum())}
+        if kinds[p]["kind"] == "choice":
+            means = ok.groupby(ok[p].map(_choice_key))["objective"].agg(["mean", "count"]).sort_values("mean")
+            row.update(best_value=means.index[-1], best_mean=means["mean"].iloc[-1],
+                       worst_value=means.index[0], worst_mean=means["mean"].iloc[0], rho=np.nan)
+        else:
+            rho = ok[p].astype(float).corr(ok["objective"], method="spearman")
+            row.update(best_value=None, best_mean=np.nan, worst_value=None, worst_mean=np.nan, rho=rho)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["param", "kind", "n", "best_value", "best_mean", "worst_value",
+                                       "worst_mean", "rho"])
+
+
+# ---------------------------------------------------------------- models and their scores
+def classes_for(k: int) -> tuple[str, ...]:
+    """Class names of a task with ``k`` classes (recall columns TP_0.. carry no names)."""
+    for names in CLASSES.values():
+        if len(names) == k:
+            return names
+    return tuple(str(i) for i in range(k))
+
+
+def model_infos(models: str | Path) -> dict[str, dict]:
+    """``metrics.json`` of every model folder under ``models``, by tag (plus its path and config text)."""
+    root = Path(models)
+    out = {}
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if (path / "metrics.json").exists():
+            info = json.loads((path / "metrics.json").read_text())
+            info["path"] = str(path)
+            info["config"] = (path / "config.gin").read_text() if (path / "config.gin").exists() else ""
+            out[info.get("tag") or path.name] = info
+    return out
+
+
+def scores(results: str | Path, split: str = "valid") -> pd.DataFrame:
+    """``results/output.csv`` (valid) or ``output_test.csv`` (test) by model tag, in metric names."""
+    path = Path(results) / ("output.csv" if split == "valid" else "output_test.csv")
+    if not path.exists():
+        return pd.DataFrame()
+    table = pd.read_csv(path)
+    tp = [c for c in table.columns if re.fullmatch(r"TP_\d+", c)]
+    names = classes_for(len(tp))
+    table = table.rename(columns={**OUTPUT_COLUMNS, **{f"TP_{i}": f"recall_{c}" for i, c in enumerate(names)}})
+    table["modeltag"] = table["modeltag"].astype(str)
+    return table.set_index("modeltag")
+
+
+def winners(results: str | Path, models: str | Path) -> pd.DataFrame:
+    """The best model of each search side by side, then the other model folders (e.g. a baseline).
+
+    Valid metrics come from the model folder (the best epoch on its own valid split), else
+    from search.json's ``best_valid``, else from the best row of trials.csv; test metrics
+    from ``results/output_test.csv`` where the model was scored there. Search rows are sorted
+    by their valid objective, best first.
+    """
+    infos, valid_scores, test_scores = model_infos(models), scores(results, "valid"), scores(results, "test")
+    rows, taken = [], set()
+
+    def metrics_row(tag: str | None, info: dict | None, fallback: dict) -> dict:
+        valid = (info or {}).get("valid") or fallback
+        row = {f"valid_{k}": v for k, v in valid.items() if k != "n"}
+        for split, table in (("valid", valid_scores), ("test", test_scores)):
+            if tag and tag in table.index:
+                for k, v in table.loc[tag].items():
+                    row.setdefault(f"{split}_{k}", v)
+        return {k: (np.nan if v is None else v) for k, v in row.items()}
+
+    for name in experiments(results):
+        info, trials = search_info(results, name), read_trials(results, name)
+        obj = objective_of(info)
+        tag = Path(info["best_model"]).name if info.get("best_model") else (name if name in infos else None)
+        model = infos.get(tag) if tag else None
+        fallback = dict(info.get("best_valid") or {})
+        ok = scored(trials)
+        if not fallback and len(ok):
+            best = ok.loc[ok["objective"].idxmax()]
+            fallback = {obj: best["objective"], "recall_macro": best.get("best_recall_macro", np.nan),
+                        "f1_macro": best.get("best_f1_macro", np.nan)}
+        if tag:
+            taken.add(tag)
+        rows.append({"experiment": name, "tag": tag or "", "source": "search",
+                     "family": (model or {}).get("family", name), "task": (model or {}).get("task", "mitbih"),
+                     "split": (model or {}).get("split", info.get("split", "")), "seed": (model or {}).get("seed"),
+                     "trials": len(trials),
+                     "objective_name": obj, "synthetic": bool(info.get("synthetic", (model or {}).get("synthetic"))),
+                     **metrics_row(tag, model, fallback)})
+    order = sorted(range(len(rows)), key=lambda i: -_num(rows[i].get(f"valid_{rows[i]['objective_name']}")))
+    rows = [rows[i] for i in order]
+    for tag, model in infos.items():
+        if tag in taken:
+            continue
+        rows.append({"experiment": "", "tag": tag, "source": "train", "family": model.get("family", ""),
+                     "task": model.get("task", "mitbih"), "split": model.get("split", ""),
+                     "seed": model.get("seed"), "trials": 0,
+                     "objective_name": model.get("objective") or "f2_macro",
+                     "synthetic": bool(model.get("synthetic")), **metrics_row(tag, model, {})})
+    return pd.DataFrame(rows)
+
+
+def _num(v) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return -math.inf
+    return -math.inf if math.isnan(v) else v
+
+
+def class_names(win: pd.DataFrame) -> tuple[str, ...]:
+    """The classes of the models in a winners table (from their per-class recall columns)."""
+    seen = []
+    for col in win.columns:
+        m = re.fullmatch(r"(?:valid|test)_recall_(.+)", col)
+        if m and m.group(1) != "macro" and m.group(1) not in seen:
+            seen.append(m.group(1))
+    for names in CLASSES.values():
+        if set(seen) == set(names):
+            return names
+    return tuple(seen)
+
+
+def per_class(win: pd.DataFrame, split: str = "valid") -> pd.DataFrame:
+    """Long table of per-class recall (and precision where known): model, class, recall, precision."""
+    rows = []
+    for _, r in win.iterrows():
+        label = r["experiment"] or r["tag"]
+        for c in class_names(win):
+            rec = r.get(f"{split}_recall_{c}", np.nan)
+            if pd.notna(rec):
+                rows.append({"model": label, "tag": r["tag"], "class": c, "recall": float(rec),
+                             "precision": float(r.get(f"{split}_precision_{c}", np.nan))})
+    return pd.DataFrame(rows, columns=["model", "tag", "class", "recall", "precision"])
+
+
+# ---------------------------------------------------------------- the table-3 style variations
+def _same(a, b) -> bool:
+    a, b = _py(a), _py(b)
+    a_nan = a is None or (isinstance(a, float) and math.isnan(a))
+    b_nan = b is None or (isinstance(b, float) and math.isnan(b))
+    if a_nan or b_nan:
+        return a_nan and b_nan
+    if _is_number(a) and _is_number(b):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-12)
+    return _choice_key(a) == _choice_key(b)
+
+
+def _distance(a, b, kind: dict) -> float:
+    """How far apart two values of one hyperparameter are: 0..1 (a choice: 0 or 1)."""
+    if _same(a, b):
+        return 0.0
+    if kind["kind"] == "choice" or not (_is_number(_py(a)) and _is_number(_py(b))):
+        return 1.0
+    f = (lambda x: math.log(max(float(x), 1e-300))) if kind.get("log") else float
+    span = f(kind["high"]) - f(kind["low"])
+    return min(1.0, abs(f(a) - f(b)) / span) if span > 0 else 1.0
+
+
+def gin_values(config: str, names) -> dict:
+    """Values of the bindings ``names`` in a gin config text (simple one-line bindings)."""
+    out = {}
+    for line in config.splitlines():
+        m = re.match(r"^\s*([\w./]+)\s*=\s*(.+?)\s*$", line)
+        if m and m.group(1) in names:
+            try:
+                out[m.group(1)] = ast.literal_eval(m.group(2))
+            except (SyntaxError, ValueError):
+                out[m.group(1)] = m.group(2)
+    return out
+
+
+def variations(results: str | Path, models: str | Path, experiment: str | None = None, top: int = 3,
+               per_group: int = 2, importance: pd.Series | None = None, space: dict | None = None,
+               min_step: float = 0.1) -> pd.DataFrame:
+    """A table in the manner of table 3 of "Attention Is All You Need", from one search.
+
+    The first row is the base configuration: the search's winner (its model folder's
+    searched config and metrics, test metrics where scored). Then, for each of the ``top``
+    hyperparameters that mattered most (by :func:`importances`), a group of rows ``(A)``,
+    ``(B)``, ...: trials where that hyperparameter took another value (one trial per other
+    choice, or one below and one above the base for a number, at least ``min_step`` of its
+    range away), each the trial closest to the base in the other hyperparameters. Last,
+    other model folders of the winner's family whose config differs from the base, group
+    ``(R)``, with their test metrics. A hyperparameter cell is NA where the row has the
+    base's value (the paper's blank cell). Metrics: epochs run and the valid objective,
+    macro recall and macro F1 of the trial's best epoch, then test objective and recall.
+    """
+    win = winners(results, models)
+    searched = win[win["source"] == "search"]
+    if experiment is None:
+        if searched.empty:
+            return pd.DataFrame()
+        experiment = searched.iloc[0]["experiment"]
+    trials = read_trials(results, experiment)
+    obj = objective_of(search_info(results, experiment))
+    params = param_columns(trials)
+    ok = scored(trials)
+    if ok.empty:
+        return pd.DataFrame()
+    kinds = param_kinds(trials, params, space)
+    if importance is None:
+        importance = importances(trials, space)
+    order = [p for p in importance.index if p in varied_params(trials)] or varied_params(trials)
+    order += [p for p in params if p not in order]  # the columns: what mattered most on the left
+    metric_cols = ["epochs", f"valid_{obj}", "valid_recall_macro", "valid_f1_macro", f"test_{obj}", "test_recall_macro"]
+
+    wrow = searched[searched["experiment"] == experiment]
+    wrow = wrow.iloc[0] if len(wrow) else None
+    infos = model_infos(models)
+    base_model = infos.get(wrow["tag"]) if wrow is not None and wrow["tag"] else None
+    best_trial = ok.loc[ok["objective"].idxmax()]
+    base = {p: best_trial[p] for p in params}
+    if base_model and base_model.get("trial_config"):
+        base.update({p: v for p, v in base_model["trial_config"].items() if p in base})
+    match = ok[[all(_same(r[p], base[p]) for p in params) for _, r in ok.iterrows()]]
+    base_trial = match.iloc[0] if len(match) else best_trial
+
+    def trial_metrics(r) -> dict:
+        return {"epochs": int(r["epochs"]), f"valid_{obj}": r["objective"],
+                "valid_recall_macro": r.get("best_recall_macro", np.nan),
+                "valid_f1_macro": r.get("best_f1_macro", np.nan), f"test_{obj}": np.nan, "test_recall_macro": np.nan}
+
+    first = {"group": "base", "varied": "", "source": f"trial {base_trial['trial_id']}", **base,
+             **trial_metrics(base_trial)}
+    if wrow is not None and base_model:
+        first["source"] = f"model {wrow['tag']}"
+        for col in metric_cols[1:]:
+            if pd.notna(wrow.get(col, np.nan)):
+                first[col] = wrow[col]
+    rows, used = [first], {base_trial["trial_id"]}
+
+    def others_distance(r, skip: str) -> float:
+        return sum(_distance(r[p], base[p], kinds[p]) for p in params if p != skip)
+
+    letters = iter("ABCDEFGHIJKLMNOPQ")
+    for p in order[:top]:
+        pool = ok[[r["trial_id"] not in used and _distance(r[p], base[p], kinds[p]) >= min_step
+                   for _, r in ok.iterrows()]]
+        if pool.empty:
+            continue
+        if kinds[p]["kind"] == "choice":
+            buckets = [g for _, g in pool.groupby(pool[p].map(_choice_key))]
+        else:
+            values = pool[p].astype(float)
+            buckets = [pool[values < float(base[p])], pool[values > float(base[p])]]
+
+        def closeness(r, p=p):  # nearest to the base in the other hyperparameters, then the better trial
+            return others_distance(r, p), -_num(r["objective"])
+
+        picks = [min((b.loc[i] for i in b.index), key=closeness) for b in buckets if not b.empty]
+        picks = sorted(sorted(picks, key=closeness)[:per_group], key=lambda r: _sort_key(r[p]))
+        label = f"({next(letters)})"
+        for r in picks:
+            used.add(r["trial_id"])
+            rows.append({"group": label, "varied": p, "source": f"trial {r['trial_id']}",
+                         **{q: (pd.NA if _same(r[q], base[q]) else r[q]) for q in params}, **trial_metrics(r)})
+
+    family = (base_model or {}).get("family")
+    for tag, info in infos.items():
+        if not family or info.get("family") != family or tag in set(win.loc[win["source"] == "search", "tag"]):
+            continue
+        values = {**base, **gin_values(info.get("config", ""), params)}
+        diff = [p for p in params if not _same(values[p], base[p])]
+        if not diff:
+            continue
+        row = {"group": "(R)", "varied": ", ".join(diff), "source": f"model {tag}",
+               **{q: (values[q] if q in diff else pd.NA) for q in params}, "epochs": np.nan}
+        mrow = win[win["tag"] == tag].iloc[0]
+        row.update({c: mrow.get(c, np.nan) for c in metric_cols[1:]})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table[["group", "varied", "source", *order, *metric_cols]]
+
+
+def _sort_key(v):
+    v = _py(v)
+    return (0, float(v), "") if _is_number(v) else (1, 0.0, str(v))
+
+
+# ---------------------------------------------------------------- per-epoch history (optional sources)
+def ray_history(results: str | Path, name: str) -> pd.DataFrame:
+    """Per-epoch rows of every trial from Ray's ``result.json`` files; empty when the folders are gone."""
+    rows = []
+    for path in sorted((Path(results) / name / "ray").glob("*/run_trial_*/result.json")):
+        m = re.match(r"run_trial_([0-9a-f]+)_(\d+)_", path.parent.name)
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line being written by a running search
+                continue
+            rows.append({"trial_id": str(rec.get("trial_id") or (m and m.group(1))),
+                         "trial_number": int(m.group(2)) if m else np.nan,
+                         **{k: rec.get(k, np.nan) for k in HISTORY_KEYS}})
+    return _history_frame(rows, name, "ray")
+
+
+def mlflow_history(db: str | Path, name: str) -> pd.DataFrame:
+    """Per-epoch rows of every trial from the MLflow sqlite store (experiment ``heartbeat-<name>``).
+
+    Read straight from the sqlite file, read-only: opening the store through MLflow would
+    migrate or create it. Empty when the file, the experiment or the tables are missing.
+    """
+    db = Path(db)
+    if not db.is_file():
+        return _history_frame([], name, "mlflow")
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            metrics = pd.read_sql_query(
+                "SELECT r.name AS run, r.start_time, m.key, m.value, m.step, m.timestamp FROM runs r "
+                "JOIN experiments e ON e.experiment_id = r.experiment_id JOIN metrics m ON m.run_uuid = r.run_uuid "
+                "WHERE e.name = ? AND m.key IN ('epoch', 'objective', 'best_objective', 'recall_macro', "
+                "'f1_macro', 'time_total_s')", con, params=(f"heartbeat-{name}",))
+        finally:
+            con.close()
+    except (sqlite3.Error, pd.errors.DatabaseError):
+        return _history_frame([], name, "mlflow")
+    if metrics.empty:
+        return _history_frame([], name, "mlflow")
+    wide = metrics.pivot_table(index=["run", "start_time", "step"], columns="key", values="value", aggfunc="last")
+    stamps = metrics.groupby(["run", "step"])["timestamp"].max() / 1000.0
+    wide = wide.reset_index()
+    wide["timestamp"] = [stamps.get((r, s), np.nan) for r, s in zip(wide["run"], wide["step"])]
+    starts = wide.groupby("run")["start_time"].first().rank(method="first").astype(int)
+    rows = []
+    for _, r in wide.iterrows():
+        rows.append({"trial_id": str(r["run"]).removeprefix("run_trial_"), "trial_number": starts[r["run"]],
+                     **{k: r.get(k, np.nan) for k in HISTORY_KEYS if k != "epoch"},
+                     "epoch": r.get("epoch", r["step"])})
+    return _history_frame(rows, name, "mlflow")
+
+
+def _history_frame(rows: list[dict], name: str, source: str) -> pd.DataFrame:
+    cols = ["experiment", "source", "trial_id", "trial_number", *HISTORY_KEYS, "minutes"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame(rows)
+    df.insert(0, "source", source)
+    df.insert(0, "experiment", name)
+    df = df.sort_values(["trial_number", "trial_id", "epoch"]).reset_index(drop=True)
+    if df["best_objective"].isna().all():
+        df["best_objective"] = df.groupby("trial_id")["objective"].cummax()
+    t = pd.to_numeric(df["timestamp"], errors="coerce")
+    df["minutes"] = (t - t.min()) / 60.0
+    return df[cols]
+
+
+def history(results: str | Path, name: str, mlflow_db: str | Path | None = None) -> pd.DataFrame:
+    """Per-epoch history of a search: Ray's folders when present, else the MLflow store, else empty."""
+    hist = ray_history(results, name)
+    if hist.empty and mlflow_db is not None:
+        hist = mlflow_history(mlflow_db, name)
+    return hist
+
+
+# ---------------------------------------------------------------- data, shift
+def class_table(dataset) -> pd.DataFrame:
+    """Beats per class in train and test, their share, and the balancing weight n / (k n_c) of train."""
+    train, test = dataset.train.class_counts(), dataset.test.class_counts()
+    n, k = sum(train.values()), len(train)
+    return pd.DataFrame([{"class": c, "train": train[c], "train_share": train[c] / max(n, 1), "test": test[c],
+                          "test_share": test[c] / max(sum(test.values()), 1),
+                          "weight": n / (k * train[c]) if train[c] else np.nan} for c in train])
+
+
+def majority_metrics(beats) -> dict[str, float]:
+    """The metrics of a model that always answers the most frequent class: what imbalance does to them."""
+    from heartbeat.metrics import classification_metrics
+
+    major = int(np.bincount(beats.y, minlength=beats.num_classes).argmax())
+    return classification_metrics(beats.y, np.full_like(beats.y, major), beats.classes)
+
+
+def shift_tables(results: str | Path) -> dict[str, pd.DataFrame]:
+    """``results/shift/*.csv`` (inter-patient and corruption figures) by file stem; empty if absent."""
+    folder = Path(results) / "shift"
+    return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))} if folder.is_dir() else {}
+
+
+def confusions(tags_or_dirs, models: str | Path, data: str | Path | None = None, on: str = "valid") -> dict:
+    """Confusion matrices of model folders on their own valid split: {tag: DataFrame (true x predicted)}.
+
+    This one runs the models (on CPU, in batches): the split is rebuilt as each model's fit
+    carved it (:func:`heartbeat.evaluate.split_of`). A folder that cannot be loaded is skipped.
+    """
+    from heartbeat.evaluate import split_of
+    from heartbeat.metrics import confusion
+    from heartbeat.modelio import load_model
+
+    cache, out = {}, {}
+    for tag in tags_or_dirs:
+        path = Path(models) / str(tag)
+        if not (path / "config.gin").exists():
+            continue
+        model = load_model(path)
+        beats, _ = split_of(model, data, on, cache)
+        cm = confusion(beats.y, model.predict(beats.X), len(model.classes))
+        out[model.tag] = pd.DataFrame(cm, index=pd.Index(model.classes, name="true"),
+                                      columns=pd.Index(model.classes, name="predicted"))
+    return out

@@ -1,0 +1,332 @@
+"""The report: tables from results folders, the two-page PDF summary and the headless notebook.
+
+The fixture writes small results the way the search and ``heartbeat score`` write them: two
+searches (trials.csv, search.json, Ray history for one of them), a tiny trained model folder
+as the winner of one search, a second folder of the same family with one binding changed,
+results/output*.csv and a shift table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from heartbeat.cli import main as heartbeat
+from heartbeat.data import write_beats
+from heartbeat.data.synthetic import synthetic_beats
+from heartbeat.report import tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CNN1D_SPACE = {
+    "CNN1D.channels": ("choice", [8, 16, 32]),
+    "CNN1D.depth": ("choice", [3, 4, 5]),
+    "CNN1D.dropout": ("uniform", 0.0, 0.3),
+    "fit.learning_rate": ("loguniform", 5e-4, 5e-3),
+    "fit.balance": ("choice", ["sampler", "sampler_sqrt", "loss"]),
+}
+GRU_SPACE = {
+    "GRU.hidden_size": ("choice", [32, 64]),
+    "GRU.layers": ("choice", [1, 2]),
+    "fit.learning_rate": ("loguniform", 5e-4, 5e-3),
+}
+# the winner of the cnn1d search is the model trained below: these are its bindings
+WINNER = {"CNN1D.channels": 8, "CNN1D.depth": 4, "CNN1D.dropout": 0.1, "fit.learning_rate": 0.002,
+          "fit.balance": "sampler_sqrt"}
+
+
+def fake_trials(space: dict, n: int, seed: int, top: float, max_epochs: int = 6,
+                winner: dict | None = None) -> pd.DataFrame:
+    """trials.csv rows like tune.trials_table: the objective (at most ``top``) depends mostly on the first binding."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    first = next(iter(space))
+    for i in range(n):
+        cfg = {}
+        for key, (kind, *args) in space.items():
+            if kind == "choice":
+                cfg[key] = args[0][rng.integers(len(args[0]))]
+            elif kind == "uniform":
+                cfg[key] = float(rng.uniform(*args))
+            else:
+                cfg[key] = float(np.exp(rng.uniform(np.log(args[0]), np.log(args[1]))))
+        if winner and i == 0:
+            cfg = dict(winner)
+        rank = space[first][1].index(cfg[first]) / (len(space[first][1]) - 1)
+        best = top * (0.5 + 0.35 * (1 - abs(rank - 0.5) * 2) + 0.03 * rng.uniform())
+        if winner and i == 0:
+            best = top
+        status = "completed" if i % 3 == 0 else "stopped early (ASHA)"
+        epochs = max_epochs if status == "completed" else int(rng.choice([2, 4]))
+        if i == n - 1:
+            status, epochs, best = "failed", 0, np.nan
+        rows.append({"trial_id": f"{seed:02x}{i:06x}", **cfg, "status": status, "epochs": epochs,
+                     "final_f2_macro": best - 0.01, "best_f2_macro": best, "best_epoch": max(epochs - 1, 0),
+                     "best_recall_macro": best + 0.03, "best_f1_macro": best - 0.05,
+                     "wall_seconds": 30.0 * epochs + rng.uniform(0, 5),
+                     "error": "RuntimeError: loss is NaN" if status == "failed" else ""})
+    return pd.DataFrame(rows).sort_values("best_f2_macro", ascending=False, na_position="last")
+
+
+def write_search(results: Path, name: str, space: dict, trials: pd.DataFrame, best_model: Path | None,
+                 best_valid: dict) -> None:
+    folder = results / name
+    folder.mkdir(parents=True)
+    trials.to_csv(folder / "trials.csv", index=False)
+    search_file = results.parent / f"search_{name}.gin"
+    search_file.write_text(f"include 'gin/models/{name}.gin'\nsearch.space = {{\n"
+                           + "".join(f"    {k!r}: {v!r},  # searched\n" for k, v in space.items()) + "}\n")
+    status = trials["status"].value_counts().to_dict()
+    (folder / "search.json").write_text(json.dumps({
+        "experiment": name, "search": str(search_file), "trials": len(trials), "status": status,
+        "wall_seconds": float(trials["wall_seconds"].sum() / 2), "num_samples": len(trials), "max_epochs": 6,
+        "scheduler": "asha", "searcher": "optuna", "objective": "f2_macro", "cpus": 2,
+        "data": "beats.parq", "synthetic": False, **({"best_model": str(best_model)} if best_model else {}),
+        "best_valid": best_valid, "registered": f"heartbeat-{name}/1"}, indent=2))
+
+
+def build_project(root: Path) -> Path:
+    """A small results/ + models/ tree under ``root``, as a finished set of searches leaves it."""
+    data = write_beats(synthetic_beats(1500, seed=0), root / "beats.parq")
+    results, models = root / "results", root / "models"
+    winner = models / "cnn1d"
+    assert heartbeat(["train", str(ROOT / "gin/models/cnn1d.gin"), "--data", str(data), "--epochs", "1",
+                      "--threads", "1", "--out", str(winner), "--bind", "CNN1D.channels = 8",
+                      "--bind", "fit.beats_per_epoch = 500", "--bind", "fit.batch_size = 32"]) == 0
+    info = json.loads((winner / "metrics.json").read_text())
+    info["trial_config"] = WINNER
+    (winner / "metrics.json").write_text(json.dumps(info))
+    # the same family retrained with one binding changed (dropout leaves the weights' shapes alone)
+    other = models / "cnn1d-dropout"
+    shutil.copytree(winner, other)
+    (other / "config.gin").write_text((winner / "config.gin").read_text().replace("CNN1D.dropout = 0.1",
+                                                                                   "CNN1D.dropout = 0.25"))
+    info["tag"] = "cnn1d-dropout"
+    info.pop("trial_config")
+    (other / "metrics.json").write_text(json.dumps(info))
+
+    top = info["valid"]["f2_macro"]
+    cnn = fake_trials(CNN1D_SPACE, 10, seed=1, top=top, winner=WINNER)
+    write_search(results, "cnn1d", CNN1D_SPACE, cnn, winner, info["valid"])
+    gru = fake_trials(GRU_SPACE, 7, seed=2, top=0.9 * top)
+    best = gru.iloc[0]
+    write_search(results, "gru", GRU_SPACE, gru, models / "gru",  # its model folder is not there
+                 {"f2_macro": best.best_f2_macro, "recall_macro": best.best_recall_macro, "recall_N": 0.9,
+                  "recall_S": 0.5, "recall_V": 0.8, "recall_F": 0.4, "recall_Q": 0.95})
+    for k, (_, t) in enumerate(cnn[cnn.status != "failed"].iterrows(), start=1):  # Ray's per-epoch history
+        run = results / "cnn1d" / "ray" / "tune" / f"run_trial_{t.trial_id}_{k}_x=1_2026-11-22_08-41-00"
+        run.mkdir(parents=True)
+        run.joinpath("result.json").write_text("".join(
+            json.dumps({"epoch": e, "objective": t.best_f2_macro * e / t.epochs, "recall_macro": 0.5,
+                        "f1_macro": 0.4, "time_total_s": 30.0 * e, "timestamp": 1795336918 + 60 * k + 30 * e,
+                        "trial_id": t.trial_id, "training_iteration": e}) + "\n"
+            for e in range(1, t.epochs + 1)))
+    for on in ("valid", "test"):
+        out = results / ("output.csv" if on == "valid" else "output_test.csv")
+        assert heartbeat(["score", "--models", str(models), "--data", str(data), "--on", on, "--out", str(out)]) == 0
+    (results / "shift").mkdir()
+    pd.DataFrame({"model": ["cnn1d", "cnn1d"], "split": ["intra", "inter"], "f2_macro": [0.9, 0.6],
+                  "recall_macro": [0.91, 0.62]}).to_csv(results / "shift" / "inter_patient.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return build_project(tmp_path_factory.mktemp("report"))
+
+
+# ---------------------------------------------------------------- tables
+def test_tables_read_searches_models_and_scores(project):
+    results, models = project / "results", project / "models"
+    assert tables.experiments(results) == ["cnn1d", "gru"]
+    trials = tables.all_trials(results)
+    assert len(trials) == 17 and trials["trial_id"].str.len().eq(8).all()  # ids stay text: '01000000'
+    assert tables.param_columns(tables.read_trials(results, "gru")) == list(GRU_SPACE)
+    overview = tables.search_overview(results).set_index("experiment")
+    assert overview.loc["cnn1d", ["trials", "failed", "params"]].tolist() == [10, 1, 5]
+
+    win = tables.winners(results, models)
+    assert win["source"].tolist() == ["search", "search", "train"]
+    info = json.loads((models / "cnn1d" / "metrics.json").read_text())
+    test = pd.read_csv(results / "output_test.csv").set_index("modeltag")
+    cnn = win.set_index("tag").loc["cnn1d"]
+    assert cnn["experiment"] == "cnn1d" and cnn["family"] == "CNN1D"
+    assert cnn["valid_f2_macro"] == pytest.approx(info["valid"]["f2_macro"])
+    assert cnn["test_f2_macro"] == pytest.approx(test.loc["cnn1d", "F2scoremacro"])
+    assert cnn["test_recall_N"] == pytest.approx(test.loc["cnn1d", "TP_0"])
+    gru = win.set_index("experiment").loc["gru"]  # no model folder: search.json's best_valid
+    assert gru["valid_recall_F"] == 0.4 and math.isnan(gru["test_f2_macro"])
+    assert tables.class_names(win) == ("N", "S", "V", "F", "Q")
+    per = tables.per_class(win, "valid")
+    assert set(per["model"]) == {"cnn1d", "gru", "cnn1d-dropout"} and per["recall"].between(0, 1).all()
+
+
+def test_importances_from_trials_csv(project):
+    trials = tables.read_trials(project / "results", "cnn1d")
+    space = tables.search_space(tables.search_info(project / "results", "cnn1d"))
+    assert space == {k: tuple(v) for k, v in CNN1D_SPACE.items()}  # read from the search file named in search.json
+    imp = tables.importances(trials, space)
+    assert set(imp.index) == set(CNN1D_SPACE) and imp.sum() == pytest.approx(1.0)
+    assert imp.index[0] == "CNN1D.channels"  # the fixture's objective depends mostly on it
+    assert imp.equals(tables.importances(trials, space))  # seeded: the same ranking every time
+    assert tables.importances(trials.head(3), space).empty  # too few scored trials
+    effects = tables.param_effects(trials, space).set_index("param")
+    assert effects.loc["CNN1D.channels", "best_value"] == "16"  # fake_trials favours the middle choice
+    assert -1 <= effects.loc["fit.learning_rate", "rho"] <= 1
+
+
+def test_variations_table_starts_with_the_base_and_varies_what_mattered(project):
+    results, models = project / "results", project / "models"
+    imp = tables.importances(tables.read_trials(results, "cnn1d"))
+    table = tables.variations(results, models, "cnn1d", top=3, per_group=2, importance=imp)
+    base = table.iloc[0]
+    assert base["group"] == "base" and base["source"] == "model cnn1d"
+    assert {p: base[p] for p in WINNER} == WINNER
+    params = [c for c in table.columns if "." in c]
+    assert params[:3] == list(imp.index[:3])  # columns ordered by importance
+    varied = table[~table["group"].isin(["base", "(R)"])]
+    assert varied["group"].iloc[0] == "(A)" and varied["varied"].iloc[0] == imp.index[0]
+    assert set(varied["varied"]) <= set(imp.index[:3])
+    trials = tables.read_trials(results, "cnn1d").set_index("trial_id")
+    for _, row in varied.iterrows():
+        trial = trials.loc[row["source"].removeprefix("trial ")]
+        assert pd.notna(row[row["varied"]]) and row[row["varied"]] != WINNER[row["varied"]]
+        for p in params:  # a blank cell holds the base's value; a filled one the trial's own, another one
+            if pd.isna(row[p]):
+                assert trial[p] == pytest.approx(WINNER[p]) if isinstance(WINNER[p], float) else trial[p] == WINNER[p]
+            else:
+                assert row[p] == trial[p] and row[p] != WINNER[p]
+        assert row["epochs"] == trial["epochs"] and pd.isna(row["test_f2_macro"])  # trials never saw the test split
+    retrained = table[table["group"] == "(R)"].iloc[0]
+    assert retrained["source"] == "model cnn1d-dropout" and retrained["CNN1D.dropout"] == 0.25
+    assert retrained["varied"] == "CNN1D.dropout" and pd.notna(retrained["test_f2_macro"])
+
+
+def test_history_sources_are_optional(project, tmp_path):
+    results = project / "results"
+    hist = tables.history(results, "cnn1d", tmp_path / "absent.db")
+    assert set(hist["source"]) == {"ray"} and hist["trial_id"].nunique() == 9
+    assert (hist.groupby("trial_id")["best_objective"].diff().dropna() >= 0).all()
+    assert tables.history(results, "gru", tmp_path / "absent.db").empty
+    # the MLflow store, read-only, in its own table layout
+    import sqlite3
+
+    db = tmp_path / "mlflow.db"
+    con = sqlite3.connect(db)
+    con.executescript("""
+        CREATE TABLE experiments (experiment_id INTEGER, name TEXT);
+        CREATE TABLE runs (run_uuid TEXT, name TEXT, start_time INTEGER, experiment_id INTEGER);
+        CREATE TABLE metrics (key TEXT, value REAL, timestamp INTEGER, step INTEGER, run_uuid TEXT);
+        INSERT INTO experiments VALUES (1, 'heartbeat-gru');
+        INSERT INTO runs VALUES ('a', 'run_trial_0200abcd', 1000, 1), ('b', 'run_trial_0200beef', 2000, 1);
+        INSERT INTO metrics VALUES ('objective', 0.5, 61000, 1, 'a'), ('objective', 0.6, 121000, 2, 'a'),
+                                   ('objective', 0.4, 62000, 1, 'b');""")
+    con.commit()
+    con.close()
+    hist = tables.history(results, "gru", db)
+    assert hist["trial_id"].tolist() == ["0200abcd", "0200abcd", "0200beef"]
+    assert hist["best_objective"].tolist() == [0.5, 0.6, 0.4] and hist["minutes"].max() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- the summary
+def pdf_text(path: Path) -> tuple[int, str]:
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_summary_is_two_pages_of_numbers_from_the_results(project, tmp_path):
+    from heartbeat.report import summary
+
+    results, models = project / "results", project / "models"
+    out = summary.build(results, models, tmp_path / "summary.pdf", figure_dir=tmp_path / "figures", log=lambda *_: 0)
+    pages, text = pdf_text(out)
+    assert pages == 2
+    flat = " ".join(text.split())
+    info = json.loads((models / "cnn1d" / "metrics.json").read_text())
+    assert f"{info['valid']['f2_macro']:.3f}" in flat  # the winner's valid F2, from its model folder
+    test = pd.read_csv(results / "output_test.csv").set_index("modeltag")
+    assert f"{test.loc['cnn1d', 'F2scoremacro']:.3f}" in flat
+    imp = tables.importances(tables.read_trials(results, "cnn1d"),
+                             tables.search_space(tables.search_info(results, "cnn1d")))
+    assert f"mattered most {imp.index[0]} ({imp.iloc[0]:.2f})" in flat  # the conclusion comes from the data
+    assert "Attention Is All You Need" in flat and "results/shift/inter_patient.csv" in flat
+    assert {p.name for p in (tmp_path / "figures").iterdir()} == {"winners_recall.png", "importances.png",
+                                                                  "asha_epochs.png"}
+    again = summary.build(results, models, tmp_path / "again.pdf", figure_dir=tmp_path / "figures",
+                          log=lambda *_: 0)
+    assert again.read_bytes() == out.read_bytes()  # deterministic: a rebuild on the same files changes nothing
+
+
+def test_summary_stays_two_pages_with_many_searches(project, tmp_path):
+    from heartbeat.report import summary
+
+    results = tmp_path / "results"
+    trials = pd.read_csv(project / "results" / "cnn1d" / "trials.csv", dtype={"trial_id": str})
+    info = json.loads((project / "results" / "cnn1d" / "search.json").read_text())
+    for k in range(9):  # nine searches of 40 trials each, no model folders, no scores, no shift
+        many = pd.concat([trials] * 4, ignore_index=True)
+        many["trial_id"] = [f"{k:02d}{i:06d}" for i in range(len(many))]
+        many["best_f2_macro"] = many["best_f2_macro"] * (1 - 0.01 * k)
+        (results / f"family{k}").mkdir(parents=True)
+        many.to_csv(results / f"family{k}" / "trials.csv", index=False)
+        (results / f"family{k}" / "search.json").write_text(json.dumps({**info, "best_model": f"models/family{k}"}))
+    out = summary.build(results, tmp_path / "models", tmp_path / "s.pdf", log=lambda *_: 0)
+    pages, text = pdf_text(out)
+    assert pages == 2 and "family0" in text and "SYNTHETIC" not in text
+
+
+def test_summary_cli_without_results_is_a_clear_error(tmp_path, capsys):
+    from heartbeat.report import summary
+
+    assert summary.main(["--results", str(tmp_path), "--models", str(tmp_path), "--out", str(tmp_path / "s.pdf")]) == 2
+    assert "no search results" in capsys.readouterr().err and not (tmp_path / "s.pdf").exists()
+
+
+# ---------------------------------------------------------------- the notebook
+def outputs_of(path: Path) -> tuple[set[str], list[str]]:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    kinds, errors = set(), []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            kinds |= set(out.get("data", {}))
+            if out["output_type"] == "error" or out.get("name") == "stderr":
+                errors.append(out.get("ename") or out.get("text", ""))
+    return kinds, errors
+
+
+def test_notebook_executes_on_the_fixture_results(project, tmp_path):
+    from heartbeat.report.notebook import NOTEBOOK, execute
+
+    out = execute(NOTEBOOK, tmp_path / "analysis.ipynb", project / "results", project / "models",
+                  tmp_path / "figures", project / "beats.parq", timeout=120)
+    kinds, errors = outputs_of(out)
+    assert "application/vnd.plotly.v1+json" in kinds and "text/html" in kinds and not errors
+    written = {p.name for p in (tmp_path / "figures").iterdir()}
+    assert {"winners_recall.png", "importances.png", "asha_epochs.png", "confusions.png",
+            "data_mean_beats.png", "precision_recall.png"} <= written
+    assert NOTEBOOK.read_text() != out.read_text()  # the source notebook is left alone
+
+
+def test_notebook_does_without_the_optional_sources(project, tmp_path):
+    from heartbeat.report.notebook import NOTEBOOK, execute
+
+    results = tmp_path / "results"
+    for name in ("cnn1d", "gru"):  # trials.csv and search.json only: no Ray folders, models, scores or shift
+        (results / name).mkdir(parents=True)
+        for f in ("trials.csv", "search.json"):
+            shutil.copy(project / "results" / name / f, results / name / f)
+    out = execute(NOTEBOOK, tmp_path / "bare.ipynb", results, tmp_path / "no-models", tmp_path / "figures",
+                  project / "beats.parq", timeout=120)
+    kinds, errors = outputs_of(out)
+    assert "application/vnd.plotly.v1+json" in kinds and not errors
+    assert (tmp_path / "figures" / "importances.png").exists()
