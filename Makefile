@@ -45,3 +45,11 @@ search: $(STAMP) ## search every family on the real data (~75 min on 2 cores), t
 	$(VENV)/bin/heartbeat train gin/models/baseline.gin --out models/baseline
 
 .PHONY: search
+
+notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
+	$(VENV)/bin/heartbeat notebook
+
+summary: $(STAMP) ## build summary/summary.pdf (2 pages) from results/ and models/
+	$(VENV)/bin/heartbeat summary
+
+.PHONY: notebook summary

@@ -202,7 +202,8 @@ def cmd_score(args) -> int:
 
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="heartbeat", description=__doc__.split("\n")[0].strip("`"),
+    p = argparse.ArgumentParser(prog="heartbeat", description="ECG heartbeat classification: data, training, "
+                                "hyperparameter search, evaluation, reports and serving.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_DATA)
     sub = p.add_subparsers(dest="verb", required=True)
 
@@ -256,7 +257,47 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/, synthetic)")
     r.add_argument("--out", default=None, help="CSV path (default: results/output.csv, or output_test.csv)")
     r.set_defaults(func=cmd_score)
+
+    from heartbeat.tune import TUNE_DESCRIPTION, TUNE_EPILOG, add_tune_args, cli as tune_cli
+
+    tu = sub.add_parser("tune", help="hyperparameter search with Ray Tune (the same as python hypertune.py)",
+                        description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_tune_args(tu)
+    tu.set_defaults(func=tune_cli)
+
+    from heartbeat.serve.cli import add_parsers as add_serve_parsers
+
+    add_serve_parsers(sub)
+
+    sm = sub.add_parser("summary", help="build the two-page PDF summary from results/ and models/ (make summary)")
+    sm.add_argument("--results", default="results", help="results folder (default: results)")
+    sm.add_argument("--models", default="models", help="models folder (default: models)")
+    sm.add_argument("--out", default="summary/summary.pdf", help="PDF to write (default: summary/summary.pdf)")
+    sm.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
+    sm.set_defaults(func=cmd_summary)
+
+    nb = sub.add_parser("notebook", help="execute notebooks/analysis.ipynb headless, outputs kept (make notebook)")
+    nb.add_argument("--out", default=None, help="executed notebook (default: in place)")
+    nb.add_argument("--results", default=None, help="results folder (default: results/)")
+    nb.add_argument("--models", default=None, help="models folder (default: models/)")
+    nb.add_argument("--data", default=None, help="data for the data section (default: $HEARTBEAT_DATA, data/)")
+    nb.set_defaults(func=cmd_notebook)
     return p
+
+
+def cmd_summary(args) -> int:
+    from heartbeat.report.summary import build
+
+    build(args.results, args.models, args.out, figure_dir=args.figures)
+    return 0
+
+
+def cmd_notebook(args) -> int:
+    from heartbeat.report import notebook
+
+    argv = [f"--{k}={v}" for k in ("out", "results", "models", "data") if (v := getattr(args, k))]
+    return notebook.main(argv)
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -271,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ValueError, FileNotFoundError, LookupError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -376,28 +376,26 @@ def run_search(args) -> int:
     return 0
 
 
-def build_parser():
-    import argparse
-
-    from heartbeat.cli import add_data_args
-    from heartbeat.metrics import OBJECTIVES
-
-    p = argparse.ArgumentParser(
-        prog="hypertune.py",
-        description="Search hyperparameters of a heartbeat model family with Ray Tune (ASHA + Optuna TPE), "
+TUNE_DESCRIPTION = ("Search hyperparameters of a heartbeat model family with Ray Tune (ASHA + Optuna TPE), "
                     "tracked in MLflow. The test split is never seen: trials are scored on a validation "
-                    "split carved from the training data.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="""examples:
+                    "split carved from the training data.")
+TUNE_EPILOG = """examples:
   python hypertune.py                                   # default search (gin/search/cnn1d.gin)
   python hypertune.py --search gin/search/all.gin --time-budget 30
   python hypertune.py --smoke-test                      # 3 trials x 2 epochs on a small sample
   python hypertune.py --name cnn1d --resume             # continue an interrupted search
-  RAY_ADDRESS=ray://head:10001 python hypertune.py ...  # the same search on a Ray cluster
+  python hypertune.py --split inter --name cnn1d-inter  # tune for new patients (split by record)
+  RAY_ADDRESS=HEAD_IP:6379 python hypertune.py ...      # the same search on a Ray cluster
 
 outputs: results/<name>/trials.csv, results/<name>/search.json, models/<tag>/, MLflow runs
-($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the project).""",
-    )
+($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the project)."""
+
+
+def add_tune_args(p) -> None:
+    """The options of ``hypertune.py`` and ``heartbeat tune`` (one definition for both)."""
+    from heartbeat.cli import add_data_args
+    from heartbeat.metrics import OBJECTIVES
+
     p.add_argument("--search", default="gin/search/cnn1d.gin", help="search file (default: gin/search/cnn1d.gin)")
     p.add_argument("--num-samples", type=int, default=16, help="trials to sample (default: 16)")
     p.add_argument("--time-budget", type=float, default=None, help="stop starting trials after MINUTES")
@@ -421,18 +419,30 @@ outputs: results/<name>/trials.csv, results/<name>/search.json, models/<tag>/, M
     p.add_argument("--storage", default=None, help="Ray storage path (default: results/<name>/ray; a shared "
                                                    "path or URI on a cluster)")
     p.add_argument("--no-register", action="store_true", help="do not register the best model in MLflow")
+
+
+def build_parser():
+    import argparse
+
+    p = argparse.ArgumentParser(prog="hypertune.py", description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_tune_args(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def cli(args) -> int:
+    """Run a parsed search, turning bad input into a clear message and exit code 2."""
     from heartbeat.data import DataError
 
-    args = build_parser().parse_args(argv)
     try:
         return run_search(args)
     except (SearchSpaceError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
