@@ -64,11 +64,14 @@ def cmd_data_check(args) -> int:
 
 
 def cmd_data_show(args) -> int:
-    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed)
+    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
     warn_if_synthetic(ds)
     print("source:", ds.source)
     print(f"train: {len(ds.train)} beats: {describe(ds.train)}")
     print(f"test:  {len(ds.test)} beats: {describe(ds.test)}")
+    if ds.holdout is not None:
+        print(f"holdout (records {','.join(ds.holdout_records)}, in neither train nor test): "
+              f"{len(ds.holdout)} beats: {describe(ds.holdout)}")
     return 0
 
 
@@ -114,7 +117,7 @@ def cmd_train(args) -> int:
 
     set_threads(args.threads)
     parse(args.gin, args.bind)
-    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed)
+    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
     warn_if_synthetic(ds)
     train, valid = valid_split(ds, args.valid_size, args.seed)
     print(f"data: {ds.source}\ntrain {len(train)} beats ({describe(train)})\nvalid {len(valid)} beats")
@@ -126,7 +129,8 @@ def cmd_train(args) -> int:
     result = fit(train, valid, on_epoch=show, max_epochs=args.epochs)
     out = Path(args.out or Path("models") / Path(args.gin).stem)
     info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
-            "split": ds.split, "seed": args.seed, "valid_size": args.valid_size, "best_epoch": result.best_epoch, "objective": result.objective,
+            "split": ds.split, "seed": args.seed, "valid_size": args.valid_size,
+            "holdout": list(ds.holdout_records), "best_epoch": result.best_epoch, "objective": result.objective,
             "seconds": result.seconds, "valid": result.metrics, "history": result.history}
     save_model(out, result.model, gin.operative_config_str(), info)
     m = result.metrics
@@ -186,9 +190,10 @@ def cmd_score(args) -> int:
     from heartbeat.evaluate import score_models
 
     on = args.on
-    out = Path(args.out or ("results/output.csv" if on == "valid" else "results/output_test.csv"))
+    out = Path(args.out or ("results/output.csv" if on == "valid" else f"results/output_{on}.csv"))
     print(f"scoring every model in {args.models} on its {on} split"
-          + (" (final evaluation: the test split)" if on == "test" else ""))
+          + {"test": " (final evaluation: the test split)",
+             "holdout": " (patients held out of train and test)"}.get(on, ""))
     table, warnings = score_models(args.models, on=on, data=args.data)
     for w in warnings:
         print("WARNING:", w, file=sys.stderr)
@@ -252,11 +257,25 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("score", help="every model in models/ on its valid (or test) split -> results/output.csv",
                        epilog=EPILOG_DATA, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--models", default="models", help="folder of model folders (default: models)")
-    r.add_argument("--on", choices=["valid", "test"], default="valid",
-                   help="valid (default) or test: the test split is for the final evaluation only")
+    r.add_argument("--on", choices=["valid", "test", "holdout"], default="valid",
+                   help="valid (default), test (the final evaluation only) or holdout (the patients the "
+                        "model was trained without, when it was trained with --holdout)")
     r.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/, synthetic)")
-    r.add_argument("--out", default=None, help="CSV path (default: results/output.csv, or output_test.csv)")
+    r.add_argument("--out", default=None,
+                   help="CSV path (default: results/output.csv, output_test.csv or output_holdout.csv)")
     r.set_defaults(func=cmd_score)
+
+    sh = sub.add_parser("shift", help="every model on its held-out patients and on corrupted test beats "
+                                      "-> results/shift/*.csv",
+                        description="Data shift: each model folder scored on the patients it was trained without "
+                                    "(when fitted with --holdout) beside its intra-patient test figures, and on "
+                                    "its test beats under graded noise, baseline wander and amplitude change.",
+                        epilog=EPILOG_DATA, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sh.add_argument("--models", default="models", help="folder of model folders (default: models)")
+    sh.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/)")
+    sh.add_argument("--out", default="results/shift", help="output folder (default: results/shift)")
+    sh.add_argument("--seed", type=int, default=0, help="seed of the corruption draws (default: 0)")
+    sh.set_defaults(func=cmd_shift)
 
     from heartbeat.tune import TUNE_DESCRIPTION, TUNE_EPILOG, add_tune_args, cli as tune_cli
 
@@ -286,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def cmd_shift(args) -> int:
+    from heartbeat.shift import shift_report
+
+    print(f"data shift of every model in {args.models}: unseen patients and corrupted test beats")
+    shift_report(args.models, args.data, args.out, args.seed)
+    return 0
+
+
 def cmd_summary(args) -> int:
     from heartbeat.report.summary import build
 
@@ -306,6 +333,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["intra", "inter"], default="intra",
                    help="how a source without its own test file is split (default: intra)")
     p.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
+    p.add_argument("--holdout", default=None, metavar="RECORDS",
+                   help="patients kept out of train and test for data-shift checks: comma-separated record "
+                        "ids, or 'ds2' (records 105,210,222,228,233 of de Chazal's DS2); default: none")
 
 
 def main(argv: list[str] | None = None) -> int:

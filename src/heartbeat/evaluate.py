@@ -56,11 +56,17 @@ def model_dirs(root: str | Path) -> list[Path]:
 def split_of(model: LoadedModel, data: str | Path | None, on: str, cache: dict) -> tuple[BeatSet, object]:
     """The model's valid or test beats, rebuilt from its recorded split (datasets cached by key)."""
     info = model.info
-    key = (model.task, info.get("split", "intra"), int(info.get("seed", 0)), float(info.get("valid_size", 0.2)))
+    key = (model.task, info.get("split", "intra"), int(info.get("seed", 0)), float(info.get("valid_size", 0.2)),
+           tuple(info.get("holdout") or ()))
     if key not in cache:
-        ds = load_dataset(data, task=key[0], split_how=key[1], seed=key[2])
+        ds = load_dataset(data, task=key[0], split_how=key[1], seed=key[2], holdout=key[4])
         cache[key] = (ds, valid_split(ds, key[3], key[2])[1])
     ds, valid = cache[key]
+    if on == "holdout":
+        if ds.holdout is None:
+            raise ValueError(f"{model.tag} was trained without a patient holdout (--holdout): it has no holdout "
+                             "split; evaluate it on other data with 'heartbeat evaluate --data'")
+        return ds.holdout, ds
     return (valid if on == "valid" else ds.test), ds
 
 

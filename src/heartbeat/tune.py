@@ -272,7 +272,7 @@ def run_search(args) -> int:
     storage = Path(args.storage).resolve() if args.storage else results_dir / "ray"
     exp_path = storage / "tune"
 
-    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed)
+    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
     warn_if_synthetic(ds)
     train, valid = valid_split(ds, args.valid_size, args.seed)
     if args.smoke_test:
@@ -282,7 +282,7 @@ def run_search(args) -> int:
         valid = split_beats(valid, "intra", test_size=0.8, seed=args.seed)[0]
         base += "\nfit.beats_per_epoch = 1000"
     print(f"data: {ds.source}\n  train {len(train)} beats ({describe(train)})\n  valid {len(valid)} beats "
-          f"(the test split is not used by the search)")
+          f"(the test split and any held-out patients are not used by the search)")
 
     if os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False)
@@ -344,7 +344,8 @@ def run_search(args) -> int:
     table.to_csv(results_dir / "trials.csv", index=False)
     metric_names = set(classification_metrics([0], [0], train.classes)) | set(OBJECTIVES)
     info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
-            "split": ds.split, "seed": args.seed, "valid_size": args.valid_size, "objective": args.objective, "search": str(args.search),
+            "split": ds.split, "seed": args.seed, "valid_size": args.valid_size, "holdout": list(ds.holdout_records),
+            "objective": args.objective, "search": str(args.search),
             "experiment": name, "metric_names": metric_names}
     tag = args.tag or name
     exported = export_best(grid, Path(args.models) / tag, info)
@@ -360,7 +361,11 @@ def run_search(args) -> int:
         (results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         return 1
     out, valid_metrics = exported
+    best_gin = Path(args.best_gin) / f"{tag}.gin"
+    best_gin.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "config.gin", best_gin)  # retrain the winner: heartbeat train gin/best/<tag>.gin
     summary["best_model"] = str(out)
+    summary["best_gin"] = str(best_gin)
     summary["best_valid"] = valid_metrics
     print(f"\nbest model -> {out}: {args.objective} {valid_metrics[args.objective]:.4f}, recall_macro "
           f"{valid_metrics['recall_macro']:.4f}, per-class recall "
@@ -372,7 +377,7 @@ def run_search(args) -> int:
         summary["registered"] = f"heartbeat-{tag}/{version}"
         print(f"registered in MLflow ({uri}) as heartbeat-{tag} version {version}")
     (results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"wrote {results_dir / 'trials.csv'} and {results_dir / 'search.json'}")
+    print(f"wrote {results_dir / 'trials.csv'}, {results_dir / 'search.json'} and {best_gin}")
     return 0
 
 
@@ -416,6 +421,7 @@ def add_tune_args(p) -> None:
     p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (1)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--models", default="models", help="models folder (default: models)")
+    p.add_argument("--best-gin", default="gin/best", help="folder for the winner's config, <tag>.gin (gin/best)")
     p.add_argument("--storage", default=None, help="Ray storage path (default: results/<name>/ray; a shared "
                                                    "path or URI on a cluster)")
     p.add_argument("--no-register", action="store_true", help="do not register the best model in MLflow")

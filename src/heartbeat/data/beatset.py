@@ -134,6 +134,8 @@ class Dataset:
     source: str
     synthetic: bool = False
     split: str = "intra"  # how validation is carved from train: by beat, or by record for 'inter'
+    holdout: "BeatSet | None" = None  # beats of patients kept out of train and test (data-shift checks)
+    holdout_records: tuple[str, ...] = ()
 
     @property
     def task(self) -> str:

@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from heartbeat.data.beatset import BeatSet, DataError, Dataset
 from heartbeat.data.readers import read_beats, write_beats
 from heartbeat.data.splits import split
@@ -30,6 +32,11 @@ PAIRS = {
     "mitbih": [("heart_big_train.parq", "heart_big_test.parq"), ("mitbih_train.csv", "mitbih_test.csv")],
     "ptb": [("heart_train.parq", "heart_test.parq")],
 }
+#: ``--holdout ds2``: five records of de Chazal et al.'s (2004) DS2 test patients, chosen among the
+#: 43 records here so that S (222), V (228, 233) and F (210, 233) beats are among the unseen patients
+#: while the two records that hold most F beats (208, 213) and most S beats (232) stay for training.
+#: About 13% of the beats; a model trained with this holdout has never seen these patients.
+DS2_HOLDOUT = ("105", "210", "222", "228", "233")
 BUILDER_VERSION = "kachuee-annot-v1"  # bump when wfdb_beats changes what it builds
 
 SYNTHETIC_WARNING = (
@@ -65,10 +72,59 @@ def load_dataset(
     test_size: float = 0.2,
     synthetic_size: int = 20000,
     progress=None,
+    holdout: str | tuple[str, ...] | None = None,
 ) -> Dataset:
-    """Resolve a data source and return its train/test beats (the test side is for final evaluation only)."""
+    """Resolve a data source and return its train/test beats (the test side is for final evaluation only).
+
+    ``holdout`` (record ids, or ``'ds2'`` for :data:`DS2_HOLDOUT`) takes those patients' beats out
+    of the source before it is split: they are in neither train nor test but in ``Dataset.holdout``,
+    a set of patients no model trained on this dataset has seen.
+    """
+    records = parse_holdout(holdout)
+    ds = _load(path, task, split_how, seed, test_size, synthetic_size, progress, records)
+    if records and ds.holdout is None:  # a source that came with its own train/test pair
+        ds = _hold_out_pair(ds, records)
+    return ds
+
+
+def parse_holdout(holdout: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """``None``/``'none'`` -> (); ``'ds2'`` -> :data:`DS2_HOLDOUT`; ``'105,210'`` -> ('105', '210')."""
+    if holdout is None or holdout in ("", "none"):
+        return ()
+    if isinstance(holdout, str):
+        if holdout == "ds2":
+            return DS2_HOLDOUT
+        holdout = holdout.split(",")
+    return tuple(sorted({str(r).strip() for r in holdout if str(r).strip()}))
+
+
+def _take_out(beats: BeatSet, records: tuple[str, ...], source: str) -> tuple[BeatSet, BeatSet]:
+    """(beats of other records, beats of ``records``); every named record must be present."""
+    if beats.record is None:
+        raise DataError(f"{source}: a patient holdout needs a record id per beat; this data has none "
+                        "(build it from WFDB records or use a file with a 'record' column)")
+    missing = sorted(set(records) - set(beats.record))
+    if missing:
+        raise DataError(f"{source}: holdout records {missing} are not in the data "
+                        f"(it has {len(set(beats.record))} records)")
+    held = np.isin(beats.record, records)
+    return beats.subset(np.flatnonzero(~held)), beats.subset(np.flatnonzero(held))
+
+
+def _hold_out_pair(ds: Dataset, records: tuple[str, ...]) -> Dataset:
+    train, held_train = _take_out(ds.train, records, ds.source)
+    present = [r for r in records if ds.test.record is not None and r in set(ds.test.record)]
+    test, held_test = _take_out(ds.test, tuple(present), ds.source) if present else (ds.test, None)
+    held = held_train if held_test is None else BeatSet.concat([held_train, held_test])
+    return Dataset(train, test, source=f"{ds.source}, records {','.join(records)} held out", synthetic=ds.synthetic,
+                   split=ds.split, holdout=held, holdout_records=records)
+
+
+def _load(path, task, split_how, seed, test_size, synthetic_size, progress, records) -> Dataset:
     path = Path(path) if path is not None else default_source()
     if path is None:
+        if records:
+            raise DataError("a patient holdout (--holdout) needs real data with record ids; no data was found")
         beats = synthetic_beats(synthetic_size, task=task, seed=seed)
         train, test = split(beats, "intra", test_size, seed)
         return Dataset(train, test, source=beats.report.source, synthetic=True)
@@ -76,7 +132,7 @@ def load_dataset(
         raise DataError(f"{path}: no such file or folder")
     if path.is_file():
         beats = read_beats(path, task=None)
-        return _split_one(beats, str(path), split_how, seed, test_size)
+        return _split_one(beats, str(path), split_how, seed, test_size, records)
     for folder in [path, *sorted(p for p in path.iterdir() if p.is_dir())]:
         for train_name, test_name in PAIRS.get(task, []):
             if (folder / train_name).exists() and (folder / test_name).exists():
@@ -86,14 +142,15 @@ def load_dataset(
         if task == "ptb" and (folder / "ptbdb_normal.csv").exists() and (folder / "ptbdb_abnormal.csv").exists():
             beats = BeatSet.concat([read_beats(folder / "ptbdb_normal.csv", "ptb"),
                                     read_beats(folder / "ptbdb_abnormal.csv", "ptb")])
-            return _split_one(beats, str(folder / "ptbdb_*.csv"), split_how, seed, test_size)
+            return _split_one(beats, str(folder / "ptbdb_*.csv"), split_how, seed, test_size, records)
         if task == "mitbih" and any(folder.glob("*.hea")):
             beats = cached_wfdb_beats(folder, progress=progress)
-            return _split_one(beats, f"{folder} (WFDB records)", split_how, seed, test_size)
+            return _split_one(beats, f"{folder} (WFDB records)", split_how, seed, test_size, records)
         if task == "ptb":
             ptb_files = sorted(folder.glob("*ptb*.parq"))
             if ptb_files:
-                return _split_one(read_beats(ptb_files[0], "ptb"), str(ptb_files[0]), split_how, seed, test_size)
+                return _split_one(read_beats(ptb_files[0], "ptb"), str(ptb_files[0]), split_how, seed, test_size,
+                                  records)
     raise DataError(
         f"{path}: no {task} data found. Expected one of: "
         + "; ".join(f"{a} + {b}" for a, b in PAIRS.get(task, []))
@@ -103,10 +160,15 @@ def load_dataset(
     )
 
 
-def _split_one(beats: BeatSet, source: str, how: str, seed: int, test_size: float) -> Dataset:
+def _split_one(beats: BeatSet, source: str, how: str, seed: int, test_size: float,
+               records: tuple[str, ...] = ()) -> Dataset:
+    held = None
+    if records:
+        beats, held = _take_out(beats, records, source)
+        source += f", records {','.join(records)} held out"
     train, test = split(beats, how, test_size, seed)
     return Dataset(train, test, source=f"{source}, {how} split {1 - test_size:.0%}/{test_size:.0%} seed {seed}",
-                   split=how)
+                   split=how, holdout=held, holdout_records=records)
 
 
 def cache_dir() -> Path:

@@ -39,8 +39,9 @@ class RetrainResult:
 def original_dataset(info: dict, data: str | Path | None = None) -> Dataset:
     """The data a model folder was trained on: ``data`` if given, else the source in its metrics.json."""
     task, seed, how = info["task"], int(info.get("seed", 0)), info.get("split", "intra")
+    holdout = tuple(info.get("holdout") or ())  # the same patients stay unseen by the retrained model
     if data is not None:
-        return load_dataset(data, task=task, split_how=how, seed=seed)
+        return load_dataset(data, task=task, split_how=how, seed=seed, holdout=holdout)
     if info.get("synthetic"):
         # load_dataset's own fallback, made explicit: it would prefer any data found on this machine
         from heartbeat.data.synthetic import synthetic_beats
@@ -56,7 +57,7 @@ def original_dataset(info: dict, data: str | Path | None = None) -> Dataset:
         path = path.parent
     if not first or not path.exists():
         raise DataError(f"the model's training data {source!r} is not found here ({path}); give --data PATH")
-    return load_dataset(path, task=task, split_how=how, seed=seed)
+    return load_dataset(path, task=task, split_how=how, seed=seed, holdout=holdout)
 
 
 def feedback_beats(db_url: str, task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +106,7 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
     new_info = {
         "task": task, "classes": list(train.classes), "data": dataset.source, "synthetic": dataset.synthetic,
         "split": dataset.split, "seed": seed, "valid_size": info.get("valid_size", 0.2),
-        "best_epoch": result.best_epoch, "objective": result.objective, "seconds": result.seconds,
+        "holdout": list(dataset.holdout_records), "best_epoch": result.best_epoch, "objective": result.objective, "seconds": result.seconds,
         "valid": result.metrics, "history": result.history,
         "retrained_from": {"tag": info.get("tag", model_dir.name), "version": folder_version(model_dir),
                            "path": str(model_dir), "valid": info.get("valid")},
