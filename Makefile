@@ -48,6 +48,30 @@ search: $(STAMP) ## search every family on the real data (~65 min on 2 cores), t
 
 .PHONY: search
 
+# the family whose winner is tuned again for new patients and transferred to PTB
+BEST          ?= cnn1d
+search-inter: $(STAMP) ## tune BEST again on an inter-patient split (by record) -> models/BEST-inter
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
+	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-inter --split inter $(SEARCH_ARGS)
+
+shift: $(STAMP) ## every model on its unseen patients and corrupted test beats -> results/shift/, output_holdout.csv
+	$(VENV)/bin/heartbeat shift
+	$(VENV)/bin/heartbeat score --on holdout
+
+PTB_ARGS ?= --task ptb --bind 'fit.beats_per_epoch = 2000' --bind 'fit.epochs = 40' --bind 'fit.patience = 10'
+ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/BEST (all layers, head only) -> results/shift/ptb.csv
+	$(VENV)/bin/heartbeat train gin/best/$(BEST).gin $(PTB_ARGS) --out models/ptb/scratch
+	$(VENV)/bin/heartbeat train gin/best/$(BEST).gin $(PTB_ARGS) --out models/ptb/finetune \
+		--bind "fit.init_from = 'models/$(BEST)'"
+	$(VENV)/bin/heartbeat train gin/best/$(BEST).gin $(PTB_ARGS) --out models/ptb/head-only \
+		--bind "fit.init_from = 'models/$(BEST)'" --bind "fit.freeze = 'backbone'"
+	$(VENV)/bin/heartbeat score --models models/ptb --on test --out results/shift/ptb.csv
+
+readme: $(STAMP) ## rewrite the README's results block from results/ and models/
+	$(VENV)/bin/heartbeat readme
+
+.PHONY: search-inter shift ptb readme
+
 notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
 	$(VENV)/bin/heartbeat notebook
 

@@ -330,3 +330,26 @@ def test_notebook_does_without_the_optional_sources(project, tmp_path):
     kinds, errors = outputs_of(out)
     assert "application/vnd.plotly.v1+json" in kinds and not errors
     assert (tmp_path / "figures" / "importances.png").exists()
+
+
+# ---------------------------------------------------------------- README block
+def test_readme_block_is_rebuilt_from_the_results(project, tmp_path):
+    from heartbeat.report.readme import END, START, update
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n\n{START}\nstale figures\n{END}\n\nafter\n")
+    update(readme, project / "results", project / "models")
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert "stale figures" not in text
+    block = text.split(START)[1].split(END)[0]
+    rows = [line for line in block.splitlines() if line.startswith("| cnn1d")]
+    assert sorted(r.split(" | ")[0] for r in rows) == ["| cnn1d", "| cnn1d-dropout"]
+    valid = pd.read_csv(project / "results" / "output.csv").set_index("modeltag")
+    expected = f"{valid.loc['cnn1d', 'Recallmacro']:.3f}"
+    assert expected in next(r for r in rows if r.startswith("| cnn1d |"))  # the figure comes from output.csv
+    update(readme, project / "results", project / "models")
+    assert readme.read_text() == text  # rebuilding changes nothing
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="no '<!-- results:start -->'"):
+        update(readme, project / "results", project / "models")

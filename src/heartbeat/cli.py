@@ -296,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
     sm.set_defaults(func=cmd_summary)
 
+    rd = sub.add_parser("readme", help="rewrite the README's results block from results/ and models/ (make readme)")
+    rd.add_argument("--readme", default="README.md", help="file to update (default: README.md)")
+    rd.add_argument("--results", default="results", help="results folder (default: results)")
+    rd.add_argument("--models", default="models", help="models folder (default: models)")
+    rd.set_defaults(func=cmd_readme)
+
     nb = sub.add_parser("notebook", help="execute notebooks/analysis.ipynb headless, outputs kept (make notebook)")
     nb.add_argument("--out", default=None, help="executed notebook (default: in place)")
     nb.add_argument("--results", default=None, help="results folder (default: results/)")
@@ -317,6 +323,13 @@ def cmd_summary(args) -> int:
     from heartbeat.report.summary import build
 
     build(args.results, args.models, args.out, figure_dir=args.figures)
+    return 0
+
+
+def cmd_readme(args) -> int:
+    from heartbeat.report.readme import update
+
+    print("updated", update(args.readme, args.results, args.models))
     return 0
 
 

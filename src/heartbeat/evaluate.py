@@ -63,6 +63,8 @@ def split_of(model: LoadedModel, data: str | Path | None, on: str, cache: dict) 
         cache[key] = (ds, valid_split(ds, key[3], key[2])[1])
     ds, valid = cache[key]
     if on == "holdout":
+        if ds.synthetic:
+            raise ValueError(f"{model.tag}: no data found, so its held-out patients cannot be rebuilt; give --data")
         if ds.holdout is None:
             raise ValueError(f"{model.tag} was trained without a patient holdout (--holdout): it has no holdout "
                              "split; evaluate it on other data with 'heartbeat evaluate --data'")

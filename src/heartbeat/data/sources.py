@@ -82,7 +82,7 @@ def load_dataset(
     """
     records = parse_holdout(holdout)
     ds = _load(path, task, split_how, seed, test_size, synthetic_size, progress, records)
-    if records and ds.holdout is None:  # a source that came with its own train/test pair
+    if records and ds.holdout is None and not ds.synthetic:  # a source that came with its own train/test pair
         ds = _hold_out_pair(ds, records)
     return ds
 
@@ -122,9 +122,7 @@ def _hold_out_pair(ds: Dataset, records: tuple[str, ...]) -> Dataset:
 
 def _load(path, task, split_how, seed, test_size, synthetic_size, progress, records) -> Dataset:
     path = Path(path) if path is not None else default_source()
-    if path is None:
-        if records:
-            raise DataError("a patient holdout (--holdout) needs real data with record ids; no data was found")
+    if path is None:  # synthetic beats have no patients: a holdout names none of them and is left out
         beats = synthetic_beats(synthetic_size, task=task, seed=seed)
         train, test = split(beats, "intra", test_size, seed)
         return Dataset(train, test, source=beats.report.source, synthetic=True)

@@ -307,8 +307,8 @@ def model_infos(models: str | Path) -> dict[str, dict]:
 
 
 def scores(results: str | Path, split: str = "valid") -> pd.DataFrame:
-    """``results/output.csv`` (valid) or ``output_test.csv`` (test) by model tag, in metric names."""
-    path = Path(results) / ("output.csv" if split == "valid" else "output_test.csv")
+    """``results/output.csv`` (valid), ``output_test.csv`` or ``output_holdout.csv`` by model tag, in metric names."""
+    path = Path(results) / ("output.csv" if split == "valid" else f"output_{split}.csv")
     if not path.exists():
         return pd.DataFrame()
     table = pd.read_csv(path)
