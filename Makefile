@@ -50,6 +50,11 @@ search: $(STAMP) ## search every family on the real data (~65 min on 2 cores), t
 
 # the family whose winner is tuned again for new patients and transferred to PTB
 BEST          ?= cnn1d
+BEST_ARGS     ?= --num-samples 40 --max-epochs 25 --time-budget 15 --holdout $(HOLDOUT)
+search-best: $(STAMP) ## a longer search of BEST (more trials, more epochs) -> models/BEST-long (~15 min)
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
+	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-long $(BEST_ARGS)
+
 search-inter: $(STAMP) ## tune BEST again on an inter-patient split (by record) -> models/BEST-inter
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
 	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-inter --split inter $(SEARCH_ARGS)
@@ -70,7 +75,7 @@ ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/BEST (all layers, h
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-inter shift ptb readme
+.PHONY: search-best search-inter shift ptb readme
 
 notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
 	$(VENV)/bin/heartbeat notebook

@@ -72,6 +72,8 @@ def test_smoke_search_end_to_end(workdir):
     assert {p.name for p in model.iterdir()} == {"model.pt", "config.gin", "metrics.json"}
     info = json.loads((model / "metrics.json").read_text())
     assert info["valid"]["f2_macro"] == pytest.approx(trials["best_f2_macro"].max())
+    # the winner's config, to retrain it from gin alone: heartbeat train gin/best/smoke.gin
+    assert (workdir / "gin" / "best" / "smoke.gin").read_text() == (model / "config.gin").read_text()
 
     import mlflow
 

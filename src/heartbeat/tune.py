@@ -146,6 +146,9 @@ def run_trial(config: dict, train, valid, base_config: str, space: dict, cpus: i
 
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1; give the trial its share
     parse_text(base_config, trial_bindings(config, space))
+    # the search's epoch cap becomes the config's own, so gin/best/<tag>.gin retrains the same run
+    # (fit() gives the learning-rate schedule the capped length either way)
+    gin.bind_parameter("fit.epochs", min(gin.query_parameter("fit.epochs"), max_epochs))
 
     def report(row: dict, model) -> None:
         metrics = {k: v for k, v in row.items() if isinstance(v, (int, float, bool)) and not isinstance(v, bool)}
@@ -272,6 +275,15 @@ def run_search(args) -> int:
     storage = Path(args.storage).resolve() if args.storage else results_dir / "ray"
     exp_path = storage / "tune"
 
+    # an experiment that exists (or that --resume cannot find) is refused before data or Ray start up
+    if args.resume and not tune.Tuner.can_restore(str(exp_path)):
+        print(f"error: nothing to resume at {exp_path}", file=sys.stderr)
+        return 2
+    if not args.resume and exp_path.exists():
+        print(f"error: experiment {exp_path} exists; continue it with --resume, or pick another --name",
+              file=sys.stderr)
+        return 2
+
     ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
     warn_if_synthetic(ds)
     train, valid = valid_split(ds, args.valid_size, args.seed)
@@ -300,17 +312,10 @@ def run_search(args) -> int:
     )
     uri = tracking_uri()
     if args.resume:
-        if not tune.Tuner.can_restore(str(exp_path)):
-            print(f"error: nothing to resume at {exp_path}", file=sys.stderr)
-            return 2
         print(f"resuming {exp_path}: finished trials are kept, unfinished ones continue")
         tuner = tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
     else:
-        if exp_path.exists():
-            print(f"error: experiment {exp_path} exists; continue it with --resume, or pick another --name",
-                  file=sys.stderr)
-            return 2
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
         scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=args.max_epochs,
