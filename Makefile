@@ -55,6 +55,22 @@ search-best: $(STAMP) ## a longer search of BEST (more trials, more epochs) -> m
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
 	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-long $(BEST_ARGS)
 
+# the winner of search-best retrained with one change each: what augmentation, imbalance handling and width
+# are worth (the summary's table of variations). Two at a time, one thread each: make -j2 ablate
+ABLATE  = $(VENV)/bin/heartbeat train gin/best/$(BEST)-long.gin --holdout $(HOLDOUT) --threads 1 --out $@
+ABLATIONS = models/$(BEST)-long-noaug models/$(BEST)-long-nobalance models/$(BEST)-long-lossweight \
+            models/$(BEST)-long-narrow
+NARROW ?= 'CNN1D.channels = 16'
+ablate: $(ABLATIONS) ## BEST-long's winner with one change each -> models/BEST-long-* (make -j2 ablate)
+models/$(BEST)-long-noaug: | $(STAMP)
+	$(ABLATE) --bind 'fit.augment = None'
+models/$(BEST)-long-nobalance: | $(STAMP)
+	$(ABLATE) --bind "fit.balance = 'none'"
+models/$(BEST)-long-lossweight: | $(STAMP)
+	$(ABLATE) --bind "fit.balance = 'loss'"
+models/$(BEST)-long-narrow: | $(STAMP)
+	$(ABLATE) --bind $(NARROW)
+
 search-inter: $(STAMP) ## tune BEST again on an inter-patient split (by record) -> models/BEST-inter
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
 	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-inter --split inter $(SEARCH_ARGS)
@@ -63,19 +79,20 @@ shift: $(STAMP) ## every model on its unseen patients and corrupted test beats -
 	$(VENV)/bin/heartbeat shift
 	$(VENV)/bin/heartbeat score --on holdout
 
+PTB_FROM ?= $(BEST)-long
 PTB_ARGS ?= --task ptb --bind 'fit.beats_per_epoch = 2000' --bind 'fit.epochs = 40' --bind 'fit.patience = 10'
-ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/BEST (all layers, head only) -> results/shift/ptb.csv
-	$(VENV)/bin/heartbeat train gin/best/$(BEST).gin $(PTB_ARGS) --out models/ptb/scratch
-	$(VENV)/bin/heartbeat train gin/best/$(BEST).gin $(PTB_ARGS) --out models/ptb/finetune \
-		--bind "fit.init_from = 'models/$(BEST)'"
-	$(VENV)/bin/heartbeat train gin/best/$(BEST).gin $(PTB_ARGS) --out models/ptb/head-only \
-		--bind "fit.init_from = 'models/$(BEST)'" --bind "fit.freeze = 'backbone'"
+ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/PTB_FROM (all layers, head only) -> results/shift/ptb.csv
+	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/scratch
+	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/finetune \
+		--bind "fit.init_from = 'models/$(PTB_FROM)'"
+	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/head-only \
+		--bind "fit.init_from = 'models/$(PTB_FROM)'" --bind "fit.freeze = 'backbone'"
 	$(VENV)/bin/heartbeat score --models models/ptb --on test --out results/shift/ptb.csv
 
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-best search-inter shift ptb readme
+.PHONY: search-best ablate search-inter shift ptb readme
 
 notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
 	$(VENV)/bin/heartbeat notebook
