@@ -48,3 +48,22 @@ def test_no_data_falls_back_to_synthetic(monkeypatch, tmp_path):
     ds = load_dataset(None, synthetic_size=2000)
     assert ds.synthetic and "synthetic" in ds.source
     assert len(ds.train) + len(ds.test) == len(synthetic_beats(2000))
+
+
+def test_inter_split_keeps_rare_classes_on_every_side():
+    """Rare classes in few records (like F in 208 and 213): train, valid and test each still hold them."""
+    rng = np.random.default_rng(3)
+    n_records, per_record = 30, 60
+    record = np.repeat([f"r{i}" for i in range(n_records)], per_record)
+    y = np.zeros(len(record), dtype=np.int64)
+    for rare, holders in ((3, ("r0", "r1", "r2")), (4, ("r5", "r6", "r7", "r8"))):
+        for r in holders:
+            rows = np.flatnonzero(record == r)
+            y[rng.choice(rows, 20, replace=False)] = rare
+    y[rng.choice(np.flatnonzero(y == 0), 300, replace=False)] = rng.integers(1, 3, 300)
+    beats = BeatSet(rng.uniform(0, 1, (len(y), 187)).astype(np.float32), y, "mitbih", record=record)
+    train, test = split(beats, "inter", 0.2, seed=0)
+    fit, valid = split(train, "inter", 0.2, seed=0, nested=False)  # as valid_split carves it
+    for side in (fit, valid, test):
+        assert set(np.unique(side.y)) == {0, 1, 2, 3, 4}
+    assert not set(test.record) & set(train.record) and not set(valid.record) & set(fit.record)

@@ -390,7 +390,7 @@ TUNE_DESCRIPTION = ("Search hyperparameters of a heartbeat model family with Ray
                     "tracked in MLflow. The test split is never seen: trials are scored on a validation "
                     "split carved from the training data.")
 TUNE_EPILOG = """examples:
-  python hypertune.py                                   # default search (gin/search/cnn1d.gin)
+  python hypertune.py                                   # default: gin/search/cnn1d.gin, 15 min on 2 cores
   python hypertune.py --search gin/search/all.gin --time-budget 30
   python hypertune.py --smoke-test                      # 3 trials x 2 epochs on a small sample
   python hypertune.py --name cnn1d --resume             # continue an interrupted search
@@ -407,9 +407,9 @@ def add_tune_args(p) -> None:
     from heartbeat.metrics import OBJECTIVES
 
     p.add_argument("--search", default="gin/search/cnn1d.gin", help="search file (default: gin/search/cnn1d.gin)")
-    p.add_argument("--num-samples", type=int, default=16, help="trials to sample (default: 16)")
-    p.add_argument("--time-budget", type=float, default=None, help="stop starting trials after MINUTES")
-    p.add_argument("--max-epochs", type=int, default=12, help="epochs of the longest trial (ASHA's max_t; 12)")
+    p.add_argument("--num-samples", type=int, default=40, help="trials to sample at most (default: 40)")
+    p.add_argument("--time-budget", type=float, default=15, help="stop the search after MINUTES (default: 15; 0: none)")
+    p.add_argument("--max-epochs", type=int, default=25, help="epochs of the longest trial (ASHA's max_t; 25)")
     p.add_argument("--grace-period", type=int, default=2, help="epochs before ASHA may stop a trial (2)")
     p.add_argument("--scheduler", choices=["asha", "none"], default="asha", help="early stopping of trials")
     p.add_argument("--searcher", choices=["optuna", "random"], default="optuna", help="how configs are proposed")

@@ -202,7 +202,7 @@ def valid_split(dataset: Dataset, valid_size: float = 0.2, seed: int = 0) -> tup
 
     The test side is left alone: it is for the final evaluation only, never for a search.
     """
-    return split(dataset.train, dataset.split, valid_size, seed)
+    return split(dataset.train, dataset.split, valid_size, seed, nested=False)
 
 
 def describe(beats: BeatSet) -> str:
