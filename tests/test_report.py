@@ -353,3 +353,15 @@ def test_readme_block_is_rebuilt_from_the_results(project, tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="no '<!-- results:start -->'"):
         update(readme, project / "results", project / "models")
+
+
+def test_corruption_table_for_the_readme_is_one_row_per_model():
+    from heartbeat.report.readme import corruption_wide
+
+    long = pd.DataFrame({"model": ["a", "a", "b", "b"], "corruption": ["noise", "wander"] * 2,
+                         "L0": [0.9, 0.9, 0.8, 0.8], "L2": [0.85, 0.7, 0.75, 0.6], "L4": [0.5, 0.4, 0.3, 0.2],
+                         "L2_strength": [0.03, 0.1] * 2, "L4_strength": [0.1, 0.4] * 2})
+    wide = corruption_wide(long)
+    assert list(wide.columns) == ["model", "clean", "noise L2 (0.03)", "noise L4 (0.1)", "wander L2 (0.1)",
+                                  "wander L4 (0.4)"]
+    assert wide.set_index("model").loc["b", "wander L4 (0.4)"] == 0.2 and wide["clean"].tolist() == [0.9, 0.8]

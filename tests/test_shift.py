@@ -62,6 +62,23 @@ def test_corruption_levels_are_monotone_in_strength(kind):
     assert np.all(corrupt(beats.X, kind, 4, seed=5)[tail] == 0)  # the padding stays zero
 
 
+def test_corruption_ignores_the_augmentation_bound_in_gin():
+    """A model's config.gin binds Augment.*; corrupting its test beats must not add that augmentation."""
+    from heartbeat.config import parse_text
+
+    beats = synthetic_beats(200, seed=4)
+    parse_text("")
+    clean_state = {kind: corrupt(beats.X, kind, 2, seed=1) for kind in LEVELS}
+    parse_text("Augment.scale = 0.5\nAugment.wander = 0.3\nAugment.shift = 5\nAugment.warp = 0.2")
+    try:
+        for kind in LEVELS:
+            assert np.array_equal(corrupt(beats.X, kind, 2, seed=1), clean_state[kind]), kind
+    finally:
+        parse_text("")
+    noise = corrupt(beats.X, "noise", 2, seed=1) - beats.X
+    assert abs(noise[beats.X != 0].std() - LEVELS["noise"][1][1]) < 0.005  # noise alone, at its strength
+
+
 def test_shift_report_on_a_model_trained_with_a_holdout(recorded, tmp_path, capsys):
     models = tmp_path / "models"
     assert main(["train", "gin/models/cnn1d.gin", "--data", str(recorded), "--holdout", "r3,r7", "--epochs", "2",

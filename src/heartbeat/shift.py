@@ -53,7 +53,10 @@ def corrupt(X: np.ndarray, kind: str, level: int, seed: int = 0) -> np.ndarray:
     value = strength(kind, level)
     if value == 0:
         return np.array(X, dtype=np.float32, copy=True)
-    augment = Augment(**{LEVELS[kind][0]: value}, p=1.0)
+    # every strength explicit: Augment is gin-configurable, and after a model's config.gin is parsed
+    # gin would fill the ones left out with that model's training augmentation
+    strengths = {"noise_std": 0.0, "scale": 0.0, "wander": 0.0, "shift": 0, "warp": 0.0, LEVELS[kind][0]: value}
+    augment = Augment(**strengths, p=1.0)
     generator = torch.Generator().manual_seed(seed)
     return augment(torch.as_tensor(np.asarray(X, dtype=np.float32)), generator).numpy()
 

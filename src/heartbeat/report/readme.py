@@ -13,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from heartbeat.report import tables
@@ -24,7 +25,9 @@ RECALLS = ("recall_S", "recall_V", "recall_F")
 def _f(v, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
-    return f"{v:.{digits}f}" if isinstance(v, (int, float)) else str(v)
+    if isinstance(v, (bool, np.bool_)) or isinstance(v, (int, np.integer)):
+        return str(v)
+    return f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)
 
 
 def markdown(df: pd.DataFrame) -> str:
@@ -47,7 +50,7 @@ def family_table(results: Path, models: Path) -> pd.DataFrame:
         s = found.get(info.get("experiment", tag), {})
         row = {"model": tag, "family": info.get("family", ""), "split": info.get("split", "")}
         row["trials"] = s.get("trials", "–")
-        row["search min"] = s["wall_seconds"] / 60 if "wall_seconds" in s else float("nan")
+        row["search min"] = f"{s['wall_seconds'] / 60:.1f}" if "wall_seconds" in s else "–"
         for split, label in (("valid", "valid"), ("test", "test")):
             t = by_split[split]
             r = t.loc[tag] if tag in t.index else {}
@@ -63,6 +66,19 @@ def family_table(results: Path, models: Path) -> pd.DataFrame:
     if len(table) and table["test recall"].notna().any():
         table = table.sort_values("test recall", ascending=False)
     return table
+
+
+def corruption_wide(c: pd.DataFrame, levels=("L2", "L4")) -> pd.DataFrame:
+    """One row per model: clean macro recall, then each corruption at ``levels`` (with its strength)."""
+    rows = []
+    for model, group in c.groupby("model", sort=False):
+        row = {"model": model, "clean": group["L0"].iloc[0]}
+        for r in group.itertuples(index=False):
+            r = r._asdict()
+            for level in levels:
+                row[f"{r['corruption']} {level} ({r[level + '_strength']:g})"] = r[level]
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def block(results: str | Path = "results", models: str | Path = "models") -> str:
@@ -89,10 +105,9 @@ def block(results: str | Path = "results", models: str | Path = "models") -> str
         out += ["**Unseen patients** (`make shift`): the same models on five patients none of them trained on.", "",
                 markdown(p[cols]), ""]
     if "corruption" in shift:
-        c = shift["corruption"]
-        cols = ["model", "corruption", *[x for x in c.columns if x.startswith("L") and "_" not in x]]
-        out += ["**Corrupted test beats** (`make shift`): macro recall from clean (L0) to the strongest level (L4); "
-                "strengths in `src/heartbeat/shift.py`.", "", markdown(c[cols]), ""]
+        out += ["**Corrupted test beats** (`make shift`): test macro recall, clean and at levels 2 and 4 of each "
+                "corruption (strengths in `src/heartbeat/shift.py`; every level in `results/shift/corruption.csv`).",
+                "", markdown(corruption_wide(shift["corruption"])), ""]
     if "ptb" in shift:
         out += ["**PTB, 2 classes** (`make ptb`): trained from scratch against fine-tuned from the MIT-BIH winner, "
                 "on the held-out 20% of the PTB file.", "", markdown(shift["ptb"]), ""]
