@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         work = Path(tmp)
-        model = Path(args.model) if args.model else train_model(work)
+        model = Path(args.model).resolve() if args.model else train_model(work)  # the server runs in work/
         proc, url, admin = start_server(model, work, args.threads, max(args.batch_size, 64))
         try:
             made = requests.post(url + "/users", json={"name": "bench", "role": "reader"},
