@@ -56,6 +56,7 @@ def main() -> int:
         cmd = [sys.executable, str(ROOT / "hypertune.py"), "--search", args.search, "--name", name,
                "--time-budget", str(args.minutes), "--num-samples", "200", "--max-epochs", str(args.max_epochs),
                "--results", str(ROOT / "results" / "bench" / "runs"), "--models", str(ROOT / "results" / "bench" / "models"),
+               "--best-gin", str(ROOT / "results" / "bench" / "runs" / "gin"),
                "--no-register", *flags] + (["--data", args.data] if args.data else [])
         print(f"== {label}: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

@@ -365,3 +365,18 @@ def test_corruption_table_for_the_readme_is_one_row_per_model():
     assert list(wide.columns) == ["model", "clean", "noise L2 (0.03)", "noise L4 (0.1)", "wander L2 (0.1)",
                                   "wander L4 (0.4)"]
     assert wide.set_index("model").loc["b", "wander L4 (0.4)"] == 0.2 and wide["clean"].tolist() == [0.9, 0.8]
+
+
+def test_summary_builds_with_template_and_figures_under_one_folder(project, tmp_path, monkeypatch):
+    """As in the repository: summary/summary.typ and results/figures/ share a root below '/' (typst reads
+    an absolute image path from that root, so a full path used to be doubled), given relative."""
+    from heartbeat.report import summary
+
+    (tmp_path / "summary").mkdir()
+    shutil.copy(summary.TEMPLATE, tmp_path / "summary" / "summary.typ")
+    shutil.copytree(project / "results", tmp_path / "results")
+    shutil.copytree(project / "models", tmp_path / "models")
+    monkeypatch.chdir(tmp_path)
+    out = summary.build("results", "models", "summary/summary.pdf", template="summary/summary.typ",
+                        log=lambda *_: 0)
+    assert pdf_text(out)[0] == 2 and (tmp_path / "results" / "figures" / "winners_recall.png").exists()

@@ -125,3 +125,20 @@ def test_resume_after_a_killed_run_does_not_rerun_finished_trials(workdir):
         assert (exp / name / "result.json").read_text() == text, f"{name} was run again"
     again = hypertune(workdir, *args)
     assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def test_trials_table_leaves_out_trials_that_never_started():
+    """A time budget can end a search with sampled trials still pending: no config, no metrics."""
+    from types import SimpleNamespace
+
+    from heartbeat.tune import trials_table
+
+    history = pd.DataFrame({"epoch": [1, 2], "objective": [0.5, 0.7], "recall_macro": [0.6, 0.8],
+                            "f1_macro": [0.4, 0.6]})
+    ran = SimpleNamespace(config={"CNN1D.channels": 8}, error=None, path="/x/run_trial_a", metrics_dataframe=history,
+                          metrics={"trial_id": "a", "final": 1, "training_iteration": 2, "objective": 0.7,
+                                   "time_total_s": 3.0})
+    pending = SimpleNamespace(config=None, error=None, path=None, metrics={}, metrics_dataframe=None)
+    table = trials_table([ran, pending], {"CNN1D.channels": ("choice", [8, 16])}, "f2_macro")
+    assert table["trial_id"].tolist() == ["a"] and table.loc[0, "status"] == "completed"
+    assert table.loc[0, "best_f2_macro"] == 0.7 and table.loc[0, "best_epoch"] == 2

@@ -188,6 +188,8 @@ def trials_table(grid, space: dict, objective: str) -> pd.DataFrame:
     """One row per trial: parameters, final and best metrics, epochs run, status, wall time."""
     rows = []
     for result in grid:
+        if result.config is None:  # created but never started (the time budget ran out first)
+            continue
         m = result.metrics or {}
         df = result.metrics_dataframe
         best = df.loc[df["objective"].idxmax()] if df is not None and len(df) and "objective" in df else None
@@ -354,12 +356,14 @@ def run_search(args) -> int:
             "experiment": name, "metric_names": metric_names}
     tag = args.tag or name
     exported = export_best(grid, Path(args.models) / tag, info)
-    summary = {"experiment": name, "search": str(args.search), "trials": len(table),
+    never_started = sum(1 for result in grid if result.config is None)
+    summary = {"experiment": name, "search": str(args.search), "trials": len(table), "never_started": never_started,
                "status": table["status"].value_counts().to_dict(), "wall_seconds": wall,
                "num_samples": args.num_samples, "max_epochs": args.max_epochs, "scheduler": args.scheduler,
                "searcher": args.searcher, "objective": args.objective, "cpus": total_cpus,
                "data": ds.source, "synthetic": ds.synthetic}
-    print(f"\n{len(table)} trials in {wall / 60:.1f} min: {summary['status']}")
+    print(f"\n{len(table)} trials in {wall / 60:.1f} min: {summary['status']}"
+          + (f"; {never_started} sampled but never started (time budget)" if never_started else ""))
     print_table(table, args.objective)
     if exported is None:
         print("no trial reported a result: nothing exported", file=sys.stderr)

@@ -201,7 +201,7 @@ def mpl_precision_recall(per: pd.DataFrame, size=(3.4, 2.4)):
         ax.plot(r, p, color="0.85", linewidth=0.7)
         ax.text(r[-1], p[-1], f"F2={level}", fontsize=5, color="0.5", va="bottom", ha="right")
     col = colors(per["class"])
-    markers = dict(zip(dict.fromkeys(per["model"]), "osD^v<>ph*"))
+    markers = {m: "osD^v<>ph*PX8"[i % 13] for i, m in enumerate(dict.fromkeys(per["model"]))}  # any number of models
     for _, r in per.iterrows():
         ax.scatter(r["recall"], r["precision"], color=col[r["class"]], marker=markers[r["model"]], s=14)
     for c, cc in col.items():

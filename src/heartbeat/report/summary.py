@@ -384,6 +384,8 @@ def compile_pdf(doc: dict, template: Path) -> bytes:
 
     paths = [template.resolve().parent, *(Path(p).parent for p in doc["figures"].values())]
     root = Path(os.path.commonpath([str(p) for p in paths]))
+    # typst reads an absolute path as relative to its root: hand it "/<path below root>"
+    doc = {**doc, "figures": {k: "/" + Path(v).resolve().relative_to(root).as_posix() for k, v in doc["figures"].items()}}
     return typst.compile(str(template.resolve()), root=str(root), ignore_system_fonts=True,
                          sys_inputs={"data": json.dumps(doc, allow_nan=False, default=str)})
 
