@@ -41,7 +41,7 @@ FAMILIES      ?= cnn1d cnn2d gru transformer resnet1d
 # five patients (records of de Chazal's DS2) stay out of every search, for the data-shift checks
 HOLDOUT       ?= ds2
 SEARCH_ARGS   ?= --num-samples 12 --max-epochs 15 --time-budget 12 --holdout $(HOLDOUT)
-search: $(STAMP) ## search every family on the real data (~65 min on 2 cores), then fit the baseline
+search: $(STAMP) ## search every family on the real data (~40 min on 2 cores), then fit the baseline
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
 	for f in $(FAMILIES); do $(PY) hypertune.py --search gin/search/$$f.gin --name $$f $(SEARCH_ARGS) || exit 1; done
 	$(VENV)/bin/heartbeat train gin/models/baseline.gin --out models/baseline --holdout $(HOLDOUT)

@@ -95,7 +95,7 @@ def block(results: str | Path = "results", models: str | Path = "models") -> str
                 f"Macro recall and macro F1 on each model's validation split (`make run`), on the test split "
                 f"(`make run-test`, the final evaluation) with the test recall of S, V and F, and on the patients "
                 f"held out of training (`heartbeat score --on holdout`). Searches: {'; '.join(budgets) or '–'}, "
-                f"{minutes:.0f} min of wall time in all on {', '.join(map(str, cpus)) or '–'} CPUs (`make search`).",
+                f"{minutes:.0f} min of wall time in all on {', '.join(map(str, cpus)) or '–'} CPU cores, no GPU (`make search`).",
                 ""]
     shift = tables.shift_tables(results)
     if "patients" in shift:
