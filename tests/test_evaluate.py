@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -53,3 +54,23 @@ def test_score_writes_output_csv_on_the_models_own_valid_split(tiny_model, capsy
 def test_score_without_models_is_a_clear_error(tmp_path, capsys):
     assert main(["score", "--models", str(tmp_path)]) == 2
     assert "no model folders" in capsys.readouterr().err
+
+
+def test_without_data_real_figures_are_left_alone(tiny_model, tmp_path, monkeypatch, capsys):
+    """A fresh machine with no data: make run scores on synthetic beats, beside output.csv, not over it."""
+    root, _, out = tiny_model
+    models = tmp_path / "models"
+    shutil.copytree(out, models / "tiny")
+    info = json.loads((models / "tiny" / "metrics.json").read_text())
+    info.update(synthetic=False, data="/nowhere/mitdb (WFDB records)")  # as if trained on real data
+    (models / "tiny" / "metrics.json").write_text(json.dumps(info))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "output.csv").write_text("the real figures\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HEARTBEAT_DATA", raising=False)
+    monkeypatch.setattr("heartbeat.data.sources.project_root", lambda: tmp_path)  # no data/ folder either
+    capsys.readouterr()
+    assert main(["score", "--models", str(models)]) == 0
+    assert (tmp_path / "results" / "output.csv").read_text() == "the real figures\n"
+    assert pd.read_csv(tmp_path / "results" / "output_synthetic.csv")["modeltag"].tolist() == ["tiny"]
+    assert "SYNTHETIC" in capsys.readouterr().err

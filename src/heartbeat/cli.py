@@ -190,13 +190,19 @@ def cmd_score(args) -> int:
     from heartbeat.evaluate import score_models
 
     on = args.on
-    out = Path(args.out or ("results/output.csv" if on == "valid" else f"results/output_{on}.csv"))
+    default = Path("results/output.csv" if on == "valid" else f"results/output_{on}.csv")
     print(f"scoring every model in {args.models} on its {on} split"
           + {"test": " (final evaluation: the test split)",
              "holdout": " (patients held out of train and test)"}.get(on, ""))
-    table, warnings = score_models(args.models, on=on, data=args.data)
+    table, warnings, synthetic = score_models(args.models, on=on, data=args.data)
     for w in warnings:
         print("WARNING:", w, file=sys.stderr)
+    out = Path(args.out) if args.out else default
+    if synthetic and not args.out:
+        # the real figures stay where they are: stand-in scores on synthetic beats go beside them
+        out = default.with_name(default.stem + "_synthetic.csv")
+        print(f"WARNING: no data found, so {default} (real-data figures) is left alone; the synthetic-beat "
+              f"scores go to {out}. Give --data PATH or set HEARTBEAT_DATA for real figures.", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6f")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):

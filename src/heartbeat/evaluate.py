@@ -73,9 +73,10 @@ def split_of(model: LoadedModel, data: str | Path | None, on: str, cache: dict) 
 
 
 def score_models(models_root: str | Path, on: str = "valid", data: str | Path | None = None,
-                 log=print) -> tuple[pd.DataFrame, list[str]]:
-    """One ``results/output.csv`` row per model folder; also returns warnings to show."""
-    rows, warnings, cache = [], [], {}
+                 log=print) -> tuple[pd.DataFrame, list[str], bool]:
+    """One ``results/output.csv`` row per model folder; also returns warnings to show, and whether a
+    model trained on real data had to be scored on synthetic beats (no data found)."""
+    rows, warnings, cache, stand_in = [], [], {}, False
     dirs = model_dirs(models_root)
     if not dirs:
         raise FileNotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")
@@ -83,6 +84,7 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
         model = load_model(path)
         beats, ds = split_of(model, data, on, cache)
         if ds.synthetic and not model.info.get("synthetic", False):
+            stand_in = True
             warnings.append(f"{model.tag} was trained on {model.info.get('data')} but no data was found: "
                             "scored on SYNTHETIC beats, the figures mean nothing")
         recorded = model.info.get("data", "")
@@ -92,4 +94,4 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
         rows.append(output_row(model.tag, beats.y, pred, len(model.classes)))
         log(f"  {model.tag:<14} {on} {len(beats)} beats  Recallmacro {rows[-1]['Recallmacro']:.4f}  "
             f"F1scoremacro {rows[-1]['F1scoremacro']:.4f}")
-    return pd.DataFrame(rows), warnings
+    return pd.DataFrame(rows), warnings, stand_in
