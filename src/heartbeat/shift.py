@@ -66,9 +66,9 @@ def _scores(model, beats: BeatSet, X: np.ndarray | None = None) -> dict[str, flo
     return classification_metrics(beats.y, pred, model.classes)
 
 
-def patient_rows(model, test: BeatSet, holdout: BeatSet) -> dict:
-    """One row: the model's intra test figures beside those on the held-out patients."""
-    t, h = _scores(model, test), _scores(model, holdout)
+def patient_rows(model, test: BeatSet, holdout: BeatSet, clean: dict[str, float] | None = None) -> dict:
+    """One row: the model's intra test figures (``clean``, if already scored) beside those on the held-out patients."""
+    t, h = clean or _scores(model, test), _scores(model, holdout)
     present = set(np.unique(holdout.y))
     row = {"model": model.tag, "trained_on": model.info.get("split", "intra"),
            "test_recall_macro": t["recall_macro"], "holdout_recall_macro": h["recall_macro"],
@@ -81,14 +81,14 @@ def patient_rows(model, test: BeatSet, holdout: BeatSet) -> dict:
     return row
 
 
-def corruption_rows(model, test: BeatSet, seed: int = 0) -> list[dict]:
-    """Rows (model, kind): macro recall at every level, clean first, then per-class recall at the top level."""
+def corruption_rows(model, test: BeatSet, seed: int = 0, clean: dict[str, float] | None = None) -> list[dict]:
+    """Rows (model, kind): macro recall at every level (L0: the clean beats, scored once), then the strengths."""
+    clean = clean or _scores(model, test)
     rows = []
     for kind, (_, steps) in LEVELS.items():
-        row = {"model": model.tag, "corruption": kind}
-        for level in range(len(steps) + 1):
-            m = _scores(model, test, corrupt(test.X, kind, level, seed))
-            row[f"L{level}"] = m["recall_macro"]
+        row = {"model": model.tag, "corruption": kind, "L0": clean["recall_macro"]}
+        for level in range(1, len(steps) + 1):
+            row[f"L{level}"] = _scores(model, test, corrupt(test.X, kind, level, seed))["recall_macro"]
         row.update({f"L{level}_strength": strength(kind, level) for level in range(1, len(steps) + 1)})
         rows.append(row)
     return rows
@@ -109,14 +109,15 @@ def shift_report(models_root: str | Path = "models", data: str | Path | None = N
         test, ds = split_of(model, data, "test", cache)
         if ds.synthetic and not model.info.get("synthetic", False):
             raise ValueError(f"{model.tag} was trained on real data but no data was found: give --data")
+        clean = _scores(model, test)
         if ds.holdout is not None:
-            patients.append(patient_rows(model, test, ds.holdout))
+            patients.append(patient_rows(model, test, ds.holdout, clean))
             r = patients[-1]
             log(f"  {model.tag:<16} macro recall: test {r['test_recall_macro']:.4f}, "
                 f"unseen patients {r['holdout_recall_macro']:.4f}")
         else:
             log(f"  {model.tag:<16} trained without a patient holdout: no unseen-patient figures")
-        corruption.extend(corruption_rows(model, test, seed))
+        corruption.extend(corruption_rows(model, test, seed, clean))
         top = {kind: f"L{len(steps)}" for kind, (_, steps) in LEVELS.items()}
         log(f"  {model.tag:<16} macro recall clean -> strongest: " + ", ".join(
             f"{r['corruption']} {r['L0']:.3f} -> {r[top[r['corruption']]]:.3f}"

@@ -356,7 +356,7 @@ def run_search(args) -> int:
             "experiment": name, "metric_names": metric_names}
     tag = args.tag or name
     exported = export_best(grid, Path(args.models) / tag, info)
-    never_started = sum(1 for result in grid if result.config is None)
+    never_started = len(grid) - len(table)  # trials_table leaves out the ones that never started
     summary = {"experiment": name, "search": str(args.search), "trials": len(table), "never_started": never_started,
                "status": table["status"].value_counts().to_dict(), "wall_seconds": wall,
                "num_samples": args.num_samples, "max_epochs": args.max_epochs, "scheduler": args.scheduler,

@@ -113,7 +113,8 @@ def _take_out(beats: BeatSet, records: tuple[str, ...], source: str) -> tuple[Be
 
 def _hold_out_pair(ds: Dataset, records: tuple[str, ...]) -> Dataset:
     train, held_train = _take_out(ds.train, records, ds.source)
-    present = [r for r in records if ds.test.record is not None and r in set(ds.test.record)]
+    in_test = set(ds.test.record) if ds.test.record is not None else set()
+    present = [r for r in records if r in in_test]
     test, held_test = _take_out(ds.test, tuple(present), ds.source) if present else (ds.test, None)
     held = held_train if held_test is None else BeatSet.concat([held_train, held_test])
     return Dataset(train, test, source=f"{ds.source}, records {','.join(records)} held out", synthetic=ds.synthetic,

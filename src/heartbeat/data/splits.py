@@ -23,9 +23,10 @@ def split_indices(beats: BeatSet, how: str, test_size: float = 0.2, seed: int = 
     train side / ``1 - test_size``), capped at 1. With ``nested`` (the test split), a fold
     is also judged by the best such split of its own train side, because a search carves
     its validation side from there the same way (``nested=False``, the last level): train,
-    validation and test then all hold every class where records allow. Taking the first fold instead left a validation side with one F beat on the
-    43 MIT-BIH records, where a few records hold nearly all F (208, 213) and Q (102,
-    107, 217) beats, and a search validated there scores noise.
+    validation and test then all hold every class where records allow. Taking the first
+    fold instead left a validation side with one F beat on the 43 MIT-BIH records, where a
+    few records hold nearly all F (208, 213) and Q (102, 107, 217) beats, and a search
+    validated there scores noise.
     """
     idx = np.arange(len(beats))
     if how == "intra":
@@ -64,8 +65,8 @@ def _inter_fold(beats: BeatSet, test_size: float, seed: int, lookahead: bool) ->
 
     def score(fold: tuple[np.ndarray, np.ndarray]) -> float:
         value = _coverage(beats.y, fold[1], test_size)
-        rest = beats.subset(fold[0])
-        if lookahead and len(np.unique(rest.record)) >= n_folds:
+        if lookahead and len(np.unique(beats.record[fold[0]])) >= n_folds:
+            rest = beats.subset(fold[0])  # copies the beats: only where the look-ahead needs them
             inner = _inter_fold(rest, test_size, seed, lookahead=False)
             value = min(value, _coverage(rest.y, inner[1], test_size))
         return value

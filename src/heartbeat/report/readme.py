@@ -25,7 +25,7 @@ RECALLS = ("recall_S", "recall_V", "recall_F")
 def _f(v, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
-    if isinstance(v, (bool, np.bool_)) or isinstance(v, (int, np.integer)):
+    if isinstance(v, (bool, np.bool_, int, np.integer)):
         return str(v)
     return f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)
 
@@ -41,9 +41,9 @@ def searches(results: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(results.glob("*/search.json"))}
 
 
-def family_table(results: Path, models: Path) -> pd.DataFrame:
-    """One row per model folder: its search budget, valid / test / unseen-patient figures."""
-    infos, found = tables.model_infos(models), searches(results)
+def family_table(results: Path, models: Path, found: dict[str, dict]) -> pd.DataFrame:
+    """One row per model folder: its search budget (``found``: :func:`searches`), valid / test / unseen-patient figures."""
+    infos = tables.model_infos(models)
     by_split = {s: tables.scores(results, s) for s in ("valid", "test", "holdout")}
     rows = []
     for tag, info in infos.items():
@@ -85,7 +85,7 @@ def block(results: str | Path = "results", models: str | Path = "models") -> str
     results, models = Path(results), Path(models)
     found = searches(results)
     out = [START, "", "_Made by `make readme` from `results/` and `models/`; do not edit by hand._", ""]
-    table = family_table(results, models)
+    table = family_table(results, models, found)
     if len(table):
         budgets = sorted({f"{s.get('num_samples')} trials max, {s.get('max_epochs')} epochs max"
                           for s in found.values() if s.get("num_samples")})
