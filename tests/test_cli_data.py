@@ -6,6 +6,7 @@ import pandas as pd
 
 from heartbeat.cli import main
 from heartbeat.data.readers import SIGNAL_COLUMNS
+from heartbeat.data.rhythm import RHYTHM_NAMES
 
 
 def test_check_good_and_bad_files(tmp_path, capsys, beat_rows):
@@ -30,7 +31,7 @@ def test_build_writes_course_files(tmp_path, mitdb, capsys):
     assert main(["data", "build", "--mitdb", str(sub), "--out", str(tmp_path / "out"), "--split", "inter"]) == 0
     train = pd.read_parquet(tmp_path / "out" / "heart_big_train.parq")
     test = pd.read_parquet(tmp_path / "out" / "heart_big_test.parq")
-    assert list(train.columns) == SIGNAL_COLUMNS + ["target", "record"]
+    assert list(train.columns) == SIGNAL_COLUMNS + ["target", "record", "sample", "time", *RHYTHM_NAMES]
     assert set(train.record).isdisjoint(test.record)
     assert "annotated" in capsys.readouterr().out
 

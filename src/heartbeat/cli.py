@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from heartbeat.data import SYNTHETIC_WARNING, DataError, read_beats, write_beats
+from heartbeat.data.beatset import WINDOWS
 from heartbeat.data.sources import describe, load_dataset
 
 EPILOG_DATA = """
@@ -25,13 +26,13 @@ def warn_if_synthetic(dataset) -> None:
 
 # ---------------------------------------------------------------- data
 def cmd_data_build(args) -> int:
-    from heartbeat.data.splits import split
+    from heartbeat.data.splits import protocol_beats, split
     from heartbeat.data.wfdb_beats import build_beats
 
     def progress(i, n, name):
         print(f"\r  record {name} ({i}/{n})", end="", file=sys.stderr, flush=True)
 
-    beats, report = build_beats(args.mitdb, progress=progress)
+    beats, report = build_beats(args.mitdb, progress=progress, window=args.window)
     print(file=sys.stderr)
     out = Path(args.out)
     print(f"built {len(beats)} beats from {len(report.records)} records in {report.seconds:.1f} s")
@@ -46,6 +47,9 @@ def cmd_data_build(args) -> int:
     if args.split == "none":
         print("wrote", write_beats(beats, out / "beats.parq"))
     else:
+        if args.split == "ds1ds2":
+            beats, note = protocol_beats(beats)
+            print(note)
         train, test = split(beats, args.split, seed=args.seed)
         print("wrote", write_beats(train, out / "heart_big_train.parq"), f"({describe(train)})")
         print("wrote", write_beats(test, out / "heart_big_test.parq"), f"({describe(test)})")
@@ -115,9 +119,12 @@ def cmd_train(args) -> int:
     from heartbeat.modelio import save_model
     from heartbeat.train import fit
 
+    from heartbeat.inputs import BeatInput
+
     set_threads(args.threads)
     parse(args.gin, args.bind)
-    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
+    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout,
+                      window=BeatInput().window)
     warn_if_synthetic(ds)
     train, valid = valid_split(ds, args.valid_size, args.seed)
     print(f"data: {ds.source}\ntrain {len(train)} beats ({describe(train)})\nvalid {len(valid)} beats")
@@ -132,7 +139,7 @@ def cmd_train(args) -> int:
             "split": ds.split, "seed": args.seed, "valid_size": args.valid_size,
             "holdout": list(ds.holdout_records), "best_epoch": result.best_epoch, "objective": result.objective,
             "seconds": result.seconds, "valid": result.metrics, "history": result.history}
-    save_model(out, result.model, gin.operative_config_str(), info)
+    save_model(out, result.model, gin.operative_config_str(), info, result.inputs)
     m = result.metrics
     print(f"best epoch {result.best_epoch}: {result.objective} {m[result.objective]:.4f}, recall_macro "
           f"{m['recall_macro']:.4f}, f1_macro {m['f1_macro']:.4f}; per-class recall "
@@ -152,15 +159,15 @@ def _bound(name: str) -> bool:
 
 
 # ---------------------------------------------------------------- evaluate
-def read_any(path: str | Path, task: str | None = None):
-    """Every beat of a beat file, or of a folder of WFDB records (built on the fly, cached)."""
+def read_any(path: str | Path, task: str | None = None, window: str = "kachuee"):
+    """Every beat of a beat file, or of a folder of WFDB records (built on the fly by ``window``, cached)."""
     from heartbeat.data.sources import cached_wfdb_beats
 
     path = Path(path)
     if path.is_dir():
         if not any(path.glob("*.hea")):
             raise DataError(f"{path}: a folder here must hold WFDB records (*.hea); for beat files give the file")
-        return cached_wfdb_beats(path)
+        return cached_wfdb_beats(path, window=window)
     return read_beats(path, task=task)
 
 
@@ -171,7 +178,7 @@ def cmd_evaluate(args) -> int:
     from heartbeat.modelio import load_model
 
     model = load_model(args.model)
-    beats = read_any(args.data, task=model.task)
+    beats = read_any(args.data, task=model.task, window=model.inputs.window)
     result = evaluate(model, beats)
     if args.json:
         print(json.dumps(json_ready(result)))
@@ -224,9 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = dsub.add_parser("build", help="build course-format parquet beats from raw MIT-BIH WFDB records")
     b.add_argument("--mitdb", required=True, help="folder of WFDB records (NNN.hea, NNN.dat, NNN.atr)")
     b.add_argument("--out", required=True, help="output folder")
-    b.add_argument("--split", choices=["intra", "inter", "none"], default="intra",
+    b.add_argument("--split", choices=["intra", "inter", "ds1ds2", "none"], default="intra",
                    help="intra: stratified by beat 80/20 (Kaggle-like); inter: by record, no patient on both "
-                        "sides; none: one beats.parq (default: intra)")
+                        "sides; ds1ds2: de Chazal's DS1 (train) and DS2 (test), paced records and Q beats "
+                        "left out; none: one beats.parq (default: intra)")
+    b.add_argument("--window", choices=WINDOWS, default="kachuee",
+                   help="kachuee: the beat starts at its R peak (the course's format); pwave: 0.28 s before it, "
+                        "holding the P wave (default: kachuee). Every beat also gets its rhythm columns "
+                        "(pre_rr, post_rr, ... in seconds and ratios), its R peak's sample and time.")
     b.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
     b.set_defaults(func=cmd_data_build)
     c = dsub.add_parser("check", help="validate a beat file and print its shape, classes and load report")
@@ -349,8 +361,10 @@ def cmd_notebook(args) -> int:
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="data file or folder (default: $HEARTBEAT_DATA, data/, synthetic)")
     p.add_argument("--task", choices=["mitbih", "ptb"], default="mitbih", help="default: mitbih")
-    p.add_argument("--split", choices=["intra", "inter"], default="intra",
-                   help="how a source without its own test file is split (default: intra)")
+    p.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="intra",
+                   help="how a source without its own test file is split: intra (by beat, stratified), inter "
+                        "(by record) or ds1ds2 (de Chazal's inter-patient protocol: train and validate on DS1's "
+                        "records, test on DS2's; WFDB records only) (default: intra)")
     p.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
     p.add_argument("--holdout", default=None, metavar="RECORDS",
                    help="patients kept out of train and test for data-shift checks: comma-separated record "

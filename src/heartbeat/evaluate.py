@@ -22,7 +22,7 @@ def evaluate(model: LoadedModel, beats: BeatSet) -> dict:
     """Metrics of ``model`` on ``beats``: the metrics module's dict plus the confusion matrix."""
     if beats.task != model.task:
         raise ValueError(f"model {model.tag} is for task {model.task!r} but the data is {beats.task!r}")
-    pred = model.predict(beats.X)
+    pred = model.predict_beats(beats)
     metrics = classification_metrics(beats.y, pred, model.classes)
     present = set(np.unique(beats.y))
     return {
@@ -57,9 +57,9 @@ def split_of(model: LoadedModel, data: str | Path | None, on: str, cache: dict) 
     """The model's valid or test beats, rebuilt from its recorded split (datasets cached by key)."""
     info = model.info
     key = (model.task, info.get("split", "intra"), int(info.get("seed", 0)), float(info.get("valid_size", 0.2)),
-           tuple(info.get("holdout") or ()))
+           tuple(info.get("holdout") or ()), model.inputs.window)
     if key not in cache:
-        ds = load_dataset(data, task=key[0], split_how=key[1], seed=key[2], holdout=key[4])
+        ds = load_dataset(data, task=key[0], split_how=key[1], seed=key[2], holdout=key[4], window=key[5])
         cache[key] = (ds, valid_split(ds, key[3], key[2])[1])
     ds, valid = cache[key]
     if on == "holdout":
@@ -90,7 +90,7 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
         recorded = model.info.get("data", "")
         if not ds.synthetic and recorded and Path(recorded.split(" ")[0]).name != Path(ds.source.split(" ")[0]).name:
             warnings.append(f"{model.tag} was trained on {recorded}; scored on {ds.source}")
-        pred = model.predict(beats.X)
+        pred = model.predict_beats(beats)
         rows.append(output_row(model.tag, beats.y, pred, len(model.classes)))
         log(f"  {model.tag:<14} {on} {len(beats)} beats  Recallmacro {rows[-1]['Recallmacro']:.4f}  "
             f"F1scoremacro {rows[-1]['F1scoremacro']:.4f}")

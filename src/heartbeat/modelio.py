@@ -23,7 +23,9 @@ import gin
 import numpy as np
 import torch
 
-from heartbeat.data.beatset import CLASSES
+from heartbeat.data.beatset import CLASSES, BeatSet, DataError
+from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.inputs import BeatInput
 
 
 @dataclass
@@ -38,17 +40,32 @@ class LoadedModel:
     config: str
     info: dict
     net: object
+    inputs: BeatInput = BeatInput()
 
-    def predict_proba(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, batch_size: int = 4096, rhythm: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities (n, classes) of beats ``X`` (n, 187), with their ``rhythm`` (n, k) where the model
+        takes it (``inputs.rhythm``); :meth:`proba_beats` checks a BeatSet and passes both."""
         X = np.asarray(X, dtype=np.float32)
+        if self.inputs.rhythm and rhythm is None:
+            raise DataError(f"model {self.tag} was trained with rhythm input (BeatInput.rhythm = True): "
+                            "give each beat's rhythm too")
+        rhythm = rhythm if self.inputs.rhythm else None
         if isinstance(self.net, torch.nn.Module):
             from heartbeat.train import predict_proba
 
-            return predict_proba(self.net, X, batch_size)
-        return self.net.predict_proba(X)
+            return predict_proba(self.net, X, batch_size, rhythm=rhythm)
+        return self.net.predict_proba(X, rhythm=rhythm)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.predict_proba(X).argmax(1)
+    def predict(self, X: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
+        return self.predict_proba(X, rhythm=rhythm).argmax(1)
+
+    def proba_beats(self, beats: BeatSet) -> np.ndarray:
+        """Probabilities of a BeatSet's beats, refusing beats of another window or without the rhythm it needs."""
+        X, rhythm = self.inputs.arrays(beats, f"model {self.tag}")
+        return self.predict_proba(X, rhythm=rhythm)
+
+    def predict_beats(self, beats: BeatSet) -> np.ndarray:
+        return self.proba_beats(beats).argmax(1)
 
 
 def family_of(config: str) -> str:
@@ -59,8 +76,12 @@ def family_of(config: str) -> str:
     raise ValueError("the config has no 'fit.model = @Family' binding")
 
 
-def save_model(out: str | Path, model, config: str, info: dict) -> Path:
-    """Write a model folder (weights or estimator, ``config.gin``, ``metrics.json``)."""
+def save_model(out: str | Path, model, config: str, info: dict, inputs: BeatInput = BeatInput()) -> Path:
+    """Write a model folder (weights or estimator, ``config.gin``, ``metrics.json``).
+
+    ``metrics.json`` also records what the model takes (``inputs``): its beat window, and the names
+    of its rhythm features (empty for a beat-only model).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model.pt", "model.joblib"):
@@ -70,7 +91,8 @@ def save_model(out: str | Path, model, config: str, info: dict) -> Path:
     else:
         model.save(out)
     (out / "config.gin").write_text(config)
-    info = {"tag": out.name, "family": family_of(config), **info}
+    info = {"tag": out.name, "family": family_of(config), **info, "window": inputs.window,
+            "rhythm": list(RHYTHM_NAMES) if inputs.rhythm else []}
     (out / "metrics.json").write_text(json.dumps(info, indent=2, default=_json_default) + "\n")
     return out
 
@@ -79,6 +101,7 @@ def load_model(path: str | Path) -> LoadedModel:
     """Rebuild a model folder written by :func:`save_model`."""
     from heartbeat.config import parse_text
     from heartbeat.models import BASELINES
+    from heartbeat.models.fusion import build_model
 
     path = Path(path)
     for name in ("config.gin", "metrics.json"):
@@ -90,13 +113,14 @@ def load_model(path: str | Path) -> LoadedModel:
     family = family_of(config)
     parse_text(config)
     model_cls = gin.get_bindings("fit")["model"]
+    inputs = BeatInput()  # the window and rhythm the model was trained with (defaults for older folders)
     if family in BASELINES:
         net = BASELINES[family].load(path)
     else:
-        net = model_cls(in_channels=1, num_classes=len(CLASSES[task]))
+        net = build_model(model_cls, len(CLASSES[task]), inputs.num_rhythm)
         net.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
         net.eval()
-    return LoadedModel(path, info.get("tag", path.name), family, task, CLASSES[task], config, info, net)
+    return LoadedModel(path, info.get("tag", path.name), family, task, CLASSES[task], config, info, net, inputs)
 
 
 def _json_default(value):

@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from heartbeat.data.beatset import BeatSet
+from heartbeat.inputs import BeatInput
 from heartbeat.metrics import classification_metrics
+from heartbeat.models.fusion import build_model
 
 BALANCE = ("none", "loss", "sampler", "sampler_sqrt")
 SCHEDULERS = ("plateau", "onecycle", "cosine", "constant")
@@ -59,6 +61,7 @@ class FitResult:
     best_epoch: int = 0
     objective: str = "f2_macro"
     seconds: float = 0.0
+    inputs: BeatInput = field(default_factory=BeatInput)
 
 
 def class_weights(y: np.ndarray, num_classes: int, power: float = 1.0) -> torch.Tensor:
@@ -85,18 +88,26 @@ def epoch_indices(y: torch.Tensor, balance: str, beats_per_epoch: int | None, nu
     return perm[:size] if size < n else perm
 
 
+def forward(net: nn.Module, xb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
+    """Logits (batch, classes) of beats (batch, 187), with their rhythm (batch, k) where the net takes it."""
+    xb = xb.unsqueeze(1)                                # (batch, 1, 187)
+    return net(xb) if rb is None else net(xb, rb)
+
+
 def train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, batch_size: int,
                 loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scheduler, per_step: bool,
-                augment, grad_clip: float, generator: torch.Generator) -> float:
+                augment, grad_clip: float, generator: torch.Generator, R: torch.Tensor | None = None) -> float:
     """One pass over ``idx`` in batches; returns the mean training loss over beats."""
     net.train()
     total, seen = 0.0, 0
     for start in range(0, len(idx), batch_size):
         b = idx[start:start + batch_size]
+        if len(b) < 2 and R is not None:  # the rhythm's batch norm needs two beats to train on
+            continue
         xb = X[b]                                       # (batch, 187)
         if augment is not None and augment.enabled:
             xb = augment(xb, generator)
-        logits = net(xb.unsqueeze(1))                   # (batch, 1, 187) -> (batch, classes)
+        logits = forward(net, xb, None if R is None else R[b])  # (batch, classes)
         loss = loss_fn(logits, y[b])
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss.item()} at beat {seen}")
@@ -113,11 +124,14 @@ def train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, idx: torch.Ten
 
 
 @torch.inference_mode()
-def predict_proba(net: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+def predict_proba(net: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int = 4096,
+                  rhythm: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
     """Class probabilities (n, classes) for every beat, in batches (the last partial one included)."""
     net.eval()
     X = torch.as_tensor(X, dtype=torch.float32)
-    out = [torch.softmax(net(X[i:i + batch_size].unsqueeze(1)), dim=1) for i in range(0, len(X), batch_size)]
+    R = None if rhythm is None else torch.as_tensor(rhythm, dtype=torch.float32)
+    out = [torch.softmax(forward(net, X[i:i + batch_size], None if R is None else R[i:i + batch_size]), dim=1)
+           for i in range(0, len(X), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -172,6 +186,8 @@ def fit(
     ``freeze = 'backbone'`` then trains the head alone (heartbeat.transfer).
     ``max_epochs`` caps ``epochs`` from outside gin (the search's resource limit); the
     learning-rate schedule then spans the capped run.
+    The beats must be cut by ``BeatInput.window``, and carry their rhythm where
+    ``BeatInput.rhythm`` asks for it (:class:`heartbeat.inputs.BeatInput`).
     """
     if balance not in BALANCE:
         raise ValueError(f"unknown fit.balance {balance!r}; expected one of {BALANCE}")
@@ -179,9 +195,11 @@ def fit(
     torch.manual_seed(seed)
     np.random.seed(seed)
     k = train.num_classes
-    net = model(in_channels=1, num_classes=k) if _is_deep(model) else model(num_classes=k)
+    inputs = BeatInput()
+    (X_train, R_train), (X_valid, R_valid) = inputs.arrays(train, "fit"), inputs.arrays(valid, "fit")
+    net = build_model(model, k, inputs.num_rhythm)
     if not isinstance(net, nn.Module):
-        return _fit_baseline(net, train, valid, objective, start, on_epoch)
+        return _fit_baseline(net, train, valid, objective, start, on_epoch, inputs)
 
     if init_from:
         from heartbeat.transfer import load_pretrained
@@ -191,7 +209,8 @@ def fit(
 
     freeze_params(net, freeze)
     generator = torch.Generator().manual_seed(seed)
-    X, y = torch.from_numpy(train.X), torch.from_numpy(train.y)
+    X, y = torch.from_numpy(X_train), torch.from_numpy(train.y)
+    R = None if R_train is None else torch.from_numpy(R_train)
     weight = class_weights(train.y, k, class_weight_power) if balance == "loss" else None
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=learning_rate, weight_decay=weight_decay)
@@ -205,8 +224,9 @@ def fit(
         t0 = time.perf_counter()
         idx = epoch_indices(y, balance, beats_per_epoch, k, generator)
         lr = optimizer.param_groups[0]["lr"]
-        loss = train_epoch(net, X, y, idx, batch_size, loss_fn, optimizer, sched, per_step, aug, grad_clip, generator)
-        pred = predict_proba(net, valid.X).argmax(1)
+        loss = train_epoch(net, X, y, idx, batch_size, loss_fn, optimizer, sched, per_step, aug, grad_clip, generator,
+                           R)
+        pred = predict_proba(net, X_valid, rhythm=R_valid).argmax(1)
         metrics = classification_metrics(valid.y, pred, valid.classes)
         if not per_step:
             sched.step(metrics[objective])
@@ -222,20 +242,19 @@ def fit(
         if stopper.stop:
             break
     net.load_state_dict(best_state)
-    return FitResult(net, best_metrics, history, stopper.best_epoch, objective, time.perf_counter() - start)
+    return FitResult(net, best_metrics, history, stopper.best_epoch, objective, time.perf_counter() - start, inputs)
 
 
-def _is_deep(model) -> bool:
-    return isinstance(model, type) and issubclass(model, nn.Module)
-
-
-def _fit_baseline(est, train: BeatSet, valid: BeatSet, objective: str, start: float, on_epoch) -> FitResult:
-    est.fit(train.X, train.y)
-    pred = est.predict_proba(valid.X).argmax(1)
+def _fit_baseline(est, train: BeatSet, valid: BeatSet, objective: str, start: float, on_epoch,
+                  inputs: BeatInput) -> FitResult:
+    X_train, R_train = inputs.arrays(train, "fit")
+    X_valid, R_valid = inputs.arrays(valid, "fit")
+    est.fit(X_train, train.y, rhythm=R_train)
+    pred = est.predict_proba(X_valid, rhythm=R_valid).argmax(1)
     metrics = classification_metrics(valid.y, pred, valid.classes)
     row = {"epoch": 1, "loss": float("nan"), "lr": float("nan"), "objective": metrics[objective],
            "best_objective": metrics[objective], "improved": True, "final": True,
            "seconds": time.perf_counter() - start, **metrics}
     if on_epoch is not None:
         on_epoch(row, est)
-    return FitResult(est, metrics, [row], 1, objective, time.perf_counter() - start)
+    return FitResult(est, metrics, [row], 1, objective, time.perf_counter() - start, inputs)

@@ -137,15 +137,34 @@ def trial_bindings(config: dict, space: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------- the trial
-def run_trial(config: dict, train, valid, base_config: str, space: dict, cpus: int, max_epochs: int) -> None:
-    """One Ray Tune trial: parse gin, fit, report every epoch (with a checkpoint when improved)."""
+def search_windows(base: str, space: dict) -> list[str]:
+    """The beat windows a search needs data for: the choices of ``BeatInput.window``, else its binding."""
+    from heartbeat.inputs import BeatInput
+
+    if "BeatInput.window" in space:
+        kind, *args = space["BeatInput.window"]
+        if kind != "choice":
+            raise SearchSpaceError(f"BeatInput.window: ('choice', [windows]) expected, got {space['BeatInput.window']!r}")
+        return sorted(set(args[0]))
+    parse_text(base)
+    return [BeatInput().window]
+
+
+def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int, max_epochs: int) -> None:
+    """One Ray Tune trial: parse gin, fit, report every epoch (with a checkpoint when improved).
+
+    ``data`` maps each beat window the search uses to its (train, valid) beats; the trial takes
+    those of its own ``BeatInput.window``.
+    """
     import torch
     from ray import tune
 
+    from heartbeat.inputs import BeatInput
     from heartbeat.train import fit
 
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1; give the trial its share
     parse_text(base_config, trial_bindings(config, space))
+    train, valid = data[BeatInput().window]
     # the search's epoch cap becomes the config's own, so gin/best/<tag>.gin retrains the same run
     # (fit() gives the learning-rate schedule the capped length either way)
     gin.bind_parameter("fit.epochs", min(gin.query_parameter("fit.epochs"), max_epochs))
@@ -244,7 +263,7 @@ def export_best(grid, out: Path, info: dict) -> tuple[Path, dict] | None:
         valid = {k: float(row[k]) for k in row if k in info["metric_names"]}
         full = {**info, "best_epoch": int(row["epoch"]), "valid": valid, "trial_config": best.config}
         full.pop("metric_names")
-        save_model(out, loaded.net, loaded.config, full)
+        save_model(out, loaded.net, loaded.config, full, loaded.inputs)
     return out, valid
 
 
@@ -286,17 +305,22 @@ def run_search(args) -> int:
               file=sys.stderr)
         return 2
 
-    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
-    warn_if_synthetic(ds)
-    train, valid = valid_split(ds, args.valid_size, args.seed)
-    if args.smoke_test:
-        from heartbeat.data import split as split_beats
+    data = {}
+    for window in search_windows(base, space):  # the same beats and split, cut by each window searched
+        ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout,
+                          window=window)
+        train, valid = valid_split(ds, args.valid_size, args.seed)
+        if args.smoke_test:
+            from heartbeat.data import split as split_beats
 
-        train = split_beats(train, "intra", test_size=0.9, seed=args.seed)[0]
-        valid = split_beats(valid, "intra", test_size=0.8, seed=args.seed)[0]
+            train = split_beats(train, "intra", test_size=0.9, seed=args.seed)[0]
+            valid = split_beats(valid, "intra", test_size=0.8, seed=args.seed)[0]
+        data[window] = (train, valid)
+    warn_if_synthetic(ds)
+    if args.smoke_test:
         base += "\nfit.beats_per_epoch = 1000"
     print(f"data: {ds.source}\n  train {len(train)} beats ({describe(train)})\n  valid {len(valid)} beats "
-          f"(the test split and any held-out patients are not used by the search)")
+          f"(the test split and any held-out patients are not used by the search); windows: {', '.join(data)}")
 
     if os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False)
@@ -308,7 +332,7 @@ def run_search(args) -> int:
           f"experiment {exp_path}")
 
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, train=train, valid=valid, base_config=base, space=space,
+        tune.with_parameters(run_trial, data=data, base_config=base, space=space,
                              cpus=args.cpus_per_trial, max_epochs=args.max_epochs),
         {"cpu": args.cpus_per_trial},
     )

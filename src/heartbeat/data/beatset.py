@@ -58,29 +58,57 @@ class LoadReport:
         return out + [f"note: {n}" for n in self.notes]
 
 
+#: beat windows: ``kachuee`` starts at the R peak (the course's and Kaggle's format); ``pwave`` starts
+#: ``PWAVE_LEAD`` seconds before it, so that the beat holds its own P wave (see heartbeat.data.wfdb_beats).
+WINDOWS = ("kachuee", "pwave")
+#: per-beat arrays of a BeatSet, subset and concatenated together
+PER_BEAT = ("X", "y", "record", "rhythm", "sample", "time")
+
+
 @dataclass
 class BeatSet:
-    """Beats of one task: ``X`` float32 (n, 187), ``y`` int64 (n,), optional record id per beat."""
+    """Beats of one task: ``X`` float32 (n, 187), ``y`` int64 (n,), and what the source knows besides.
+
+    ``record`` (n,) names each beat's patient. Beats built from records also carry their
+    ``rhythm`` float32 (n, k) with its column names ``rhythm_names`` (heartbeat.data.rhythm),
+    the R peak's ``sample`` index in its record (at the record's own rate) and ``time`` in
+    seconds. ``window`` says how the beat was cut (:data:`WINDOWS`); course and Kaggle files
+    are ``kachuee`` beats and have no rhythm.
+    """
 
     X: np.ndarray
     y: np.ndarray
     task: str
     record: np.ndarray | None = None
     report: LoadReport | None = None
+    rhythm: np.ndarray | None = None
+    rhythm_names: tuple[str, ...] = ()
+    sample: np.ndarray | None = None
+    time: np.ndarray | None = None
+    window: str = "kachuee"
 
     def __post_init__(self) -> None:
         if self.task not in CLASSES:
             raise ValueError(f"unknown task {self.task!r}; expected one of {sorted(CLASSES)}")
+        if self.window not in WINDOWS:
+            raise ValueError(f"unknown beat window {self.window!r}; expected one of {WINDOWS}")
         self.X = np.ascontiguousarray(self.X, dtype=np.float32)
         self.y = np.asarray(self.y, dtype=np.int64)
         if self.X.ndim != 2 or self.X.shape[1] != BEAT_LEN:
             raise ValueError(f"X must have shape (n, {BEAT_LEN}), got {self.X.shape}")
-        if len(self.y) != len(self.X):
-            raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}")
-        if self.record is not None:
-            self.record = np.asarray(self.record).astype(str)
-            if len(self.record) != len(self.X):
-                raise ValueError(f"X has {len(self.X)} rows but record has {len(self.record)}")
+        for name, dtype in (("y", None), ("record", str), ("sample", np.int64), ("time", np.float64),
+                            ("rhythm", np.float32)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = np.asarray(value).astype(dtype) if dtype is not None else value
+            setattr(self, name, value)
+            if len(value) != len(self.X):
+                raise ValueError(f"X has {len(self.X)} rows but {name} has {len(value)}")
+        self.rhythm_names = tuple(self.rhythm_names)
+        if self.rhythm is not None and (self.rhythm.ndim != 2 or self.rhythm.shape[1] != len(self.rhythm_names)):
+            raise ValueError(f"rhythm must have shape (n, {len(self.rhythm_names)}) to match its names "
+                             f"{self.rhythm_names}, got {self.rhythm.shape}")
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -93,14 +121,18 @@ class BeatSet:
     def __len__(self) -> int:
         return len(self.y)
 
+    def _with(self, **arrays) -> "BeatSet":
+        return BeatSet(task=self.task, report=self.report, rhythm_names=self.rhythm_names, window=self.window,
+                       **arrays)
+
     def subset(self, idx: np.ndarray) -> "BeatSet":
-        return BeatSet(
-            X=self.X[idx],
-            y=self.y[idx],
-            task=self.task,
-            record=None if self.record is None else self.record[idx],
-            report=self.report,
-        )
+        return self._with(**{k: None if getattr(self, k) is None else getattr(self, k)[idx] for k in PER_BEAT})
+
+    def without_rhythm(self) -> "BeatSet":
+        """The same beats, beat-only (as a model without rhythm input sees them)."""
+        out = self._with(**{k: getattr(self, k) for k in PER_BEAT if k != "rhythm"})
+        out.rhythm_names = ()
+        return out
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.y, minlength=self.num_classes)
@@ -108,21 +140,21 @@ class BeatSet:
 
     @staticmethod
     def concat(parts: list["BeatSet"]) -> "BeatSet":
-        tasks = {p.task for p in parts}
-        if len(tasks) != 1:
-            raise ValueError(f"cannot concatenate beats of different tasks {sorted(tasks)}")
-        has_rec = all(p.record is not None for p in parts)
+        first = parts[0]
+        with_rhythm = [p for p in parts if p.rhythm is not None]
+        for attr, among in (("task", parts), ("window", parts), ("rhythm_names", with_rhythm)):
+            values = {getattr(p, attr) for p in among}
+            if len(values) > 1:
+                raise ValueError(f"cannot concatenate beats of different {attr}: {sorted(map(str, values))}")
         reports = [p.report for p in parts if p.report is not None]
         report = reports[0] if reports else None
         for r in reports[1:]:
             report = report.merge(r)
-        return BeatSet(
-            X=np.concatenate([p.X for p in parts]),
-            y=np.concatenate([p.y for p in parts]),
-            task=parts[0].task,
-            record=np.concatenate([p.record for p in parts]) if has_rec else None,
-            report=report,
-        )
+        # a per-beat array survives only where every part has it
+        arrays = {k: (np.concatenate([getattr(p, k) for p in parts])
+                      if all(getattr(p, k) is not None for p in parts) else None) for k in PER_BEAT}
+        return BeatSet(task=first.task, report=report, window=first.window,
+                       rhythm_names=first.rhythm_names if arrays["rhythm"] is not None else (), **arrays)
 
 
 @dataclass

@@ -20,9 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from heartbeat.data.beatset import BEAT_LEN, CLASSES, BeatSet, DataError, LoadReport
+from heartbeat.data.beatset import BEAT_LEN, CLASSES, WINDOWS, BeatSet, DataError, LoadReport
+from heartbeat.data.rhythm import RHYTHM_NAMES
 
 SIGNAL_COLUMNS = [str(i) for i in range(BEAT_LEN)]
+#: where beats were built from records: the R peak's sample index and time (s), and the rhythm
+POSITION_COLUMNS = ["sample", "time"]
+OPTIONAL_COLUMNS = ["record", *POSITION_COLUMNS, *RHYTHM_NAMES]
+WINDOW_KEY = b"heartbeat.window"  # parquet schema metadata: how the beats were cut
 
 #: file name -> task, for the names in circulation.
 KNOWN_FILES = {
@@ -49,44 +54,73 @@ def read_beats(path: str | Path, task: str | None = None) -> BeatSet:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes); expected beats with {BEAT_LEN} signal values and a label")
     suffix = path.suffix.lower()
+    extra: dict = {}
+    window = "kachuee"
     if suffix in (".parq", ".parquet"):
-        signals, labels, record = _parquet_table(path)
+        signals, labels, extra, window = _parquet_table(path)
     elif suffix == ".csv":
         signals, labels = _csv_table(path)
-        record = None
     else:
         raise DataError(f"{path}: unsupported file type {suffix!r}; expected .parq, .parquet or .csv")
     task = task or _infer_task(path, labels)
     y = _check_labels(path, labels, task)
     X, report = impute(signals, source=str(path))
     keep = np.setdiff1d(np.arange(len(y)), report.rows_dropped)
-    return BeatSet(
-        X=X[keep], y=y[keep], task=task,
-        record=None if record is None else record[keep], report=report,
-    )
+    return BeatSet(X=X, y=y, task=task, report=report, window=window, **extra).subset(keep)
 
 
-def _parquet_table(path: Path) -> tuple[pd.DataFrame, pd.Series, np.ndarray | None]:
+def _parquet_table(path: Path) -> tuple[pd.DataFrame, pd.Series, dict, str]:
+    """(signals, labels, BeatSet keywords for the optional columns, beat window) of a parquet file."""
+    import pyarrow.parquet as pq
+
     try:
         df = pd.read_parquet(path)
+        meta = pq.read_schema(path).metadata or {}
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
     if len(df) == 0:
         raise DataError(f"{path}: empty file (no rows); expected beats with {BEAT_LEN} signal values and a label")
     df.columns = [str(c) for c in df.columns]
     missing = [c for c in SIGNAL_COLUMNS + ["target"] if c not in df.columns]
-    extra = [c for c in df.columns if c not in SIGNAL_COLUMNS + ["target", "record"]]
+    extra = [c for c in df.columns if c not in SIGNAL_COLUMNS + ["target"] + OPTIONAL_COLUMNS]
     if missing or extra:
         raise DataError(
             f"{path}: wrong columns ({len(df.columns)} found): expected signal columns "
-            f"'0'..'{BEAT_LEN - 1}', 'target' and optionally 'record'"
+            f"'0'..'{BEAT_LEN - 1}', 'target' and optionally 'record', 'sample', 'time' and the rhythm "
+            f"columns {', '.join(RHYTHM_NAMES)}"
             + (f"; missing {_short(missing)}" if missing else "")
             + (f"; unexpected {_short(extra)}" if extra else "")
         )
+    rhythm = [c for c in RHYTHM_NAMES if c in df.columns]
+    if rhythm and len(rhythm) != len(RHYTHM_NAMES):
+        raise DataError(f"{path}: rhythm columns {rhythm} without "
+                        f"{_short([c for c in RHYTHM_NAMES if c not in rhythm])}; expected all of them or none")
+    window = meta.get(WINDOW_KEY, b"kachuee").decode()
+    if window not in WINDOWS:
+        raise DataError(f"{path}: unknown beat window {window!r} in its metadata; expected one of {WINDOWS}")
     signals = _numeric(path, df[SIGNAL_COLUMNS])
     labels = _numeric(path, df[["target"]])["target"]
-    record = df["record"].astype(str).to_numpy() if "record" in df.columns else None
-    return signals, labels, record
+    keywords: dict = {}
+    if "record" in df.columns:
+        keywords["record"] = df["record"].astype(str).to_numpy()
+    for col in POSITION_COLUMNS:
+        if col in df.columns:
+            keywords[col] = _finite(path, df, [col])[:, 0]
+    if rhythm:
+        keywords["rhythm"] = _finite(path, df, list(RHYTHM_NAMES))
+        keywords["rhythm_names"] = RHYTHM_NAMES
+    return signals, labels, keywords, window
+
+
+def _finite(path: Path, df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Numeric columns that must all be finite (no imputation: a rhythm value is not a sample)."""
+    values = _numeric(path, df[columns]).to_numpy()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(f"{path}: row {row + 1}, column {columns[col]!r}: {values[row, col]}; expected a finite "
+                        "number")
+    return values
 
 
 def _csv_table(path: Path) -> tuple[pd.DataFrame, pd.Series]:
@@ -181,14 +215,23 @@ def impute(signals: pd.DataFrame | np.ndarray, source: str) -> tuple[np.ndarray,
 
 
 def write_beats(beats: BeatSet, path: str | Path) -> Path:
-    """Write beats in the course parquet format (``"0"``..``"186"``, ``target``, ``record`` if known)."""
+    """Write beats in the course parquet format (``"0"``..``"186"``, ``target``), plus what the beats
+    carry: ``record``, ``sample``, ``time`` and the rhythm columns, and the window in the metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(beats.X, columns=SIGNAL_COLUMNS)
     df["target"] = beats.y.astype(np.float64)  # the course files store the label as a float
-    if beats.record is not None:
-        df["record"] = beats.record
-    df.to_parquet(path, index=False)
+    for col in ("record", *POSITION_COLUMNS):
+        if getattr(beats, col) is not None:
+            df[col] = getattr(beats, col)
+    if beats.rhythm is not None:
+        df[list(beats.rhythm_names)] = beats.rhythm
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), WINDOW_KEY: beats.window.encode()})
+    pq.write_table(table, path)
     return path
 
 

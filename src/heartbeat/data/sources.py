@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from heartbeat.data.beatset import BeatSet, DataError, Dataset
+from heartbeat.data.beatset import WINDOWS, BeatSet, DataError, Dataset
 from heartbeat.data.readers import read_beats, write_beats
-from heartbeat.data.splits import split
+from heartbeat.data.splits import protocol_beats, split
 from heartbeat.data.synthetic import synthetic_beats
 
 PAIRS = {
@@ -37,7 +37,7 @@ PAIRS = {
 #: while the two records that hold most F beats (208, 213) and most S beats (232) stay for training.
 #: About 13% of the beats; a model trained with this holdout has never seen these patients.
 DS2_HOLDOUT = ("105", "210", "222", "228", "233")
-BUILDER_VERSION = "kachuee-annot-v1"  # bump when wfdb_beats changes what it builds
+BUILDER_VERSION = "annot-rhythm-v2"  # bump when wfdb_beats changes what it builds
 
 SYNTHETIC_WARNING = (
     "!!! NO DATA FOUND: using the built-in SYNTHETIC beats. They are not ECG and every figure "
@@ -73,15 +73,27 @@ def load_dataset(
     synthetic_size: int = 20000,
     progress=None,
     holdout: str | tuple[str, ...] | None = None,
+    window: str = "kachuee",
 ) -> Dataset:
     """Resolve a data source and return its train/test beats (the test side is for final evaluation only).
 
     ``holdout`` (record ids, or ``'ds2'`` for :data:`DS2_HOLDOUT`) takes those patients' beats out
     of the source before it is split: they are in neither train nor test but in ``Dataset.holdout``,
     a set of patients no model trained on this dataset has seen.
+
+    ``window`` is how beats are cut (:data:`heartbeat.data.beatset.WINDOWS`): WFDB records are
+    built with it; a beat file must hold beats of that window (course and Kaggle files are
+    ``kachuee``), else a DataError says so. ``split_how='ds1ds2'`` is de Chazal's protocol
+    (:mod:`heartbeat.data.splits`): train on DS1, test on DS2, validation by record inside DS1.
     """
+    if window not in WINDOWS:
+        raise DataError(f"unknown beat window {window!r}; expected one of {WINDOWS}")
     records = parse_holdout(holdout)
-    ds = _load(path, task, split_how, seed, test_size, synthetic_size, progress, records)
+    ds = _load(path, task, split_how, seed, test_size, synthetic_size, progress, records, window)
+    for part in (ds.train, ds.test):
+        if part.window != window:
+            raise DataError(f"{ds.source}: holds {part.window!r} beats, but {window!r} beats were asked for "
+                            "(beats of another window can only be built from WFDB records: give a folder of them)")
     if records and ds.holdout is None and not ds.synthetic:  # a source that came with its own train/test pair
         ds = _hold_out_pair(ds, records)
     return ds
@@ -121,10 +133,11 @@ def _hold_out_pair(ds: Dataset, records: tuple[str, ...]) -> Dataset:
                    split=ds.split, holdout=held, holdout_records=records)
 
 
-def _load(path, task, split_how, seed, test_size, synthetic_size, progress, records) -> Dataset:
+def _load(path, task, split_how, seed, test_size, synthetic_size, progress, records, window) -> Dataset:
     path = Path(path) if path is not None else default_source()
     if path is None:  # synthetic beats have no patients: a holdout names none of them and is left out
         beats = synthetic_beats(synthetic_size, task=task, seed=seed)
+        beats.window = window  # synthetic shapes stand in for either window
         train, test = split(beats, "intra", test_size, seed)
         return Dataset(train, test, source=beats.report.source, synthetic=True)
     if not path.exists():
@@ -143,7 +156,7 @@ def _load(path, task, split_how, seed, test_size, synthetic_size, progress, reco
                                     read_beats(folder / "ptbdb_abnormal.csv", "ptb")])
             return _split_one(beats, str(folder / "ptbdb_*.csv"), split_how, seed, test_size, records)
         if task == "mitbih" and any(folder.glob("*.hea")):
-            beats = cached_wfdb_beats(folder, progress=progress)
+            beats = cached_wfdb_beats(folder, progress=progress, window=window)
             return _split_one(beats, f"{folder} (WFDB records)", split_how, seed, test_size, records)
         if task == "ptb":
             ptb_files = sorted(folder.glob("*ptb*.parq"))
@@ -165,6 +178,10 @@ def _split_one(beats: BeatSet, source: str, how: str, seed: int, test_size: floa
     if records:
         beats, held = _take_out(beats, records, source)
         source += f", records {','.join(records)} held out"
+    if how == "ds1ds2":
+        beats, note = protocol_beats(beats)
+        train, test = split(beats, how)
+        return Dataset(train, test, source=f"{source}, {note}", split=how, holdout=held, holdout_records=records)
     train, test = split(beats, how, test_size, seed)
     return Dataset(train, test, source=f"{source}, {how} split {1 - test_size:.0%}/{test_size:.0%} seed {seed}",
                    split=how, holdout=held, holdout_records=records)
@@ -174,12 +191,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HEARTBEAT_CACHE", Path.home() / ".cache" / "heartbeat"))
 
 
-def cached_wfdb_beats(folder: Path, progress=None) -> BeatSet:
-    """Beats built from a WFDB folder, cached by the records' names, sizes and times."""
+def cached_wfdb_beats(folder: Path, progress=None, window: str = "kachuee") -> BeatSet:
+    """Beats (with rhythm) built from a WFDB folder by ``window``, cached by the records' names, sizes and times."""
     from heartbeat.data.wfdb_beats import build_beats, list_records
 
+    folder = Path(folder)
     names = list_records(folder)
-    h = hashlib.sha1(BUILDER_VERSION.encode())
+    h = hashlib.sha1(f"{BUILDER_VERSION}:{window}".encode())
     for name in names:
         for ext in ("hea", "dat", "atr"):
             st = (folder / f"{name}.{ext}").stat()
@@ -189,9 +207,9 @@ def cached_wfdb_beats(folder: Path, progress=None) -> BeatSet:
         beats = read_beats(cached, "mitbih")
         beats.report.source = f"{folder} (WFDB records, beats cached in {cached})"
         return beats
-    print(f"building beats from {len(names)} WFDB records in {folder} (once; cached afterwards) ...",
+    print(f"building {window} beats from {len(names)} WFDB records in {folder} (once; cached afterwards) ...",
           file=sys.stderr)
-    beats, _ = build_beats(folder, names, progress=progress)
+    beats, _ = build_beats(folder, names, progress=progress, window=window)
     tmp = cached.with_suffix(".tmp")
     write_beats(beats, tmp)
     tmp.replace(cached)  # atomic: parallel trials never read a half-written cache
@@ -201,9 +219,11 @@ def cached_wfdb_beats(folder: Path, progress=None) -> BeatSet:
 def valid_split(dataset: Dataset, valid_size: float = 0.2, seed: int = 0) -> tuple[BeatSet, BeatSet]:
     """Carve (train, valid) from the training side: stratified by beat, or by record for an inter split.
 
-    The test side is left alone: it is for the final evaluation only, never for a search.
+    The test side is left alone: it is for the final evaluation only, never for a search. Under
+    ``ds1ds2`` the validation records are carved from DS1 by record, as an ``inter`` split.
     """
-    return split(dataset.train, dataset.split, valid_size, seed, nested=False)
+    how = "inter" if dataset.split == "ds1ds2" else dataset.split
+    return split(dataset.train, how, valid_size, seed, nested=False)
 
 
 def describe(beats: BeatSet) -> str:

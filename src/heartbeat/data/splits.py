@@ -1,4 +1,13 @@
-"""Seeded splits: ``intra`` (stratified by beat, like Kaggle's) and ``inter`` (by record)."""
+"""Splits: ``intra`` (stratified by beat, like Kaggle's), ``inter`` (by record), and ``ds1ds2``.
+
+``ds1ds2`` is the inter-patient protocol of de Chazal, O'Dwyer and Reilly, "Automatic
+classification of heartbeats using ECG morphology and heartbeat interval features", IEEE
+Trans. Biomed. Eng. 51(7), 2004: the 44 non-paced MIT-BIH records split into two sets of 22
+patients, DS1 to train (and select) on and DS2 to test on, with no patient on both sides.
+The four paced records (102, 104, 107, 217) are left out of both sets, as there; their beats
+are the Q class's bulk. The few Q beats of the other records are left out too (de Chazal
+report N, S, V and F only), and the count of what was left out is in the data's source line.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,13 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from heartbeat.data.beatset import BeatSet
 
-SPLITS = ("intra", "inter")
+SPLITS = ("intra", "inter", "ds1ds2")
+DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203",
+       "205", "207", "208", "209", "215", "220", "223", "230")
+DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213", "214",
+       "219", "221", "222", "228", "231", "232", "233", "234")
+PACED = ("102", "104", "107", "217")
+Q = 4  # the AAMI Q class's label
 
 
 def split_indices(beats: BeatSet, how: str, test_size: float = 0.2, seed: int = 0,
@@ -15,6 +30,8 @@ def split_indices(beats: BeatSet, how: str, test_size: float = 0.2, seed: int = 
     """Indices (train, test) of a seeded split.
 
     ``intra``: stratified random split by beat (a patient's beats fall on both sides).
+    ``ds1ds2``: DS1's records against DS2's (module docstring); beats of other records are on
+    neither side, so call :func:`protocol_beats` first.
     ``inter``: by record, so that no patient is on both sides; classes are kept as
     balanced as records allow. Of the ``round(1 / test_size)`` folds of scikit-learn's
     StratifiedGroupKFold, the test side is the fold that best keeps every class on both
@@ -32,11 +49,13 @@ def split_indices(beats: BeatSet, how: str, test_size: float = 0.2, seed: int = 
     if how == "intra":
         stratify = beats.y if np.bincount(beats.y).min(initial=2) >= 2 else None
         return tuple(train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify))
+    if how in ("inter", "ds1ds2") and beats.record is None:
+        raise ValueError(f"an {how} split needs a record id per beat; this data has none "
+                         "(build it from WFDB records or use a file with a 'record' column)")
     if how == "inter":
-        if beats.record is None:
-            raise ValueError("an inter-patient split needs a record id per beat; this data has none "
-                             "(build it from WFDB records or use a file with a 'record' column)")
         return _inter_fold(beats, test_size, seed, lookahead=nested)
+    if how == "ds1ds2":  # the protocol fixes both sides: test_size and seed play no part
+        return np.flatnonzero(np.isin(beats.record, DS1)), np.flatnonzero(np.isin(beats.record, DS2))
     raise ValueError(f"unknown split {how!r}; expected one of {SPLITS}")
 
 
@@ -72,3 +91,19 @@ def _inter_fold(beats: BeatSet, test_size: float, seed: int, lookahead: bool) ->
         return value
 
     return max(candidates, key=score)
+
+
+def protocol_beats(beats: BeatSet) -> tuple[BeatSet, str]:
+    """The beats the ``ds1ds2`` protocol uses (paced records and Q beats left out), and a note saying
+    what was left out and which of DS1's and DS2's records are absent."""
+    if beats.record is None:
+        raise ValueError("the ds1ds2 split needs a record id per beat; this data has none "
+                         "(build it from WFDB records)")
+    paced = np.isin(beats.record, PACED)
+    q = (beats.y == Q) & ~paced
+    kept = beats.subset(np.flatnonzero(~paced & ~q))
+    present = set(kept.record)
+    note = (f"ds1ds2 (de Chazal 2004): DS1 {len(present & set(DS1))}/22 records, DS2 "
+            f"{len(present & set(DS2))}/22; left out: {int(paced.sum())} beats of paced records, {int(q.sum())} Q beats")
+    absent = [r for r in DS1 + DS2 if r not in present]
+    return kept, note + (f"; absent records {','.join(absent)}" if absent else "")

@@ -21,22 +21,35 @@ of its record is dropped, and counted in the build report):
 
 Records 102 and 104 have no MLII lead (their upper lead is V5); their first lead is used
 and the build report says so.
+
+The ``pwave`` window (``BeatInput.window = 'pwave'``) starts :data:`PWAVE_LEAD` (0.28 s) before
+the R peak and runs to the same end, ``1.2 T`` after it, so that the beat holds its P wave;
+everything else (windows, scaling, padding) is as above. Every beat also carries its rhythm
+(:mod:`heartbeat.data.rhythm`), from the annotated R-peak times at 360 Hz.
+:func:`beats_from_signal` is the one function that cuts beats: from annotated peaks here, and
+from detected peaks on a raw recording.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import resample_poly
 
-from heartbeat.data.beatset import BEAT_LEN, FS, BeatSet, DataError, LoadReport
+from heartbeat.data.beatset import BEAT_LEN, FS, WINDOWS, BeatSet, DataError, LoadReport
+from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
 
 SOURCE_FS = 360
 WINDOW_SECONDS = 10
 BEAT_PERIODS = 1.2
+#: the ``pwave`` window starts this long before the R peak: the P wave begins 0.12-0.2 s before
+#: the QRS onset, itself ~0.05 s before R, so 0.28 s holds it at the heart rates of MIT-BIH.
+PWAVE_LEAD = 0.28
+PWAVE_SAMPLES = int(round(PWAVE_LEAD * FS))  # 35 samples at 125 Hz
 
 #: MIT-BIH annotation symbol -> AAMI class index (N S V F Q), per ANSI/AAMI EC57.
 AAMI = {
@@ -76,12 +89,60 @@ def list_records(folder: str | Path) -> list[str]:
     return names
 
 
-def record_beats(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None, int]:
-    """Beats of one record.
+def resample_to_fs(signal: np.ndarray, fs: float) -> np.ndarray:
+    """A lead at ``fs`` Hz resampled to the beats' 125 Hz by polyphase filtering (anti-aliased)."""
+    ratio = Fraction(FS, 1) / Fraction(fs).limit_denominator(1000)  # 360 Hz -> 25/72
+    if ratio == 1:
+        return np.asarray(signal, dtype=np.float64)
+    return resample_poly(signal, ratio.numerator, ratio.denominator)
 
-    Returns (X (n, 187) float32, AAMI labels (n,), annotated beats per AAMI class (5,),
-    lead note or None, number of non-beat annotations). A beat is dropped only when the
-    record ends before half of its ``1.2 T`` span (the last beat of a record, if ever).
+
+def beats_from_signal(signal: np.ndarray, fs: float, peaks: np.ndarray,
+                      window: str = "kachuee") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beats and their rhythm from one lead and its R peaks: the one function that cuts beats.
+
+    ``signal`` is the lead at ``fs`` Hz (finite), ``peaks`` the R-peak sample indices at ``fs``
+    (sorted): annotated ones for training, detected ones for a raw recording. Returns ``X``
+    (n, 187) float32 cut by ``window`` (:data:`heartbeat.data.beatset.WINDOWS`), ``rhythm``
+    (n, 8) float32 (:func:`heartbeat.data.rhythm.rhythm_features`, from the peak times at full
+    resolution) and ``keep`` (n,) bool: False for a beat cut off by the end of the signal
+    before half of its span. The rhythm of a kept beat still counts the dropped ones as beats.
+    """
+    if window not in WINDOWS:
+        raise ValueError(f"unknown beat window {window!r}; expected one of {WINDOWS}")
+    peaks = np.asarray(peaks, dtype=np.int64)
+    sig = resample_to_fs(signal, fs)
+    at = np.clip(np.round(peaks * FS / fs).astype(np.int64), 0, len(sig) - 1)
+    lead = PWAVE_SAMPLES if window == "pwave" else 0
+
+    win = WINDOW_SECONDS * FS
+    window_of = at // win
+    record_T = np.median(np.diff(at)) if len(at) > 1 else FS  # fallback: 1 s
+    X = np.zeros((len(at), BEAT_LEN), dtype=np.float32)
+    keep = np.ones(len(at), dtype=bool)
+    for w in np.unique(window_of):
+        members = np.flatnonzero(window_of == w)
+        lo, hi = w * win, min((w + 1) * win, len(sig))
+        seg = sig[lo:hi]
+        smin, span = seg.min(), seg.max() - seg.min()
+        span = span if span > 0 else 1.0
+        T = np.median(np.diff(at[members])) if len(members) > 1 else record_T
+        length = min(int(round(BEAT_PERIODS * T)) + lead, BEAT_LEN)
+        for i in members:
+            start = at[i] - lead
+            piece = sig[max(start, 0): start + length]
+            offset = max(-start, 0)  # a P-wave window before the record's start is zero-filled
+            keep[i] = 2 * (len(piece) + offset) >= length
+            X[i, offset: offset + len(piece)] = np.clip((piece - smin) / span, 0.0, 1.0)
+    return X, rhythm_features(peaks / fs), keep
+
+
+def record_beats(folder: Path, name: str, window: str = "kachuee") -> tuple[BeatSet, np.ndarray, str | None, int]:
+    """Beats of one record, cut by ``window``, with their rhythm.
+
+    Returns (beats, annotated beats per AAMI class (5,), lead note or None, number of non-beat
+    annotations). A beat is dropped only when the record ends before half of its span (the
+    last beat of a record, if ever).
     """
     import wfdb  # imported here: only this builder needs it
 
@@ -99,38 +160,22 @@ def record_beats(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.nd
         t = np.arange(len(signal))
         ok = np.isfinite(signal)
         signal = np.interp(t, t[ok], signal[ok])
-    # 360 Hz -> 125 Hz: 125/360 = 25/72, polyphase filtering (anti-aliased).
-    sig = resample_poly(signal, 25, 72)
     symbols = np.asarray(ann.symbol)
     labels = np.array([AAMI.get(s, -1) for s in symbols])
     is_beat = labels >= 0
-    peaks = np.round(np.asarray(ann.sample)[is_beat] * FS / SOURCE_FS).astype(np.int64)
-    peaks = np.clip(peaks, 0, len(sig) - 1)
+    samples = np.asarray(ann.sample)[is_beat]
     labels = labels[is_beat]
     annotated = np.bincount(labels, minlength=5)
-
-    win = WINDOW_SECONDS * FS
-    window_of = peaks // win
-    record_T = np.median(np.diff(peaks)) if len(peaks) > 1 else FS  # fallback: 1 s
-    X = np.zeros((len(peaks), BEAT_LEN), dtype=np.float32)
-    keep = np.ones(len(peaks), dtype=bool)
-    for w in np.unique(window_of):
-        members = np.flatnonzero(window_of == w)
-        lo, hi = w * win, min((w + 1) * win, len(sig))
-        seg = sig[lo:hi]
-        smin, span = seg.min(), seg.max() - seg.min()
-        span = span if span > 0 else 1.0
-        T = np.median(np.diff(peaks[members])) if len(members) > 1 else record_T
-        length = min(int(round(BEAT_PERIODS * T)), BEAT_LEN)
-        for i in members:
-            piece = sig[peaks[i]: peaks[i] + length]
-            keep[i] = 2 * len(piece) >= length
-            X[i, : len(piece)] = np.clip((piece - smin) / span, 0.0, 1.0)
-    return X[keep], labels[keep].astype(np.int64), annotated, note, int((~is_beat).sum())
+    X, rhythm, keep = beats_from_signal(signal, rec.fs, samples, window)
+    beats = BeatSet(X=X[keep], y=labels[keep], task="mitbih", record=np.full(int(keep.sum()), name),
+                    rhythm=rhythm[keep], rhythm_names=RHYTHM_NAMES, sample=samples[keep],
+                    time=samples[keep] / rec.fs, window=window)
+    return beats, annotated, note, int((~is_beat).sum())
 
 
-def build_beats(folder: str | Path, records: list[str] | None = None, progress=None) -> tuple[BeatSet, BuildReport]:
-    """Build the 5-class AAMI beats of every record in ``folder`` (or of ``records``).
+def build_beats(folder: str | Path, records: list[str] | None = None, progress=None,
+                window: str = "kachuee") -> tuple[BeatSet, BuildReport]:
+    """Build the 5-class AAMI beats, with their rhythm, of every record in ``folder`` (or of ``records``).
 
     ``progress``, if given, is called as ``progress(i, n, record_name)`` after each record.
     """
@@ -138,25 +183,23 @@ def build_beats(folder: str | Path, records: list[str] | None = None, progress=N
     names = records or list_records(folder)
     start = time.perf_counter()
     report = BuildReport(records=list(names))
-    parts_X, parts_y, parts_rec = [], [], []
+    parts = []
     annotated = np.zeros(5, dtype=np.int64)
     for i, name in enumerate(names):
-        X, y, ann_counts, note, non_beats = record_beats(folder, name)
+        beats, ann_counts, note, non_beats = record_beats(folder, name, window)
         annotated += ann_counts
-        parts_X.append(X)
-        parts_y.append(y)
-        parts_rec.append(np.full(len(y), name))
+        parts.append(beats)
         report.non_beat_annotations += non_beats
         if note:
             report.lead_notes.append(note)
         if progress:
             progress(i + 1, len(names), name)
-    y = np.concatenate(parts_y)
+    beats = BeatSet.concat(parts)
+    y = beats.y
     classes = ("N", "S", "V", "F", "Q")
     counts = np.bincount(y, minlength=5)
     report.built = {c: int(n) for c, n in zip(classes, counts)}
     report.annotated = {c: int(n) for c, n in zip(classes, annotated)}
     report.seconds = time.perf_counter() - start
-    load = LoadReport(source=str(folder), rows_read=len(y), notes=list(report.lead_notes))
-    beats = BeatSet(X=np.concatenate(parts_X), y=y, task="mitbih", record=np.concatenate(parts_rec), report=load)
+    beats.report = LoadReport(source=str(folder), rows_read=len(y), notes=list(report.lead_notes))
     return beats, report

@@ -67,32 +67,35 @@ class GBTBaseline:
         self.model = HistGradientBoostingClassifier(**self.params)
         self.feature_names: list[str] | None = None
 
-    def _features(self, X: np.ndarray) -> np.ndarray:
+    def _features(self, X: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         if X.ndim == 3:
             X = X.reshape(len(X), -1)  # (n, 1, time) → (n, time)
         feats, names = beat_features(X, downsample=self.downsample)
+        if rhythm is not None:  # the beat's RR features (heartbeat.data.rhythm) as extra columns
+            feats = np.concatenate([feats, np.asarray(rhythm, dtype=feats.dtype)], axis=1)
+            names = [*names, *(f"rhythm_{i}" for i in range(rhythm.shape[1]))]
         self.feature_names = names
         return feats
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> GBTBaseline:
-        """Fit on beats ``X`` (n, 187) float32 and labels ``y`` (n,) in ``[0, num_classes)``."""
+    def fit(self, X: np.ndarray, y: np.ndarray, rhythm: np.ndarray | None = None) -> GBTBaseline:
+        """Fit on beats ``X`` (n, 187) float32 (and their ``rhythm`` (n, k)), labels ``y`` (n,) in ``[0, num_classes)``."""
         y = np.asarray(y, dtype=np.int64)
         if y.size and (y.min() < 0 or y.max() >= self.num_classes):
             raise ValueError(f"GBTBaseline: labels must lie in [0, {self.num_classes}), got {y.min()}..{y.max()}")
-        self.model.fit(self._features(X), y)
+        self.model.fit(self._features(X, rhythm), y)
         return self
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (n, num_classes); a class absent from training gets 0."""
-        proba = self.model.predict_proba(self._features(X))  # (n, classes seen in fit)
+        proba = self.model.predict_proba(self._features(X, rhythm))  # (n, classes seen in fit)
         out = np.zeros((len(proba), self.num_classes), dtype=np.float64)
         out[:, self.model.classes_.astype(int)] = proba
         return out
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
         """Most probable class (n,) int64."""
-        return self.predict_proba(X).argmax(1).astype(np.int64)
+        return self.predict_proba(X, rhythm).argmax(1).astype(np.int64)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/model.joblib``; returns its path."""

@@ -666,7 +666,7 @@ def confusions(tags_or_dirs, models: str | Path, data: str | Path | None = None,
             continue
         model = load_model(path)
         beats, _ = split_of(model, data, on, cache)
-        cm = confusion(beats.y, model.predict(beats.X), len(model.classes))
+        cm = confusion(beats.y, model.predict_beats(beats), len(model.classes))
         out[model.tag] = pd.DataFrame(cm, index=pd.Index(model.classes, name="true"),
                                       columns=pd.Index(model.classes, name="predicted"))
     return out

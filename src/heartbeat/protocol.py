@@ -1,0 +1,102 @@
+"""The inter-patient protocol's report: per-class sensitivity (Se) and positive predictivity (+P).
+
+de Chazal et al. (2004) report, for N, S, V and F on DS2, Se (recall) and +P (precision), and
+their average Se; Q is left out (:mod:`heartbeat.data.splits`). This module scores every model
+folder trained with ``--split ds1ds2`` on DS2, the test split (its final evaluation), with the
+metrics module's whole-set functions, and lays the rows beside published results on the same
+protocol. It also scores each DS2 patient on its own, to show which patients fail on which class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_fscore_support
+
+from heartbeat.data.beatset import BeatSet
+
+PROTOCOL_CLASSES = ("N", "S", "V", "F")
+
+#: Published DS1 -> DS2 results with all 22 DS1 records (figures as printed in each paper, in %/100).
+#: NaN where a paper does not report the figure.
+PUBLISHED = [
+    {"model": "de Chazal et al. 2004 (LD, features + RR)", "Se_N": 0.869, "P_N": 0.992, "Se_S": 0.759,
+     "P_S": 0.385, "Se_V": 0.777, "P_V": 0.819, "Se_F": 0.894, "P_F": 0.086, "macro_Se": 0.825},
+    {"model": "Zhang et al. 2014 (feature selection + SVM)", "Se_N": 0.889, "P_N": 0.990, "Se_S": 0.791,
+     "P_S": 0.360, "Se_V": 0.855, "P_V": 0.924, "Se_F": 0.938, "P_F": 0.138, "macro_Se": 0.868},
+    {"model": "Mondéjar-Guerra et al. 2019 (SVM ensemble)", "Se_N": 0.959, "P_N": 0.980, "Se_S": 0.780,
+     "P_S": 0.490, "Se_V": 0.772, "P_V": 0.945, "Se_F": 0.103, "P_F": 0.010, "macro_Se": 0.703},
+    {"model": "Wang et al. 2021 (CNN + 3 RR features)", "Se_N": np.nan, "P_N": np.nan, "Se_S": 0.640,
+     "P_S": 0.660, "Se_V": np.nan, "P_V": np.nan, "Se_F": np.nan, "P_F": np.nan, "macro_Se": np.nan},
+]
+REFERENCES = (
+    "de Chazal P, O'Dwyer M, Reilly RB. IEEE Trans Biomed Eng 51(7):1196-1206, 2004. "
+    "Zhang Z, Dong J, Luo X, Choi KS, Wu X. Comput Biol Med 46:79-89, 2014. "
+    "Mondéjar-Guerra V et al. Biomed Signal Process Control 47:41-48, 2019. "
+    "Wang T, Lu C, Sun Y, Yang M, Liu C, Ou C. Entropy 23(1):119, 2021."
+)
+
+
+def se_p(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
+    """Se and +P of N, S, V and F (a class absent from ``y_true``: NaN Se), and their macro Se.
+
+    Beats of the other classes are scored too: a beat predicted Q counts as a miss of its class.
+    """
+    labels = [classes.index(c) for c in PROTOCOL_CLASSES]
+    precision, recall, _, support = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                                    zero_division=np.nan)
+    row: dict[str, float] = {"n": float(len(y_true))}
+    for c, p, r, n in zip(PROTOCOL_CLASSES, precision, recall, support):
+        row[f"Se_{c}"], row[f"P_{c}"], row[f"n_{c}"] = float(r), float(p), float(n)
+    row["macro_Se"] = float(np.nanmean([row[f"Se_{c}"] for c in PROTOCOL_CLASSES]))
+    return row
+
+
+def per_record(tag: str, beats: BeatSet, pred: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:
+    """One row per record: its beats per class, Se and +P of each class it has, and what S/V beats became."""
+    rows = []
+    for record in sorted(np.unique(beats.record)):
+        at = beats.record == record
+        row = {"model": tag, "record": record, **se_p(beats.y[at], pred[at], classes)}
+        worst = min(((row[f"Se_{c}"], c) for c in PROTOCOL_CLASSES if row[f"n_{c}"] > 0), default=(np.nan, ""))
+        row["worst_class"], row["worst_Se"] = worst[1], worst[0]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def protocol_report(models_root: str | Path = "models", data: str | Path | None = None,
+                    out: str | Path = "results/ds1ds2", log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score every ds1ds2 model folder on DS2; write ``table.csv`` (with the published rows) and ``per_record.csv``."""
+    from heartbeat.evaluate import model_dirs, split_of
+    from heartbeat.modelio import load_model
+
+    rows, records, cache = [], [], {}
+    for path in model_dirs(models_root):
+        model = load_model(path)
+        if model.info.get("split") != "ds1ds2":
+            continue
+        test, ds = split_of(model, data, "test", cache)
+        if ds.synthetic:
+            raise ValueError(f"{model.tag}: no MIT-BIH records found, so DS2 cannot be rebuilt; give --data")
+        pred = model.predict_beats(test)
+        rows.append({"model": model.tag, "family": model.family, "window": model.inputs.window,
+                     "rhythm": model.inputs.rhythm, **se_p(test.y, pred, model.classes),
+                     "records_DS1": len(set(ds.train.record)), "records_DS2": len(set(test.record))})
+        records.append(per_record(model.tag, test, pred, model.classes))
+        r = rows[-1]
+        log(f"  {model.tag:<20} DS2 macro Se {r['macro_Se']:.3f}  " + "  ".join(
+            f"{c} Se {r[f'Se_{c}']:.3f} +P {r[f'P_{c}']:.3f}" for c in PROTOCOL_CLASSES))
+    if not rows:
+        raise FileNotFoundError(f"no model in {models_root} was trained with --split ds1ds2")
+    ours = pd.DataFrame(rows).sort_values("macro_Se", ascending=False)
+    table = pd.concat([ours.assign(source="this project (18 of 22 DS1 records)"),
+                       pd.DataFrame(PUBLISHED).assign(source="published (22 DS1 records)")], ignore_index=True)
+    per = pd.concat(records, ignore_index=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "table.csv", index=False, float_format="%.4f")
+    per.to_csv(out / "per_record.csv", index=False, float_format="%.4f")
+    log(f"wrote {out / 'table.csv'} and {out / 'per_record.csv'}")
+    return table, per
