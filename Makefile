@@ -71,9 +71,20 @@ models/$(BEST)-long-lossweight: | $(STAMP)
 models/$(BEST)-long-narrow: | $(STAMP)
 	$(ABLATE) --bind $(NARROW)
 
-search-inter: $(STAMP) ## tune BEST again on an inter-patient split (by record) -> models/BEST-inter
+# new patients: BEST with the beat's rhythm, tuned on de Chazal's DS1 (validation by record inside DS1);
+# DS2 is seen only by make run-test and make protocol
+INTER_ARGS ?= --num-samples 40 --max-epochs 12 --time-budget 25
+search-inter: $(STAMP) ## tune BEST with rhythm on DS1 (--split ds1ds2) -> models/BEST-ds1ds2 (~25 min)
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
-	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-inter --split inter $(SEARCH_ARGS)
+	$(PY) hypertune.py --search gin/search/inter.gin --name $(BEST)-ds1ds2 --split ds1ds2 $(INTER_ARGS)
+
+# the winner's configuration trained on every shared record (paced ones included, so Q is learnt):
+# the model to deploy for new patients
+deploy: $(STAMP) ## BEST-ds1ds2's configuration trained on every record -> models/BEST-rhythm-all
+	$(VENV)/bin/heartbeat train gin/best/$(BEST)-ds1ds2.gin --split intra --threads 2 --out models/$(BEST)-rhythm-all
+
+protocol: $(STAMP) ## every ds1ds2 model on DS2: Se and +P per class beside published rows -> results/ds1ds2/
+	$(VENV)/bin/heartbeat protocol
 
 shift: $(STAMP) ## every model on its unseen patients and corrupted test beats -> results/shift/, output_holdout.csv
 	$(VENV)/bin/heartbeat shift
@@ -92,7 +103,7 @@ ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/PTB_FROM (all layer
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-best ablate search-inter shift ptb readme
+.PHONY: search-best ablate search-inter deploy protocol shift ptb readme
 
 notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
 	$(VENV)/bin/heartbeat notebook

@@ -177,7 +177,7 @@ def cmd_evaluate(args) -> int:
     from heartbeat.evaluate import evaluate, json_ready
     from heartbeat.modelio import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, runtime=args.runtime)
     beats = read_any(args.data, task=model.task, window=model.inputs.window)
     result = evaluate(model, beats)
     if args.json:
@@ -188,6 +188,70 @@ def cmd_evaluate(args) -> int:
         print(f"  {key:<22}{result[key]:.4f}")
     for c, r in result["recall_per_class"].items():
         print(f"  recall {c:<15}" + ("absent from the data" if c in result["absent_classes"] else f"{r:.4f}"))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import json
+
+    from heartbeat.modelio import load_model
+    from heartbeat.recording import classify, read_recording, write_prediction
+
+    model = load_model(args.model, runtime=args.runtime)
+    out_root = Path(args.out)
+    recordings = [read_recording(r, fs=args.fs, lead=args.lead) for r in args.records]  # all checked first
+    for rec in recordings:
+        print(f"{rec.source}: {rec.seconds / 60:.1f} min of lead {rec.lead} at {rec.fs:g} Hz"
+              + "".join(f"\n  note: {n}" for n in rec.notes), file=sys.stderr)
+        table, summary = classify(model, rec, progress=True)
+        summary["model"] = model.tag
+        out = write_prediction(out_root / Path(rec.source).name, rec, table, summary, plot=not args.no_plot)
+        print(f"{Path(rec.source).name}: {summary['beats']} beats ("
+              + ", ".join(f"{c} {n}" for c, n in summary["per_class"].items())
+              + f"), abnormal burden {summary['abnormal_burden_percent']:.1f}%; longest abnormal run "
+              + (f"{summary['longest_abnormal_runs'][0]['beats']} beats" if summary["longest_abnormal_runs"] else "none")
+              + f" -> {out}/")
+        if args.json:
+            print(json.dumps(summary))
+    return 0
+
+
+def cmd_export(args) -> int:
+    import numpy as np
+
+    from heartbeat.modelio import load_model
+    from heartbeat.runtime import OPSET, export_onnx
+
+    model = load_model(args.model)
+    path = export_onnx(model)
+    check = load_model(args.model, runtime="onnx")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (256, 187)).astype(np.float32)
+    R = rng.uniform(0.5, 1.5, (256, model.inputs.num_rhythm)).astype(np.float32) if model.inputs.rhythm else None
+    diff = float(np.abs(check.predict_proba(X, rhythm=R) - model.predict_proba(X, rhythm=R)).max())
+    print(f"wrote {path} (opset {OPSET}, dynamic batch, inputs: beats"
+          + (", rhythm" if model.inputs.rhythm else "") + f"); max |p_onnx - p_torch| on 256 beats: {diff:.2e}")
+    return 0
+
+
+def cmd_endtoend(args) -> int:
+    import json
+
+    from heartbeat.endtoend import end_to_end
+    from heartbeat.modelio import load_model
+
+    model = load_model(args.model, runtime=args.runtime)
+    records = args.records.split(",") if args.records else None
+    print(f"end-to-end: {model.tag} on {args.data}: detected R peaks against the annotated beats", file=sys.stderr)
+    per, summary = end_to_end(model, args.data, records, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per.to_csv(out / f"{model.tag}_per_record.csv", index=False, float_format="%.5f")
+    (out / f"{model.tag}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{summary['records']} records: QRS Se {summary['qrs_Se']:.4f}, +P {summary['qrs_P']:.4f} "
+          f"({summary['missed']} missed, {summary['extra']} extra of {summary['annotated']} beats); macro recall "
+          f"{summary['recall_macro_annotated']:.4f} at annotated peaks, {summary['recall_macro_detected']:.4f} at "
+          f"detected peaks\nwrote {out / (model.tag + '.json')} and {out / (model.tag + '_per_record.csv')}")
     return 0
 
 
@@ -270,7 +334,50 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", required=True, help="model folder (models/<tag>)")
     e.add_argument("--data", required=True, help="beat file (.parq/.csv) or folder of WFDB records")
     e.add_argument("--json", action="store_true", help="print one JSON object (NaN recall of an absent class: null)")
+    add_runtime_arg(e)
     e.set_defaults(func=cmd_evaluate)
+
+    pd_ = sub.add_parser("predict", help="raw ECG recordings -> labelled beats: per-beat CSV, summary, ECG strip",
+                         description="Classify every beat of raw recordings: read one lead, check it, find its R "
+                                     "peaks (sleepecg), cut beats and rhythm the way the model was trained, and "
+                                     "write OUT/<record>/beats.csv (time_s, sample, class, p_<class>, abnormal), "
+                                     "summary.json (beats per class, abnormal burden, longest abnormal runs) and "
+                                     "strip.png (the ECG with each beat marked in its class's colour).",
+                         epilog="examples:\n"
+                                "  heartbeat predict --model models/cnn1d-rhythm-all ../shared/data/mitdb/208\n"
+                                "  heartbeat predict --model M holter.csv --fs 250 --lead II --out predictions\n"
+                                "  heartbeat predict --model M strip.npy --fs 360 --runtime onnx",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    pd_.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    pd_.add_argument("records", nargs="+", metavar="RECORD",
+                     help="a WFDB record (path without extension, or its .hea), or a .csv / .npy file of samples")
+    pd_.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (required for .csv and .npy)")
+    pd_.add_argument("--lead", default=None, help="lead name (default: MLII, else the first lead, with a note); "
+                                                  "for CSV a header name, else lead0, lead1, ...")
+    pd_.add_argument("--out", default="predictions", help="output folder (default: predictions)")
+    pd_.add_argument("--no-plot", action="store_true", help="skip strip.png")
+    pd_.add_argument("--json", action="store_true", help="also print each record's summary as JSON")
+    add_runtime_arg(pd_)
+    pd_.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("export", help="write MODEL/model.onnx (pinned opset, dynamic batch) and check it",
+                        description="Export a deep model to ONNX: inputs 'beats' (batch, 1, 187) and, for a model "
+                                    "trained with rhythm, 'rhythm' (batch, 8); output 'probabilities'. The export "
+                                    "is checked against torch on 256 beats. Use it with --runtime onnx.")
+    ex.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    ex.set_defaults(func=cmd_export)
+
+    ee = sub.add_parser("endtoend", help="detected R peaks against annotated beats: QRS Se/+P, and classification "
+                                         "at detected vs annotated peaks -> results/endtoend/",
+                        description="End-to-end accuracy on annotated WFDB records. A ds1ds2 model is scored on the "
+                                    "DS2 records by default (paced records and Q beats left out), any other model "
+                                    "on every record.")
+    ee.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    ee.add_argument("--data", default="../shared/data/mitdb", help="folder of annotated WFDB records")
+    ee.add_argument("--records", default=None, help="comma-separated records (default: see above)")
+    ee.add_argument("--out", default="results/endtoend", help="output folder (default: results/endtoend)")
+    add_runtime_arg(ee)
+    ee.set_defaults(func=cmd_endtoend)
 
     r = sub.add_parser("score", help="every model in models/ on its valid (or test) split -> results/output.csv",
                        epilog=EPILOG_DATA, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -307,6 +414,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_parsers(sub)
 
+    pr = sub.add_parser("protocol", help="every ds1ds2 model on DS2: Se and +P of N, S, V, F beside published "
+                                         "rows, and per patient -> results/ds1ds2/",
+                        description="The DS1 -> DS2 inter-patient protocol of de Chazal et al. (2004): each model "
+                                    "folder trained with --split ds1ds2 is scored on DS2 (its test split, seen by no "
+                                    "search), per class (sensitivity Se, positive predictivity +P) and per patient. "
+                                    "Paced records (102, 104, 107, 217) and Q beats are left out, as there.",
+                        epilog="example: heartbeat protocol --data ../shared/data   (make protocol)\n" + EPILOG_DATA,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pr.add_argument("--models", default="models", help="folder of model folders (default: models)")
+    pr.add_argument("--data", default=None, help="MIT-BIH WFDB records (default: $HEARTBEAT_DATA, data/)")
+    pr.add_argument("--out", default="results/ds1ds2", help="output folder (default: results/ds1ds2)")
+    pr.set_defaults(func=cmd_protocol)
+
     sm = sub.add_parser("summary", help="build the two-page PDF summary from results/ and models/ (make summary)")
     sm.add_argument("--results", default="results", help="results folder (default: results)")
     sm.add_argument("--models", default="models", help="models folder (default: models)")
@@ -337,6 +457,14 @@ def cmd_shift(args) -> int:
     return 0
 
 
+def cmd_protocol(args) -> int:
+    from heartbeat.protocol import protocol_report
+
+    print(f"DS1 -> DS2 (de Chazal 2004): every ds1ds2 model in {args.models} on DS2")
+    protocol_report(args.models, args.data, args.out)
+    return 0
+
+
 def cmd_summary(args) -> int:
     from heartbeat.report.summary import build
 
@@ -356,6 +484,11 @@ def cmd_notebook(args) -> int:
 
     argv = [f"--{k}={v}" for k in ("out", "results", "models", "data") if (v := getattr(args, k))]
     return notebook.main(argv)
+
+
+def add_runtime_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="torch (default), or onnx: onnxruntime on the folder's model.onnx (heartbeat export)")
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

@@ -41,6 +41,11 @@ class LoadedModel:
     info: dict
     net: object
     inputs: BeatInput = BeatInput()
+    session: object = None  # an onnxruntime session when loaded with runtime='onnx'
+
+    @property
+    def runtime(self) -> str:
+        return "torch" if self.session is None else "onnx"
 
     def predict_proba(self, X: np.ndarray, batch_size: int = 4096, rhythm: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (n, classes) of beats ``X`` (n, 187), with their ``rhythm`` (n, k) where the model
@@ -50,6 +55,10 @@ class LoadedModel:
             raise DataError(f"model {self.tag} was trained with rhythm input (BeatInput.rhythm = True): "
                             "give each beat's rhythm too")
         rhythm = rhythm if self.inputs.rhythm else None
+        if self.session is not None:
+            from heartbeat.runtime import onnx_proba
+
+            return onnx_proba(self.session, X, rhythm, batch_size)
         if isinstance(self.net, torch.nn.Module):
             from heartbeat.train import predict_proba
 
@@ -97,8 +106,16 @@ def save_model(out: str | Path, model, config: str, info: dict, inputs: BeatInpu
     return out
 
 
-def load_model(path: str | Path) -> LoadedModel:
-    """Rebuild a model folder written by :func:`save_model`."""
+def load_model(path: str | Path, runtime: str = "torch") -> LoadedModel:
+    """Rebuild a model folder written by :func:`save_model`.
+
+    ``runtime='onnx'`` predicts with onnxruntime from the folder's ``model.onnx``
+    (``heartbeat export``) instead of torch.
+    """
+    from heartbeat.runtime import FILENAME, RUNTIMES, onnx_session
+
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; expected one of {RUNTIMES}")
     from heartbeat.config import parse_text
     from heartbeat.models import BASELINES
     from heartbeat.models.fusion import build_model
@@ -120,7 +137,9 @@ def load_model(path: str | Path) -> LoadedModel:
         net = build_model(model_cls, len(CLASSES[task]), inputs.num_rhythm)
         net.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
         net.eval()
-    return LoadedModel(path, info.get("tag", path.name), family, task, CLASSES[task], config, info, net, inputs)
+    session = onnx_session(path / FILENAME) if runtime == "onnx" else None
+    return LoadedModel(path, info.get("tag", path.name), family, task, CLASSES[task], config, info, net, inputs,
+                       session)
 
 
 def _json_default(value):

@@ -91,7 +91,8 @@ def protocol_report(models_root: str | Path = "models", data: str | Path | None 
     if not rows:
         raise FileNotFoundError(f"no model in {models_root} was trained with --split ds1ds2")
     ours = pd.DataFrame(rows).sort_values("macro_Se", ascending=False)
-    table = pd.concat([ours.assign(source="this project (18 of 22 DS1 records)"),
+    ds1 = ", ".join(f"{n} of 22" for n in sorted(set(ours["records_DS1"])))
+    table = pd.concat([ours.assign(source=f"this project ({ds1} DS1 records)"),
                        pd.DataFrame(PUBLISHED).assign(source="published (22 DS1 records)")], ignore_index=True)
     per = pd.concat(records, ignore_index=True)
     out = Path(out)

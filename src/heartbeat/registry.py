@@ -35,15 +35,34 @@ with warnings.catch_warnings():  # MLflow nags about type hints it cannot valida
     warnings.simplefilter("ignore", UserWarning)
 
     class HeartbeatModel(mlflow.pyfunc.PythonModel):
-        """pyfunc wrapper: a DataFrame or array of beats (n, 187) -> class probabilities (n, classes)."""
+        """pyfunc wrapper: beats -> class probabilities (n, classes).
+
+        The input is an array (n, 187) of beats, or a DataFrame with the signal columns "0".."186"
+        and, for a model trained with rhythm, the rhythm columns (heartbeat.data.rhythm.RHYTHM_NAMES),
+        as ``heartbeat data build`` writes them."""
 
         def load_context(self, context):
             from heartbeat.modelio import load_model
 
             self.model = load_model(context.artifacts["model_dir"])
 
-        def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
+        def predict(self, context, model_input, params=None) -> np.ndarray:
+            from heartbeat.data.readers import SIGNAL_COLUMNS
+            from heartbeat.data.rhythm import RHYTHM_NAMES
+
+            if isinstance(model_input, pd.DataFrame) and set(SIGNAL_COLUMNS) <= set(map(str, model_input.columns)):
+                frame = model_input.rename(columns=str)
+                rhythm = frame[list(RHYTHM_NAMES)].to_numpy(np.float32) if self.model.inputs.rhythm else None
+                return self.model.predict_proba(frame[SIGNAL_COLUMNS].to_numpy(np.float32), rhythm=rhythm)
             return self.model.predict_proba(np.asarray(model_input, dtype=np.float32))
+
+
+def requirements() -> list[str]:
+    """The installed heartbeat's own dependencies (its base requirements, without extras): the pyfunc
+    carries heartbeat's code itself (``code_paths``), since heartbeat is not a published package."""
+    from importlib.metadata import requires
+
+    return [r for r in (requires("heartbeat") or []) if "extra ==" not in r]
 
 
 def register_model_dir(model_dir: str | Path, name: str, experiment: str = "heartbeat-models",
@@ -59,7 +78,7 @@ def register_model_dir(model_dir: str | Path, name: str, experiment: str = "hear
         mlflow.log_artifact(str(Path(model_dir) / "config.gin"))
         mlflow.pyfunc.log_model(
             name="model", python_model=HeartbeatModel(), artifacts={"model_dir": str(model_dir)},
-            pip_requirements=["heartbeat"],
+            pip_requirements=requirements(), code_paths=[str(Path(__file__).resolve().parent)],
         )
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
     return str(version.version)
