@@ -8,6 +8,7 @@ import pytest
 from heartbeat.cli import main
 from heartbeat.data import BeatSet, write_beats
 from heartbeat.data.synthetic import synthetic_beats
+from heartbeat.modelio import load_model
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,14 @@ def test_evaluate_json_on_any_file(tiny_model, capsys, tmp_path):
     assert {"accuracy", "recall_macro", "f1_macro", "f2_macro", "recall_per_class", "n"} <= set(result)
     assert result["n"] == int(keep.sum())
     assert result["recall_per_class"]["F"] is None and result["absent_classes"] == ["F"]
-    assert all(0 <= result["recall_per_class"][c] <= 1 for c in "NSVQ")
     assert sum(map(sum, result["confusion"])) == result["n"]
+    # each class's recall is the diagonal of the confusion matrix over its row, and the model's own
+    pred = load_model(out).predict(beats.X[keep])
+    confusion = np.asarray(result["confusion"])
+    for i, c in enumerate("NSVFQ"):
+        if c != "F":
+            assert result["recall_per_class"][c] == pytest.approx(confusion[i, i] / confusion[i].sum())
+            assert confusion[i, i] == int(np.sum((pred == i) & (beats.y[keep] == i)))
 
 
 def test_score_writes_output_csv_on_the_models_own_valid_split(tiny_model, capsys):

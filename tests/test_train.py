@@ -127,3 +127,57 @@ def test_baseline_through_fit_and_folder(tiny, tmp_path):
     save_model(tmp_path / "gbt", result.model, gin.operative_config_str(), {"task": "mitbih"})
     again = load_model(tmp_path / "gbt")
     np.testing.assert_allclose(again.predict_proba(valid.X), result.model.predict_proba(valid.X))
+
+
+def test_cosine_schedule_anneals_the_learning_rate_every_epoch(tiny):
+    train, valid = tiny
+    gin.clear_config()
+    result = fit(train, valid, model=REGISTRY["CNN1D"], epochs=5, patience=10, scheduler="cosine",
+                 learning_rate=1e-3, beats_per_epoch=256, augment=None)
+    rates = [row["lr"] for row in result.history]
+    assert rates[0] == pytest.approx(1e-3)
+    assert all(b < a for a, b in zip(rates, rates[1:]))
+
+
+def test_plateau_schedule_halves_the_rate_after_two_epochs_without_a_gain():
+    from heartbeat.train import make_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched, per_step = make_scheduler("plateau", opt, epochs=10, steps_per_epoch=5, learning_rate=0.1)
+    assert not per_step  # stepped once an epoch, on the validation objective
+    rates = []
+    for value in (0.5, 0.6, 0.6, 0.6, 0.6, 0.6):  # one gain, then none
+        sched.step(value)
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.05, 0.05])
+
+
+def test_balance_loss_weights_the_rare_classes(tiny, monkeypatch):
+    import heartbeat.train as train_module
+
+    seen = {}
+    real = torch.nn.CrossEntropyLoss
+
+    def spy(*args, **kwargs):
+        seen["weight"] = kwargs.get("weight")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module.nn, "CrossEntropyLoss", spy)
+    train, valid = tiny
+    gin.clear_config()
+    fit(train, valid, model=REGISTRY["CNN1D"], epochs=1, balance="loss", beats_per_epoch=256, augment=None)
+    weight = seen["weight"].numpy()
+    counts = np.bincount(train.y, minlength=5)
+    assert weight.mean() == pytest.approx(1.0)
+    assert np.argmax(weight) == np.argmin(counts) and np.argmin(weight) == np.argmax(counts)
+
+
+def test_a_nan_loss_fails_the_fit(tiny):
+    from heartbeat.data import BeatSet
+    from heartbeat.train import NonFiniteLoss
+
+    train, valid = tiny
+    bad = BeatSet(X=np.full_like(train.X, 3e38), y=train.y, task=train.task)  # logits overflow to inf
+    gin.clear_config()
+    with pytest.raises(NonFiniteLoss, match="training loss became"):
+        fit(bad, valid, model=REGISTRY["CNN1D"], epochs=1, beats_per_epoch=256, augment=None)

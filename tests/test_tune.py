@@ -83,6 +83,16 @@ def test_smoke_search_end_to_end(workdir):
     assert len(runs) == 3 and all("best_objective" in r.data.metrics for r in runs)
     assert [str(v.version) for v in client.search_model_versions("name='heartbeat-smoke'")] == ["1"]
 
+    # the search keeps its Optuna study, every epoch of every trial, and its space
+    import optuna
+
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{workdir / 'results' / 'smoke' / 'optuna.db'}")
+    assert len(study.trials) == 3
+    history = pd.read_csv(workdir / "results" / "smoke" / "history.csv")
+    assert history["trial"].nunique() == 3 and history["epoch"].max() == trials["epochs"].max()
+    space = json.loads((workdir / "results" / "smoke" / "space.json").read_text())
+    assert space and set(space) <= set(trials.columns)
+
 
 @pytest.mark.slow
 def test_a_failing_trial_does_not_end_the_search(workdir):
@@ -142,3 +152,23 @@ def test_trials_table_leaves_out_trials_that_never_started():
     table = trials_table([ran, pending], {"CNN1D.channels": ("choice", [8, 16])}, "f2_macro")
     assert table["trial_id"].tolist() == ["a"] and table.loc[0, "status"] == "completed"
     assert table.loc[0, "best_f2_macro"] == 0.7 and table.loc[0, "best_epoch"] == 2
+
+
+def test_truncated_trials_reach_optuna_as_pruned_and_finished_ones_as_complete():
+    import optuna
+    from ray import tune
+
+    from heartbeat.tune import truncation_aware_optuna
+
+    searcher = truncation_aware_optuna("best_objective", seed=0)
+    searcher.set_search_properties("best_objective", "max", {"x": tune.uniform(0.0, 1.0)})
+    for trial_id in ("cut", "done", "broken"):
+        assert searcher.suggest(trial_id) is not None
+        searcher.on_trial_result(trial_id, {"best_objective": 0.3, "training_iteration": 1})
+    searcher.on_trial_complete("cut", {"best_objective": 0.3, "final": 0, "training_iteration": 2})
+    searcher.on_trial_complete("done", {"best_objective": 0.5, "final": 1, "training_iteration": 2})
+    searcher.on_trial_complete("broken", None, error=True)
+    states = [t.state for t in searcher._ot_study.trials]
+    assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE,
+                      optuna.trial.TrialState.FAIL]
+    assert searcher._ot_study.best_value == 0.5

@@ -98,7 +98,9 @@ def train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, idx: torch.Ten
                 loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scheduler, per_step: bool,
                 augment, grad_clip: float, generator: torch.Generator, R: torch.Tensor | None = None) -> float:
     """One pass over ``idx`` in batches; returns the mean training loss over beats."""
-    net.train()
+    from heartbeat.transfer import train_mode
+
+    train_mode(net)  # frozen layers (fit.freeze) stay in eval mode
     total, seen = 0.0, 0
     for start in range(0, len(idx), batch_size):
         b = idx[start:start + batch_size]

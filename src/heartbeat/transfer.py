@@ -59,3 +59,17 @@ def freeze(net: nn.Module, what: str) -> int:
                 p.requires_grad_(False)
                 frozen += 1
     return frozen
+
+
+def train_mode(net: nn.Module) -> nn.Module:
+    """``net.train()``, except that a module whose own parameters are all frozen stays in eval mode.
+
+    A frozen backbone must not change at all: in train mode its batch norms would still update
+    their running statistics from the new data (24 buffers moved in 2 epochs before this).
+    """
+    net.train()
+    for module in net.modules():
+        params = list(module.parameters(recurse=False))
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
+    return net

@@ -186,8 +186,14 @@ def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int
     fit(train, valid, on_epoch=report, max_epochs=max_epochs)
 
 
-def truncation_aware_optuna(metric: str, seed: int):
-    """Ray's OptunaSearch (TPE, seeded), telling ASHA-truncated trials to Optuna as PRUNED."""
+def truncation_aware_optuna(metric: str, seed: int, storage: str | None = None, study_name: str = "optuna"):
+    """Ray's OptunaSearch (TPE, seeded), telling ASHA-truncated trials to Optuna as PRUNED.
+
+    ``storage`` (an SQLAlchemy URL, e.g. ``sqlite:///results/<name>/optuna.db``) keeps the study on
+    disk, for ``optuna-dashboard`` and the report's ``optuna.visualization`` figures.
+    The subclass writes Ray's internals (``_ot_study``, ``_ot_trials``, ``_completed_trials``);
+    tests/test_tune.py checks them, so an upgrade that renames them breaks loudly.
+    """
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -199,7 +205,9 @@ def truncation_aware_optuna(metric: str, seed: int):
                 return
             super().on_trial_complete(trial_id, result, error)
 
-    return TruncationAwareOptunaSearch(metric=metric, mode="max", sampler=optuna.samplers.TPESampler(seed=seed))
+    return TruncationAwareOptunaSearch(metric=metric, mode="max", sampler=optuna.samplers.TPESampler(seed=seed),
+                                       study_name=study_name,
+                                       storage=optuna.storages.RDBStorage(storage) if storage else None)
 
 
 # ---------------------------------------------------------------- the driver
@@ -233,6 +241,17 @@ def trials_table(grid, space: dict, objective: str) -> pd.DataFrame:
         })
         rows.append(row)
     return pd.DataFrame(rows).sort_values(f"best_{objective}", ascending=False, na_position="last")
+
+
+def history(grid) -> pd.DataFrame:
+    """Every epoch of every trial (Ray's per-iteration results), one row each, with its trial id."""
+    frames = []
+    for result in grid:
+        df = result.metrics_dataframe
+        if df is not None and len(df):
+            trial = Path(result.path).name if result.path else ""
+            frames.append(df.assign(trial=trial))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _last_line(error) -> str:
@@ -322,10 +341,10 @@ def run_search(args) -> int:
     print(f"data: {ds.source}\n  train {len(train)} beats ({describe(train)})\n  valid {len(valid)} beats "
           f"(the test split and any held-out patients are not used by the search); windows: {', '.join(data)}")
 
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False)
-    else:
-        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    if os.environ.get("RAY_ADDRESS"):  # a cluster (with RAY_AUTH_MODE=token where it uses token auth)
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    else:  # a Ray of our own, never one that happens to run on this machine
+        ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     total_cpus = int(ray.cluster_resources().get("CPU", 1))
     concurrent = max(1, total_cpus // args.cpus_per_trial)
     print(f"ray: {total_cpus} CPUs, {args.cpus_per_trial} per trial, up to {concurrent} trials at once; "
@@ -347,8 +366,10 @@ def run_search(args) -> int:
         scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=args.max_epochs,
                                    grace_period=min(args.grace_period, args.max_epochs), reduction_factor=3)
                      if args.scheduler == "asha" else FIFOScheduler())
-        searcher = (truncation_aware_optuna("best_objective", args.seed) if args.searcher == "optuna"
-                    else BasicVariantGenerator(random_state=args.seed))
+        results_dir.mkdir(parents=True, exist_ok=True)
+        searcher = (truncation_aware_optuna("best_objective", args.seed, f"sqlite:///{results_dir / 'optuna.db'}",
+                                            study_name=name)
+                    if args.searcher == "optuna" else BasicVariantGenerator(random_state=args.seed))
         tuner = tune.Tuner(
             trainable,
             param_space=to_tune(space),
@@ -373,6 +394,8 @@ def run_search(args) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     table = trials_table(grid, space, args.objective)
     table.to_csv(results_dir / "trials.csv", index=False)
+    history(grid).to_csv(results_dir / "history.csv", index=False)
+    (results_dir / "space.json").write_text(json.dumps(space, indent=2, default=repr) + "\n")
     metric_names = set(classification_metrics([0], [0], train.classes)) | set(OBJECTIVES)
     info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
             "split": ds.split, "seed": args.seed, "valid_size": args.valid_size, "holdout": list(ds.holdout_records),

@@ -11,6 +11,8 @@ family needs no code of its own to take rhythm.
 
 from __future__ import annotations
 
+import functools
+
 import gin
 import torch
 from torch import nn
@@ -52,7 +54,8 @@ class RhythmFusion(nn.Module):
 def build_model(model, num_classes: int, num_rhythm: int = 0):
     """A family (a gin-configured class) built for ``num_classes``, fused with ``num_rhythm`` rhythm
     features where there are any. Classical baselines take rhythm as extra features instead."""
-    if not (isinstance(model, type) and issubclass(model, nn.Module)):
+    target = model.func if isinstance(model, functools.partial) else model  # partial(CNN1D, channels=8) too
+    if not (isinstance(target, type) and issubclass(target, nn.Module)):
         return model(num_classes=num_classes)
     net = model(in_channels=1, num_classes=num_classes)
     return RhythmFusion(net, num_rhythm, num_classes) if num_rhythm else net
