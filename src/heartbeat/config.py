@@ -6,6 +6,7 @@ clears it and parses its own files, so nothing leaks from one fit to the next.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import gin
@@ -46,3 +47,20 @@ def parse(files: list[str | Path] | str | Path, bindings: list[str] | dict | Non
         gin.add_config_file_search_path(root)
     resolved = [f if Path(f).exists() else Path(root) / f for f in map(str, files)]
     gin.parse_config_files_and_bindings([str(f) for f in resolved], bindings or [], finalize_config=False)
+
+
+@contextmanager
+def preserved_gin():
+    """Run a block that parses its own gin config, then put the caller's bindings back.
+
+    Gin's state is module-global; the library's entry points (load_model, train) parse model
+    configs, and a notebook user's own bindings must survive them.
+    """
+    saved = gin.config_str()
+    try:
+        yield
+    finally:
+        gin.clear_config()
+        if saved.strip():
+            register_all()
+            gin.parse_config(saved)

@@ -10,7 +10,7 @@ models/<tag>/
 
 Rebuilding parses ``config.gin`` and asks gin for ``fit.model``: no code change and no
 pickled classes, so a folder stays loadable as long as the family's bindings exist.
-Loading clears gin's (module-global) config.
+Loading leaves the caller's gin config as it was.
 """
 
 from __future__ import annotations
@@ -106,17 +106,18 @@ def save_model(out: str | Path, model, config: str, info: dict, inputs: BeatInpu
     return out
 
 
-def load_model(path: str | Path, runtime: str = "torch") -> LoadedModel:
+def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") -> LoadedModel:
     """Rebuild a model folder written by :func:`save_model`.
 
     ``runtime='onnx'`` predicts with onnxruntime from the folder's ``model.onnx``
-    (``heartbeat export``) instead of torch.
+    (``heartbeat export``) instead of torch. ``device`` ('cpu', 'cuda', 'auto') is where a deep
+    model runs under torch. The caller's gin config is left as it was.
     """
     from heartbeat.runtime import FILENAME, RUNTIMES, onnx_session
 
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; expected one of {RUNTIMES}")
-    from heartbeat.config import parse_text
+    from heartbeat.config import parse_text, preserved_gin
     from heartbeat.models import BASELINES
     from heartbeat.models.fusion import build_model
 
@@ -128,15 +129,18 @@ def load_model(path: str | Path, runtime: str = "torch") -> LoadedModel:
     info = json.loads((path / "metrics.json").read_text())
     task = info["task"]
     family = family_of(config)
-    parse_text(config)
-    model_cls = gin.get_bindings("fit")["model"]
-    inputs = BeatInput()  # the window and rhythm the model was trained with (defaults for older folders)
-    if family in BASELINES:
-        net = BASELINES[family].load(path)
-    else:
-        net = build_model(model_cls, len(CLASSES[task]), inputs.num_rhythm)
-        net.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
-        net.eval()
+    with preserved_gin():
+        parse_text(config)
+        model_cls = gin.get_bindings("fit")["model"]
+        inputs = BeatInput()  # the window and rhythm the model was trained with (defaults for older folders)
+        if family in BASELINES:
+            net = BASELINES[family].load(path)
+        else:
+            net = build_model(model_cls, len(CLASSES[task]), inputs.num_rhythm)
+            net.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
+            from heartbeat.train import resolve_device
+
+            net.to(resolve_device(device)).eval()
     session = onnx_session(path / FILENAME) if runtime == "onnx" else None
     return LoadedModel(path, info.get("tag", path.name), family, task, CLASSES[task], config, info, net, inputs,
                        session)

@@ -88,10 +88,27 @@ def epoch_indices(y: torch.Tensor, balance: str, beats_per_epoch: int | None, nu
     return perm[:size] if size < n else perm
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str | torch.device = "cpu") -> torch.device:
+    """``'auto'``: CUDA where there is a GPU, else the CPU; ``'cuda'`` without one is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu or auto")
+    if str(device).split(":")[0] not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+    return torch.device(device)
+
+
 def forward(net: nn.Module, xb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
-    """Logits (batch, classes) of beats (batch, 187), with their rhythm (batch, k) where the net takes it."""
-    xb = xb.unsqueeze(1)                                # (batch, 1, 187)
-    return net(xb) if rb is None else net(xb, rb)
+    """Logits (batch, classes) of beats (batch, 187), with their rhythm (batch, k) where the net takes it.
+
+    The batch goes to the net's device; the data stays on the CPU until then."""
+    dev = next(net.parameters()).device
+    xb = xb.unsqueeze(1).to(dev, non_blocking=True)     # (batch, 1, 187)
+    return net(xb) if rb is None else net(xb, rb.to(dev, non_blocking=True))
 
 
 def train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, batch_size: int,
@@ -110,7 +127,7 @@ def train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, idx: torch.Ten
         if augment is not None and augment.enabled:
             xb = augment(xb, generator)
         logits = forward(net, xb, None if R is None else R[b])  # (batch, classes)
-        loss = loss_fn(logits, y[b])
+        loss = loss_fn(logits, y[b].to(logits.device))
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss.item()} at beat {seen}")
         optimizer.zero_grad(set_to_none=True)
@@ -132,7 +149,7 @@ def predict_proba(net: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int 
     net.eval()
     X = torch.as_tensor(X, dtype=torch.float32)
     R = None if rhythm is None else torch.as_tensor(rhythm, dtype=torch.float32)
-    out = [torch.softmax(forward(net, X[i:i + batch_size], None if R is None else R[i:i + batch_size]), dim=1)
+    out = [torch.softmax(forward(net, X[i:i + batch_size], None if R is None else R[i:i + batch_size]), dim=1).cpu()
            for i in range(0, len(X), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
@@ -155,7 +172,7 @@ def make_scheduler(name: str, optimizer, epochs: int, steps_per_epoch: int, lear
     raise ValueError(f"unknown fit.scheduler {name!r}; expected one of {SCHEDULERS}")
 
 
-@gin.configurable(denylist=["train", "valid", "on_epoch", "max_epochs"])
+@gin.configurable(denylist=["train", "valid", "on_epoch", "max_epochs", "device"])
 def fit(
     train: BeatSet,
     valid: BeatSet,
@@ -178,6 +195,7 @@ def fit(
     seed: int = 0,
     on_epoch: Callable[[dict, object], None] | None = None,
     max_epochs: int | None = None,
+    device: str = "cpu",
 ) -> FitResult:
     """Train ``model`` (a gin-configured class) on ``train``, select on ``valid``'s ``objective``.
 
@@ -187,7 +205,8 @@ def fit(
     ``init_from`` (a model folder) starts from its weights, a resized head excepted, and
     ``freeze = 'backbone'`` then trains the head alone (heartbeat.transfer).
     ``max_epochs`` caps ``epochs`` from outside gin (the search's resource limit); the
-    learning-rate schedule then spans the capped run.
+    learning-rate schedule then spans the capped run. ``device`` ('cpu', 'cuda' or 'auto') is
+    where the network trains; the beats stay in CPU memory and go over batch by batch.
     The beats must be cut by ``BeatInput.window``, and carry their rhythm where
     ``BeatInput.rhythm`` asks for it (:class:`heartbeat.inputs.BeatInput`).
     """
@@ -207,13 +226,14 @@ def fit(
         from heartbeat.transfer import load_pretrained
 
         load_pretrained(net, init_from)
+    net.to(resolve_device(device))
     from heartbeat.transfer import freeze as freeze_params
 
     freeze_params(net, freeze)
     generator = torch.Generator().manual_seed(seed)
     X, y = torch.from_numpy(X_train), torch.from_numpy(train.y)
     R = None if R_train is None else torch.from_numpy(R_train)
-    weight = class_weights(train.y, k, class_weight_power) if balance == "loss" else None
+    weight = class_weights(train.y, k, class_weight_power).to(resolve_device(device)) if balance == "loss" else None
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=learning_rate, weight_decay=weight_decay)
     steps = math.ceil((beats_per_epoch or len(train)) / batch_size)
@@ -244,6 +264,7 @@ def fit(
         if stopper.stop:
             break
     net.load_state_dict(best_state)
+    net.cpu()  # a fitted model is handed back on the CPU, where it is saved and served
     return FitResult(net, best_metrics, history, stopper.best_epoch, objective, time.perf_counter() - start, inputs)
 
 
