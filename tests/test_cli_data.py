@@ -18,7 +18,7 @@ def test_check_good_and_bad_files(tmp_path, capsys, beat_rows):
     out = capsys.readouterr().out
     assert "shape (12, 187)" in out and "N 3" in out
     (tmp_path / "mitbih_test.csv").write_text("1,2,3\n")
-    assert main(["data", "check", str(tmp_path / "mitbih_test.csv")]) == 2
+    assert main(["data", "check", str(tmp_path / "mitbih_test.csv")]) == 1  # bad input: exit 1, one line
     assert "wrong column count" in capsys.readouterr().err
 
 

@@ -59,7 +59,7 @@ def test_score_writes_output_csv_on_the_models_own_valid_split(tiny_model, capsy
 
 
 def test_score_without_models_is_a_clear_error(tmp_path, capsys):
-    assert main(["score", "--models", str(tmp_path)]) == 2
+    assert main(["score", "--models", str(tmp_path)]) == 1
     assert "no model folders" in capsys.readouterr().err
 
 

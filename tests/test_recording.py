@@ -68,12 +68,12 @@ def test_bad_recordings_fail_clearly_and_write_nothing(tmp_path, case, match, ca
     np.save(tmp_path / "rec.npy", x)
     with pytest.raises(DataError, match=match):
         read_recording(tmp_path / "rec.npy", fs=fs, lead="V9" if case == "lead" else None)
-    # the CLI: exit code 2, the message, and no output folder at all
+    # the CLI: exit code 1, the message, and no output folder at all
     args = ["predict", "--model", str(tmp_path / "no-model-needed"), str(tmp_path / "rec.npy"),
             "--out", str(tmp_path / "out")]
     args += ["--fs", str(fs)] if fs else []
     args += ["--lead", "V9"] if case == "lead" else []
-    assert main(args) == 2
+    assert main(args) == 1
     assert not (tmp_path / "out").exists()
 
 
@@ -89,7 +89,7 @@ def test_csv_with_a_header_names_its_leads(tmp_path):
 def rhythm_model(tmp_path_factory, mitdb):
     """A small CNN1D with rhythm, trained for one short epoch on two real records."""
     from heartbeat.data.wfdb_beats import build_beats
-    from heartbeat.train import fit
+    from heartbeat.fit import fit
 
     beats, _ = build_beats(mitdb, ["100", "208"], window="pwave")
     parse_text("fit.model = @CNN1D\nCNN1D.channels = 8\nCNN1D.depth = 3\nBeatInput.rhythm = True\n"

@@ -11,7 +11,7 @@ from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.data.splits import split
 from heartbeat.modelio import family_of, load_model
 from heartbeat.models import BASELINES, REGISTRY
-from heartbeat.train import EarlyStopping, epoch_indices, fit, predict_proba
+from heartbeat.fit import EarlyStopping, epoch_indices, fit, predict_proba
 
 ROOT = Path(__file__).resolve().parents[1]
 GIN_FILES = sorted(p for p in (ROOT / "gin").rglob("*.gin") if p.name != "base.gin")
@@ -140,7 +140,7 @@ def test_cosine_schedule_anneals_the_learning_rate_every_epoch(tiny):
 
 
 def test_plateau_schedule_halves_the_rate_after_two_epochs_without_a_gain():
-    from heartbeat.train import make_scheduler
+    from heartbeat.fit import make_scheduler
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     sched, per_step = make_scheduler("plateau", opt, epochs=10, steps_per_epoch=5, learning_rate=0.1)
@@ -153,7 +153,7 @@ def test_plateau_schedule_halves_the_rate_after_two_epochs_without_a_gain():
 
 
 def test_balance_loss_weights_the_rare_classes(tiny, monkeypatch):
-    import heartbeat.train as train_module
+    import heartbeat.fit as train_module
 
     seen = {}
     real = torch.nn.CrossEntropyLoss
@@ -174,7 +174,7 @@ def test_balance_loss_weights_the_rare_classes(tiny, monkeypatch):
 
 def test_a_nan_loss_fails_the_fit(tiny):
     from heartbeat.data import BeatSet
-    from heartbeat.train import NonFiniteLoss
+    from heartbeat.fit import NonFiniteLoss
 
     train, valid = tiny
     bad = BeatSet(X=np.full_like(train.X, 3e38), y=train.y, task=train.task)  # logits overflow to inf

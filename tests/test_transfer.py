@@ -35,7 +35,7 @@ def test_a_frozen_backbone_keeps_its_batch_norm_statistics(tmp_path):
 
     from heartbeat.config import parse_text
     from heartbeat.data import BeatSet
-    from heartbeat.train import fit
+    from heartbeat.fit import fit
 
     source = CNN1D(in_channels=1, num_classes=5, channels=8, depth=2)
     torch.save(source.state_dict(), tmp_path / "model.pt")
@@ -57,7 +57,7 @@ def test_fit_takes_a_partial_of_a_family():
     import numpy as np
 
     from heartbeat.data import BeatSet
-    from heartbeat.train import fit
+    from heartbeat.fit import fit
 
     rng = np.random.default_rng(0)
     beats = BeatSet(X=rng.uniform(0, 1, (64, 187)), y=np.arange(64) % 2, task="ptb")

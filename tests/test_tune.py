@@ -51,7 +51,7 @@ def test_invalid_search_key_is_rejected_before_any_trial(workdir):
     with pytest.raises(SearchSpaceError, match=r"domain .* must be a tuple whose first item is one of"):
         read_search(worse)
     done = hypertune(workdir, "--search", str(bad), "--name", "bad")
-    assert done.returncode == 2 and "not a valid gin binding" in done.stderr
+    assert done.returncode == 1 and "not a valid gin binding" in done.stderr
     assert not (workdir / "results" / "bad").exists()
 
 
@@ -134,7 +134,7 @@ def test_resume_after_a_killed_run_does_not_rerun_finished_trials(workdir):
     for name, text in before.items():
         assert (exp / name / "result.json").read_text() == text, f"{name} was run again"
     again = hypertune(workdir, *args)
-    assert again.returncode == 2 and "--resume" in again.stderr
+    assert again.returncode == 1 and "--resume" in again.stderr
 
 
 def test_trials_table_leaves_out_trials_that_never_started():

@@ -7,25 +7,30 @@ import socket
 import sys
 from pathlib import Path
 
-from heartbeat.data import SYNTHETIC_WARNING, DataError, read_beats, write_beats
-from heartbeat.data.beatset import WINDOWS
-from heartbeat.data.sources import describe, load_dataset
+from heartbeat.options import EPILOG_DATA, WINDOWS, add_data_args, add_device_arg, add_runtime_arg, add_tune_args
+from heartbeat.options import TUNE_DESCRIPTION, TUNE_EPILOG
 
-EPILOG_DATA = """
-Data sources, in order: --data PATH, else $HEARTBEAT_DATA, else the project's data/ folder,
-else the built-in SYNTHETIC beats (said loudly). A folder may hold the course parquet files
-(heart_big_train.parq + heart_big_test.parq), Kaggle's CSV files (mitbih_train.csv +
-mitbih_test.csv, ptbdb_normal.csv + ptbdb_abnormal.csv) or raw MIT-BIH WFDB records.
-"""
+
+
+
+def cmd_tune(args) -> int:
+    from heartbeat.tune import cli as tune_cli
+
+    return tune_cli(args)
 
 
 def warn_if_synthetic(dataset) -> None:
+    from heartbeat.data import SYNTHETIC_WARNING
+
     if dataset.synthetic:
         print("\n" + SYNTHETIC_WARNING + "\n", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- data
 def cmd_data_build(args) -> int:
+    from heartbeat.data import write_beats
+    from heartbeat.data.sources import describe
+
     from heartbeat.data.splits import protocol_beats, split
     from heartbeat.data.wfdb_beats import build_beats
 
@@ -57,6 +62,9 @@ def cmd_data_build(args) -> int:
 
 
 def cmd_data_check(args) -> int:
+    from heartbeat.data import read_beats
+    from heartbeat.data.sources import describe
+
     beats = read_beats(args.file, task=args.task)
     print(f"{args.file}: OK, task {beats.task}, shape {beats.X.shape}")
     print("classes:", describe(beats))
@@ -68,6 +76,9 @@ def cmd_data_check(args) -> int:
 
 
 def cmd_data_show(args) -> int:
+    from heartbeat.data.sources import describe
+    from heartbeat.data.sources import load_dataset
+
     ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
     warn_if_synthetic(ds)
     print("source:", ds.source)
@@ -112,55 +123,38 @@ def epoch_line(row: dict) -> str:
 
 
 def cmd_train(args) -> int:
-    import gin
-
-    from heartbeat.config import parse
+    from heartbeat.api import config_values, train
     from heartbeat.data import valid_split
-    from heartbeat.modelio import save_model
-    from heartbeat.train import fit
-
-    from heartbeat.inputs import BeatInput
+    from heartbeat.data.sources import describe, load_dataset
 
     set_threads(args.threads)
-    parse(args.gin, args.bind)
+    inputs, objective = config_values(args.gin, args.bind)
     ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout,
-                      window=BeatInput().window)
+                      window=inputs.window)
     warn_if_synthetic(ds)
-    train, valid = valid_split(ds, args.valid_size, args.seed)
-    print(f"data: {ds.source}\ntrain {len(train)} beats ({describe(train)})\nvalid {len(valid)} beats")
-    objective = gin.query_parameter("fit.objective") if _bound("fit.objective") else "f2_macro"
+    train_side, valid = valid_split(ds, args.valid_size, args.seed)
+    print(f"data: {ds.source}\ntrain {len(train_side)} beats ({describe(train_side)})\nvalid {len(valid)} beats")
 
     def show(row, _model):
         print(epoch_line({**row, "objective_name": objective}), flush=True)
 
-    result = fit(train, valid, on_epoch=show, max_epochs=args.epochs)
     out = Path(args.out or Path("models") / Path(args.gin).stem)
-    info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
-            "split": ds.split, "seed": args.seed, "valid_size": args.valid_size,
-            "holdout": list(ds.holdout_records), "best_epoch": result.best_epoch, "objective": result.objective,
-            "seconds": result.seconds, "valid": result.metrics, "history": result.history}
-    save_model(out, result.model, gin.operative_config_str(), info, result.inputs)
-    m = result.metrics
-    print(f"best epoch {result.best_epoch}: {result.objective} {m[result.objective]:.4f}, recall_macro "
-          f"{m['recall_macro']:.4f}, f1_macro {m['f1_macro']:.4f}; per-class recall "
-          + " ".join(f"{c} {m['recall_' + c]:.3f}" for c in train.classes))
+    model = train(args.gin, args.bind, data=ds, out=out, epochs=args.epochs, valid_size=args.valid_size,
+                  seed=args.seed, device=args.device, on_epoch=show)
+    m, best = model.info["valid"], model.info["best_epoch"]
+    print(f"best epoch {best}: {objective} {m[objective]:.4f}, recall_macro {m['recall_macro']:.4f}, "
+          f"f1_macro {m['f1_macro']:.4f}; per-class recall "
+          + " ".join(f"{c} {m['recall_' + c]:.3f}" for c in model.classes))
     print("wrote", out)
     return 0
-
-
-def _bound(name: str) -> bool:
-    import gin
-
-    try:
-        gin.query_parameter(name)
-        return True
-    except ValueError:
-        return False
 
 
 # ---------------------------------------------------------------- evaluate
 def read_any(path: str | Path, task: str | None = None, window: str = "kachuee"):
     """Every beat of a beat file, or of a folder of WFDB records (built on the fly by ``window``, cached)."""
+    from heartbeat.data import DataError
+    from heartbeat.data import read_beats
+
     from heartbeat.data.sources import cached_wfdb_beats
 
     path = Path(path)
@@ -172,12 +166,14 @@ def read_any(path: str | Path, task: str | None = None, window: str = "kachuee")
 
 
 def cmd_evaluate(args) -> int:
+    from heartbeat.data.sources import describe
+
     import json
 
     from heartbeat.evaluate import evaluate, json_ready
     from heartbeat.modelio import load_model
 
-    model = load_model(args.model, runtime=args.runtime)
+    model = load_model(args.model, runtime=args.runtime, device=args.device)
     beats = read_any(args.data, task=model.task, window=model.inputs.window)
     result = evaluate(model, beats)
     if args.json:
@@ -197,7 +193,7 @@ def cmd_predict(args) -> int:
     from heartbeat.modelio import load_model
     from heartbeat.recording import classify, read_recording, write_prediction
 
-    model = load_model(args.model, runtime=args.runtime)
+    model = load_model(args.model, runtime=args.runtime, device=args.device)
     out_root = Path(args.out)
     recordings = [read_recording(r, fs=args.fs, lead=args.lead) for r in args.records]  # all checked first
     for rec in recordings:
@@ -287,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="heartbeat", description="ECG heartbeat classification: data, training, "
                                 "hyperparameter search, evaluation, reports and serving.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_DATA)
+    from heartbeat import __version__
+
+    p.add_argument("--version", action="version", version=f"heartbeat {__version__}")
     sub = p.add_subparsers(dest="verb", required=True)
 
     data = sub.add_parser("data", help="build, check, show or download data", epilog=EPILOG_DATA,
@@ -328,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--valid-size", type=float, default=0.2, help="share of train carved out for validation (0.2)")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     t.add_argument("--out", default=None, help="model folder (default: models/<gin file stem>)")
+    add_device_arg(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="one model folder on any data: metrics, or --json")
@@ -335,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="beat file (.parq/.csv) or folder of WFDB records")
     e.add_argument("--json", action="store_true", help="print one JSON object (NaN recall of an absent class: null)")
     add_runtime_arg(e)
+    add_device_arg(e)
     e.set_defaults(func=cmd_evaluate)
 
     pd_ = sub.add_parser("predict", help="raw ECG recordings -> labelled beats: per-beat CSV, summary, ECG strip",
@@ -358,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     pd_.add_argument("--no-plot", action="store_true", help="skip strip.png")
     pd_.add_argument("--json", action="store_true", help="also print each record's summary as JSON")
     add_runtime_arg(pd_)
+    add_device_arg(pd_)
     pd_.set_defaults(func=cmd_predict)
 
     ex = sub.add_parser("export", help="write MODEL/model.onnx (pinned opset, dynamic batch) and check it",
@@ -402,13 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--seed", type=int, default=0, help="seed of the corruption draws (default: 0)")
     sh.set_defaults(func=cmd_shift)
 
-    from heartbeat.tune import TUNE_DESCRIPTION, TUNE_EPILOG, add_tune_args, cli as tune_cli
 
     tu = sub.add_parser("tune", help="hyperparameter search with Ray Tune (the same as python hypertune.py)",
                         description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_tune_args(tu)
-    tu.set_defaults(func=tune_cli)
+    tu.set_defaults(func=cmd_tune)
 
     from heartbeat.serve.cli import add_parsers as add_serve_parsers
 
@@ -486,31 +487,15 @@ def cmd_notebook(args) -> int:
     return notebook.main(argv)
 
 
-def add_runtime_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
-                   help="torch (default), or onnx: onnxruntime on the folder's model.onnx (heartbeat export)")
-
-
-def add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default=None, help="data file or folder (default: $HEARTBEAT_DATA, data/, synthetic)")
-    p.add_argument("--task", choices=["mitbih", "ptb"], default="mitbih", help="default: mitbih")
-    p.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="intra",
-                   help="how a source without its own test file is split: intra (by beat, stratified), inter "
-                        "(by record) or ds1ds2 (de Chazal's inter-patient protocol: train and validate on DS1's "
-                        "records, test on DS2's; WFDB records only) (default: intra)")
-    p.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
-    p.add_argument("--holdout", default=None, metavar="RECORDS",
-                   help="patients kept out of train and test for data-shift checks: comma-separated record "
-                        "ids, or 'ds2' (records 105,210,222,228,233 of de Chazal's DS2); default: none")
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from heartbeat.errors import HeartbeatError
+
+    args = build_parser().parse_args(argv)  # a usage error exits 2 here, from argparse
     try:
         return args.func(args)
-    except (DataError, ValueError, FileNotFoundError, LookupError, RuntimeError) as exc:
+    except HeartbeatError as exc:  # bad input: one line and exit 1; anything else is a bug: its traceback
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
 
 
 if __name__ == "__main__":

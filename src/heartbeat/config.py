@@ -12,6 +12,7 @@ from pathlib import Path
 import gin
 
 from heartbeat.data.sources import project_root
+from heartbeat.errors import ConfigError
 
 
 def binding(name: str, value) -> str:
@@ -25,7 +26,7 @@ def register_all() -> None:
     """Import every module that registers configurables, so any project gin text parses."""
     import heartbeat.data.augment  # noqa: F401  (Augment)
     import heartbeat.models  # noqa: F401  (the families)
-    import heartbeat.train  # noqa: F401  (fit)
+    import heartbeat.fit  # noqa: F401  (fit)
 
 
 def parse_text(config: str, bindings: list[str] | None = None) -> None:
@@ -46,6 +47,10 @@ def parse(files: list[str | Path] | str | Path, bindings: list[str] | dict | Non
     if root not in gin.config._LOCATION_PREFIXES:  # includes like 'gin/base.gin' from any cwd
         gin.add_config_file_search_path(root)
     resolved = [f if Path(f).exists() else Path(root) / f for f in map(str, files)]
+    missing = [str(f) for f in resolved if not Path(f).exists()]
+    if missing:
+        raise ConfigError(f"gin file {missing[0]} not found (relative paths are tried from the working directory "
+                          f"and the project root {root}); expected e.g. gin/models/cnn1d.gin or gin/best/<tag>.gin")
     gin.parse_config_files_and_bindings([str(f) for f in resolved], bindings or [], finalize_config=False)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data import BeatSet, load_dataset, valid_split
+from heartbeat.errors import DataError, NotFoundError
 from heartbeat.metrics import classification_metrics, confusion, output_row
 from heartbeat.modelio import LoadedModel, load_model
 
@@ -21,7 +22,7 @@ from heartbeat.modelio import LoadedModel, load_model
 def evaluate(model: LoadedModel, beats: BeatSet) -> dict:
     """Metrics of ``model`` on ``beats``: the metrics module's dict plus the confusion matrix."""
     if beats.task != model.task:
-        raise ValueError(f"model {model.tag} is for task {model.task!r} but the data is {beats.task!r}")
+        raise DataError(f"model {model.tag} is for task {model.task!r} but the data is {beats.task!r}")
     pred = model.predict_beats(beats)
     metrics = classification_metrics(beats.y, pred, model.classes)
     present = set(np.unique(beats.y))
@@ -64,9 +65,9 @@ def split_of(model: LoadedModel, data: str | Path | None, on: str, cache: dict) 
     ds, valid = cache[key]
     if on == "holdout":
         if ds.synthetic:
-            raise ValueError(f"{model.tag}: no data found, so its held-out patients cannot be rebuilt; give --data")
+            raise DataError(f"{model.tag}: no data found, so its held-out patients cannot be rebuilt; give --data")
         if ds.holdout is None:
-            raise ValueError(f"{model.tag} was trained without a patient holdout (--holdout): it has no holdout "
+            raise DataError(f"{model.tag} was trained without a patient holdout (--holdout): it has no holdout "
                              "split; evaluate it on other data with 'heartbeat evaluate --data'")
         return ds.holdout, ds
     return (valid if on == "valid" else ds.test), ds
@@ -79,7 +80,7 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
     rows, warnings, cache, stand_in = [], [], {}, False
     dirs = model_dirs(models_root)
     if not dirs:
-        raise FileNotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")
+        raise NotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")
     for path in dirs:
         model = load_model(path)
         beats, ds = split_of(model, data, on, cache)

@@ -17,6 +17,7 @@ import numpy as np
 
 from heartbeat.data.beatset import WINDOWS, BeatSet, DataError
 from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.errors import ConfigError
 
 
 @gin.configurable("BeatInput")
@@ -30,7 +31,7 @@ class BeatInput:
 
     def __post_init__(self) -> None:
         if self.window not in WINDOWS:
-            raise ValueError(f"unknown BeatInput.window {self.window!r}; expected one of {WINDOWS}")
+            raise ConfigError(f"unknown BeatInput.window {self.window!r}; expected one of {WINDOWS}")
 
     @property
     def num_rhythm(self) -> int:

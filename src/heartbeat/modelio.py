@@ -25,6 +25,7 @@ import torch
 
 from heartbeat.data.beatset import CLASSES, BeatSet, DataError
 from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.errors import ConfigError, NotFoundError
 from heartbeat.inputs import BeatInput
 
 
@@ -47,9 +48,12 @@ class LoadedModel:
     def runtime(self) -> str:
         return "torch" if self.session is None else "onnx"
 
-    def predict_proba(self, X: np.ndarray, batch_size: int = 4096, rhythm: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray | BeatSet, batch_size: int = 4096,
+                      rhythm: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (n, classes) of beats ``X`` (n, 187), with their ``rhythm`` (n, k) where the model
-        takes it (``inputs.rhythm``); :meth:`proba_beats` checks a BeatSet and passes both."""
+        takes it (``inputs.rhythm``); a BeatSet is checked and gives both (:meth:`proba_beats`)."""
+        if isinstance(X, BeatSet):
+            return self.proba_beats(X)
         X = np.asarray(X, dtype=np.float32)
         if self.inputs.rhythm and rhythm is None:
             raise DataError(f"model {self.tag} was trained with rhythm input (BeatInput.rhythm = True): "
@@ -60,13 +64,20 @@ class LoadedModel:
 
             return onnx_proba(self.session, X, rhythm, batch_size)
         if isinstance(self.net, torch.nn.Module):
-            from heartbeat.train import predict_proba
+            from heartbeat.fit import predict_proba
 
             return predict_proba(self.net, X, batch_size, rhythm=rhythm)
         return self.net.predict_proba(X, rhythm=rhythm)
 
-    def predict(self, X: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, X: np.ndarray | BeatSet, rhythm: np.ndarray | None = None) -> np.ndarray:
+        """Class labels (n,) of beats (an array with its rhythm, or a BeatSet)."""
         return self.predict_proba(X, rhythm=rhythm).argmax(1)
+
+    def evaluate(self, beats: BeatSet) -> dict:
+        """Every metric (heartbeat.metrics) of this model on ``beats``, per class too, and the confusion matrix."""
+        from heartbeat.evaluate import evaluate
+
+        return evaluate(self, beats)
 
     def proba_beats(self, beats: BeatSet) -> np.ndarray:
         """Probabilities of a BeatSet's beats, refusing beats of another window or without the rhythm it needs."""
@@ -82,7 +93,7 @@ def family_of(config: str) -> str:
     for line in config.splitlines():
         if line.replace(" ", "").startswith("fit.model=@"):
             return line.split("@", 1)[1].strip()
-    raise ValueError("the config has no 'fit.model = @Family' binding")
+    raise ConfigError("the config has no 'fit.model = @Family' binding")
 
 
 def save_model(out: str | Path, model, config: str, info: dict, inputs: BeatInput = BeatInput()) -> Path:
@@ -116,7 +127,7 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") ->
     from heartbeat.runtime import FILENAME, RUNTIMES, onnx_session
 
     if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; expected one of {RUNTIMES}")
+        raise ConfigError(f"unknown runtime {runtime!r}; expected one of {RUNTIMES}")
     from heartbeat.config import parse_text, preserved_gin
     from heartbeat.models import BASELINES
     from heartbeat.models.fusion import build_model
@@ -124,7 +135,7 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") ->
     path = Path(path)
     for name in ("config.gin", "metrics.json"):
         if not (path / name).exists():
-            raise FileNotFoundError(f"{path}: not a model folder ({name} missing)")
+            raise NotFoundError(f"{path}: not a model folder ({name} missing)")
     config = (path / "config.gin").read_text()
     info = json.loads((path / "metrics.json").read_text())
     task = info["task"]
@@ -138,7 +149,7 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") ->
         else:
             net = build_model(model_cls, len(CLASSES[task]), inputs.num_rhythm)
             net.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
-            from heartbeat.train import resolve_device
+            from heartbeat.fit import resolve_device
 
             net.to(resolve_device(device)).eval()
     session = onnx_session(path / FILENAME) if runtime == "onnx" else None

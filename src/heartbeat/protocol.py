@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from heartbeat.data.beatset import BeatSet
+from heartbeat.errors import DataError, NotFoundError
 
 PROTOCOL_CLASSES = ("N", "S", "V", "F")
 
@@ -79,7 +80,7 @@ def protocol_report(models_root: str | Path = "models", data: str | Path | None 
             continue
         test, ds = split_of(model, data, "test", cache)
         if ds.synthetic:
-            raise ValueError(f"{model.tag}: no MIT-BIH records found, so DS2 cannot be rebuilt; give --data")
+            raise DataError(f"{model.tag}: no MIT-BIH records found, so DS2 cannot be rebuilt; give --data")
         pred = model.predict_beats(test)
         rows.append({"model": model.tag, "family": model.family, "window": model.inputs.window,
                      "rhythm": model.inputs.rhythm, **se_p(test.y, pred, model.classes),
@@ -89,7 +90,7 @@ def protocol_report(models_root: str | Path = "models", data: str | Path | None 
         log(f"  {model.tag:<20} DS2 macro Se {r['macro_Se']:.3f}  " + "  ".join(
             f"{c} Se {r[f'Se_{c}']:.3f} +P {r[f'P_{c}']:.3f}" for c in PROTOCOL_CLASSES))
     if not rows:
-        raise FileNotFoundError(f"no model in {models_root} was trained with --split ds1ds2")
+        raise NotFoundError(f"no model in {models_root} was trained with --split ds1ds2")
     ours = pd.DataFrame(rows).sort_values("macro_Se", ascending=False)
     ds1 = ", ".join(f"{n} of 22" for n in sorted(set(ours["records_DS1"])))
     table = pd.concat([ours.assign(source=f"this project ({ds1} DS1 records)"),

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.sources import project_root
+from heartbeat.errors import RegistryError
 
 
 def tracking_uri() -> str:
@@ -91,11 +92,11 @@ def fetch_model_dir(spec: str, dst: str | Path | None = None) -> Path:
     if not version:
         versions = mlflow.MlflowClient().search_model_versions(f"name='{name}'")
         if not versions:
-            raise LookupError(f"no registered model named {name!r} in {tracking_uri()}")
+            raise RegistryError(f"no registered model named {name!r} in {tracking_uri()}")
         version = str(max(int(v.version) for v in versions))
     dst = Path(dst or tempfile.mkdtemp(prefix=f"heartbeat-{name}-{version}-"))
     local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst))
     folders = [p for p in (Path(local) / "artifacts").iterdir() if (p / "config.gin").exists()]
     if len(folders) != 1:
-        raise LookupError(f"models:/{name}/{version} holds no heartbeat model folder")
+        raise RegistryError(f"models:/{name}/{version} holds no heartbeat model folder")
     return folders[0]

@@ -26,6 +26,7 @@ import torch
 
 from heartbeat.data.augment import Augment
 from heartbeat.data.beatset import BeatSet
+from heartbeat.errors import DataError, NotFoundError
 from heartbeat.metrics import classification_metrics
 
 #: kind -> (the Augment strength it sets, the strengths of levels 1..4). Beats are scaled to
@@ -104,13 +105,13 @@ def shift_report(models_root: str | Path = "models", data: str | Path | None = N
 
     dirs = model_dirs(models_root)
     if not dirs:
-        raise FileNotFoundError(f"no model folders in {models_root}")
+        raise NotFoundError(f"no model folders in {models_root}")
     patients, corruption, cache = [], [], {}
     for path in dirs:
         model = load_model(path)
         test, ds = split_of(model, data, "test", cache)
         if ds.synthetic and not model.info.get("synthetic", False):
-            raise ValueError(f"{model.tag} was trained on real data but no data was found: give --data")
+            raise DataError(f"{model.tag} was trained on real data but no data was found: give --data")
         clean = _scores(model, test)
         if ds.holdout is not None:
             patients.append(patient_rows(model, test, ds.holdout, clean))

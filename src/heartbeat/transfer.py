@@ -13,10 +13,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from heartbeat.errors import ConfigError, HeartbeatError
+
 FREEZE = ("none", "backbone")
 
 
-class TransferError(ValueError):
+class TransferError(HeartbeatError, ValueError):
     """Source weights that do not fit the target model."""
 
 
@@ -51,7 +53,7 @@ def load_pretrained(net: nn.Module, source: str | Path) -> list[str]:
 def freeze(net: nn.Module, what: str) -> int:
     """Freeze parameters ('backbone': all but the head); returns how many tensors were frozen."""
     if what not in FREEZE:
-        raise ValueError(f"unknown fit.freeze {what!r}; expected one of {FREEZE}")
+        raise ConfigError(f"unknown fit.freeze {what!r}; expected one of {FREEZE}")
     frozen = 0
     if what == "backbone":
         for name, p in net.named_parameters():

@@ -16,7 +16,7 @@ How a trial runs: the driver parses the search file once and hands each trial th
 flattened gin text plus its sampled values (plain strings and dicts, so it works unchanged
 on a Ray cluster); the data goes once into Ray's object store (``tune.with_parameters``).
 The trial parses gin itself (gin state is per process), sets torch's threads to its CPU
-share, trains with :func:`heartbeat.train.fit` and reports every epoch; an epoch that
+share, trains with :func:`heartbeat.fit.fit` and reports every epoch; an epoch that
 improves the objective carries a checkpoint (weights + operative ``config.gin``).
 
 The searched metric is ``best_objective``: the best validation objective a trial has
@@ -35,12 +35,13 @@ or whose loss turns NaN is FAIL, and the search goes on.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import gin
@@ -48,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.config import binding, parse, parse_text
+from heartbeat.errors import HeartbeatError
 
 DOMAINS = ("choice", "uniform", "loguniform", "randint", "quniform")
 
@@ -58,8 +60,61 @@ def search(space=gin.REQUIRED):
     return space
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(HeartbeatError, ValueError):
     """A search file whose space is malformed or names a binding that does not exist."""
+
+
+class SearchError(HeartbeatError, ValueError):
+    """A search that cannot start (its experiment exists, or there is nothing to resume) or found nothing."""
+
+
+@dataclass
+class SearchOptions:
+    """Every option of a search, with the command line's defaults (``hypertune.py --help`` explains each)."""
+
+    search: str = "gin/search/cnn1d.gin"
+    num_samples: int = 40
+    time_budget: float = 15
+    max_epochs: int = 25
+    grace_period: int = 2
+    scheduler: str = "asha"
+    searcher: str = "optuna"
+    objective: str = "f2_macro"
+    data: str | None = None
+    task: str = "mitbih"
+    split: str = "intra"
+    seed: int = 0
+    holdout: str | None = None
+    valid_size: float = 0.2
+    bind: list[str] = field(default_factory=list)
+    name: str | None = None
+    tag: str | None = None
+    resume: bool = False
+    smoke_test: bool = False
+    cpus: int | None = None
+    cpus_per_trial: int = 1
+    gpus_per_trial: float = 0
+    results: str = "results"
+    models: str = "models"
+    best_gin: str = "gin/best"
+    storage: str | None = None
+    no_register: bool = False
+
+    @classmethod
+    def from_args(cls, args) -> "SearchOptions":
+        """From a parsed command line (its other attributes, like the verb, are left out)."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+
+@dataclass
+class SearchResult:
+    """What a search leaves: its name and folder, the trials table, the summary, the best model folder."""
+
+    name: str
+    results_dir: Path
+    table: pd.DataFrame
+    summary: dict
+    model_dir: Path | None
 
 
 # ---------------------------------------------------------------- the space
@@ -150,7 +205,8 @@ def search_windows(base: str, space: dict) -> list[str]:
     return [BeatInput().window]
 
 
-def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int, max_epochs: int) -> None:
+def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int, max_epochs: int,
+              device: str = "cpu") -> None:
     """One Ray Tune trial: parse gin, fit, report every epoch (with a checkpoint when improved).
 
     ``data`` maps each beat window the search uses to its (train, valid) beats; the trial takes
@@ -160,7 +216,7 @@ def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int
     from ray import tune
 
     from heartbeat.inputs import BeatInput
-    from heartbeat.train import fit
+    from heartbeat.fit import fit
 
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1; give the trial its share
     parse_text(base_config, trial_bindings(config, space))
@@ -183,7 +239,7 @@ def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int
             (Path(d) / "config.gin").write_text(gin.operative_config_str())
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
-    fit(train, valid, on_epoch=report, max_epochs=max_epochs)
+    fit(train, valid, on_epoch=report, max_epochs=max_epochs, device=device)
 
 
 def truncation_aware_optuna(metric: str, seed: int, storage: str | None = None, study_name: str = "optuna"):
@@ -292,22 +348,26 @@ def print_table(table: pd.DataFrame, objective: str, top: int = 10) -> None:
         print(table[cols].head(top).to_string(index=False))
 
 
-def run_search(args) -> int:
-    """The body of ``hypertune.py`` / ``heartbeat tune`` (arguments: see :func:`build_parser`)."""
+def run_search(args: SearchOptions) -> SearchResult:
+    """Run a search (``heartbeat.search`` and ``hypertune.py`` / ``heartbeat tune`` call this).
+
+    Raises SearchError when the experiment exists (without ``resume``) or there is nothing to
+    resume; ``model_dir`` of the result is None when no trial reported a result.
+    """
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from heartbeat.cli import warn_if_synthetic
+    from heartbeat.cli import warn_if_synthetic  # noqa: F401
     from heartbeat.data import valid_split
     from heartbeat.data.sources import describe, load_dataset
     from heartbeat.metrics import OBJECTIVES, classification_metrics
     from heartbeat.registry import tracking_uri
 
     if args.smoke_test:
-        args.num_samples = min(args.num_samples, 3)
-        args.max_epochs = min(args.max_epochs, 2)
+        args = SearchOptions(**{**vars(args), "num_samples": min(args.num_samples, 3),
+                                "max_epochs": min(args.max_epochs, 2)})
     base, space = read_search(args.search)
     base += "\n" + "\n".join([binding("fit.objective", args.objective)] + list(args.bind))
     name = args.name or Path(args.search).stem + ("-smoke" if args.smoke_test else "")
@@ -317,12 +377,9 @@ def run_search(args) -> int:
 
     # an experiment that exists (or that --resume cannot find) is refused before data or Ray start up
     if args.resume and not tune.Tuner.can_restore(str(exp_path)):
-        print(f"error: nothing to resume at {exp_path}", file=sys.stderr)
-        return 2
+        raise SearchError(f"nothing to resume at {exp_path}")
     if not args.resume and exp_path.exists():
-        print(f"error: experiment {exp_path} exists; continue it with --resume, or pick another --name",
-              file=sys.stderr)
-        return 2
+        raise SearchError(f"experiment {exp_path} exists; continue it with --resume, or pick another --name")
 
     data = {}
     for window in search_windows(base, space):  # the same beats and split, cut by each window searched
@@ -352,8 +409,9 @@ def run_search(args) -> int:
 
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data, base_config=base, space=space,
-                             cpus=args.cpus_per_trial, max_epochs=args.max_epochs),
-        {"cpu": args.cpus_per_trial},
+                             cpus=args.cpus_per_trial, max_epochs=args.max_epochs,
+                             device="cuda" if args.gpus_per_trial else "cpu"),
+        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
     )
     uri = tracking_uri()
     if args.resume:
@@ -415,7 +473,7 @@ def run_search(args) -> int:
     if exported is None:
         print("no trial reported a result: nothing exported", file=sys.stderr)
         (results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        return 1
+        return SearchResult(name, results_dir, table, summary, None)
     out, valid_metrics = exported
     best_gin = Path(args.best_gin) / f"{tag}.gin"
     best_gin.parent.mkdir(parents=True, exist_ok=True)
@@ -434,57 +492,13 @@ def run_search(args) -> int:
         print(f"registered in MLflow ({uri}) as heartbeat-{tag} version {version}")
     (results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"wrote {results_dir / 'trials.csv'}, {results_dir / 'search.json'} and {best_gin}")
-    return 0
-
-
-TUNE_DESCRIPTION = ("Search hyperparameters of a heartbeat model family with Ray Tune (ASHA + Optuna TPE), "
-                    "tracked in MLflow. The test split is never seen: trials are scored on a validation "
-                    "split carved from the training data.")
-TUNE_EPILOG = """examples:
-  python hypertune.py                                   # default: gin/search/cnn1d.gin, 15 min on 2 cores
-  python hypertune.py --search gin/search/all.gin --time-budget 30
-  python hypertune.py --smoke-test                      # 3 trials x 2 epochs on a small sample
-  python hypertune.py --name cnn1d --resume             # continue an interrupted search
-  python hypertune.py --split inter --name cnn1d-inter  # tune for new patients (split by record)
-  RAY_ADDRESS=HEAD_IP:6379 python hypertune.py ...      # the same search on a Ray cluster
-
-outputs: results/<name>/trials.csv, results/<name>/search.json, models/<tag>/, MLflow runs
-($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the project)."""
-
-
-def add_tune_args(p) -> None:
-    """The options of ``hypertune.py`` and ``heartbeat tune`` (one definition for both)."""
-    from heartbeat.cli import add_data_args
-    from heartbeat.metrics import OBJECTIVES
-
-    p.add_argument("--search", default="gin/search/cnn1d.gin", help="search file (default: gin/search/cnn1d.gin)")
-    p.add_argument("--num-samples", type=int, default=40, help="trials to sample at most (default: 40)")
-    p.add_argument("--time-budget", type=float, default=15, help="stop the search after MINUTES (default: 15; 0: none)")
-    p.add_argument("--max-epochs", type=int, default=25, help="epochs of the longest trial (ASHA's max_t; 25)")
-    p.add_argument("--grace-period", type=int, default=2, help="epochs before ASHA may stop a trial (2)")
-    p.add_argument("--scheduler", choices=["asha", "none"], default="asha", help="early stopping of trials")
-    p.add_argument("--searcher", choices=["optuna", "random"], default="optuna", help="how configs are proposed")
-    p.add_argument("--objective", choices=OBJECTIVES, default="f2_macro",
-                   help="validation metric to maximise (default f2_macro: recall weighted 4x over precision)")
-    add_data_args(p)
-    p.add_argument("--valid-size", type=float, default=0.2, help="share of train used for validation (0.2)")
-    p.add_argument("--bind", action="append", default=[], metavar="'NAME = VALUE'", help="fixed extra binding")
-    p.add_argument("--name", default=None, help="experiment name (default: the search file's stem)")
-    p.add_argument("--tag", default=None, help="model folder name under --models (default: the experiment name)")
-    p.add_argument("--resume", action="store_true", help="continue the experiment --name after a crash or Ctrl-C")
-    p.add_argument("--smoke-test", action="store_true", help="tiny run: at most 3 trials x 2 epochs on 10%% of data")
-    p.add_argument("--cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
-    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (1)")
-    p.add_argument("--results", default="results", help="results folder (default: results)")
-    p.add_argument("--models", default="models", help="models folder (default: models)")
-    p.add_argument("--best-gin", default="gin/best", help="folder for the winner's config, <tag>.gin (gin/best)")
-    p.add_argument("--storage", default=None, help="Ray storage path (default: results/<name>/ray; a shared "
-                                                   "path or URI on a cluster)")
-    p.add_argument("--no-register", action="store_true", help="do not register the best model in MLflow")
+    return SearchResult(name, results_dir, table, summary, out)
 
 
 def build_parser():
     import argparse
+
+    from heartbeat.options import TUNE_DESCRIPTION, TUNE_EPILOG, add_tune_args
 
     p = argparse.ArgumentParser(prog="hypertune.py", description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -497,10 +511,11 @@ def cli(args) -> int:
     from heartbeat.data import DataError
 
     try:
-        return run_search(args)
-    except (SearchSpaceError, DataError) as exc:
+        result = run_search(SearchOptions.from_args(args))
+    except HeartbeatError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
+    return 0 if result.model_dir is not None else 1
 
 
 def main(argv: list[str] | None = None) -> int:

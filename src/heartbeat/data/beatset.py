@@ -20,8 +20,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
 }
 
 
-class DataError(ValueError):
-    """Bad input data: the message names the file, the row/column and what was expected."""
+from heartbeat.errors import DataError  # noqa: E402,F401  (re-exported: heartbeat.data.DataError)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from heartbeat.data.beatset import BeatSet
+from heartbeat.errors import ConfigError, DataError
 
 SPLITS = ("intra", "inter", "ds1ds2")
 DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203",
@@ -50,13 +51,13 @@ def split_indices(beats: BeatSet, how: str, test_size: float = 0.2, seed: int = 
         stratify = beats.y if np.bincount(beats.y).min(initial=2) >= 2 else None
         return tuple(train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify))
     if how in ("inter", "ds1ds2") and beats.record is None:
-        raise ValueError(f"an {how} split needs a record id per beat; this data has none "
+        raise DataError(f"an {how} split needs a record id per beat; this data has none "
                          "(build it from WFDB records or use a file with a 'record' column)")
     if how == "inter":
         return _inter_fold(beats, test_size, seed, lookahead=nested)
     if how == "ds1ds2":  # the protocol fixes both sides: test_size and seed play no part
         return np.flatnonzero(np.isin(beats.record, DS1)), np.flatnonzero(np.isin(beats.record, DS2))
-    raise ValueError(f"unknown split {how!r}; expected one of {SPLITS}")
+    raise ConfigError(f"unknown split {how!r}; expected one of {SPLITS}")
 
 
 def split(beats: BeatSet, how: str, test_size: float = 0.2, seed: int = 0,
@@ -77,7 +78,7 @@ def _inter_fold(beats: BeatSet, test_size: float, seed: int, lookahead: bool) ->
     n_folds = max(2, round(1 / test_size))
     records = np.unique(beats.record)
     if len(records) < n_folds:
-        raise ValueError(f"an inter-patient split with test_size {test_size} needs at least {n_folds} "
+        raise DataError(f"an inter-patient split with test_size {test_size} needs at least {n_folds} "
                          f"records; this data has {len(records)}")
     folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     candidates = list(folds.split(np.arange(len(beats)), beats.y, groups=beats.record))
@@ -97,7 +98,7 @@ def protocol_beats(beats: BeatSet) -> tuple[BeatSet, str]:
     """The beats the ``ds1ds2`` protocol uses (paced records and Q beats left out), and a note saying
     what was left out and which of DS1's and DS2's records are absent."""
     if beats.record is None:
-        raise ValueError("the ds1ds2 split needs a record id per beat; this data has none "
+        raise DataError("the ds1ds2 split needs a record id per beat; this data has none "
                          "(build it from WFDB records)")
     paced = np.isin(beats.record, PACED)
     q = (beats.y == Q) & ~paced

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from heartbeat.errors import DataError
 from heartbeat.report import tables
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -119,7 +120,7 @@ def update(readme: str | Path = "README.md", results: str | Path = "results", mo
     readme = Path(readme)
     text = readme.read_text()
     if START not in text or END not in text:
-        raise ValueError(f"{readme}: no '{START}' ... '{END}' block to fill")
+        raise DataError(f"{readme}: no '{START}' ... '{END}' block to fill")
     head, rest = text.split(START, 1)
     tail = rest.split(END, 1)[1]
     readme.write_text(head + block(results, models) + tail)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from heartbeat.errors import NotFoundError
 from heartbeat.report import figures, tables
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -395,7 +396,7 @@ def build(results: str | Path = "results", models: str | Path = "models", out: s
     """Write the two-page summary PDF (and its figures); raise if no density fits two pages."""
     results, models, out, template = Path(results), Path(models), Path(out), Path(template)
     if not tables.experiments(results):
-        raise FileNotFoundError(f"no search results in {results} (results/<search>/trials.csv): run make search")
+        raise NotFoundError(f"no search results in {results} (results/<search>/trials.csv): run make search")
     figure_dir = Path(figure_dir) if figure_dir else results / "figures"
     g = gather(results, models)
     pages = []

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from heartbeat.data.beatset import BeatSet
+from heartbeat.errors import ConfigError
 from heartbeat.inputs import BeatInput
 from heartbeat.metrics import classification_metrics
 from heartbeat.models.fusion import build_model
@@ -96,9 +97,9 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu or auto")
+        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu or auto")
     if str(device).split(":")[0] not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+        raise ConfigError(f"unknown device {device!r}; expected one of {DEVICES}")
     return torch.device(device)
 
 
@@ -169,7 +170,7 @@ def make_scheduler(name: str, optimizer, epochs: int, steps_per_epoch: int, lear
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch), True
     if name == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0), True
-    raise ValueError(f"unknown fit.scheduler {name!r}; expected one of {SCHEDULERS}")
+    raise ConfigError(f"unknown fit.scheduler {name!r}; expected one of {SCHEDULERS}")
 
 
 @gin.configurable(denylist=["train", "valid", "on_epoch", "max_epochs", "device"])
@@ -211,7 +212,7 @@ def fit(
     ``BeatInput.rhythm`` asks for it (:class:`heartbeat.inputs.BeatInput`).
     """
     if balance not in BALANCE:
-        raise ValueError(f"unknown fit.balance {balance!r}; expected one of {BALANCE}")
+        raise ConfigError(f"unknown fit.balance {balance!r}; expected one of {BALANCE}")
     start = time.perf_counter()
     torch.manual_seed(seed)
     np.random.seed(seed)

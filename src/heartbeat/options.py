@@ -1,0 +1,88 @@
+"""Options shared by more than one command (``heartbeat <verb>``, ``hypertune.py``): one definition each.
+
+A neutral module: it imports nothing heavy, so ``--help`` is fast, and neither the CLI nor the
+search imports the other for its options.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+WINDOWS = ("kachuee", "pwave")  # heartbeat.data.beatset.WINDOWS (checked equal in tests/test_api.py)
+SPLITS = ("intra", "inter", "ds1ds2")
+OBJECTIVES = ("f2_macro", "recall_macro", "f1_macro", "accuracy", "abnormal_sensitivity")
+
+EPILOG_DATA = """
+Data sources, in order: --data PATH, else $HEARTBEAT_DATA, else the project's data/ folder,
+else the built-in SYNTHETIC beats (said loudly). A folder may hold the course parquet files
+(heart_big_train.parq + heart_big_test.parq), Kaggle's CSV files (mitbih_train.csv +
+mitbih_test.csv, ptbdb_normal.csv + ptbdb_abnormal.csv) or raw MIT-BIH WFDB records.
+"""
+
+
+def add_runtime_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="torch (default), or onnx: onnxruntime on the folder's model.onnx (heartbeat export)")
+
+
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+                   help="where torch runs the network: cpu (default), cuda, or auto (cuda where there is a GPU)")
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default=None, help="data file or folder (default: $HEARTBEAT_DATA, data/, synthetic)")
+    p.add_argument("--task", choices=["mitbih", "ptb"], default="mitbih", help="default: mitbih")
+    p.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="intra",
+                   help="how a source without its own test file is split: intra (by beat, stratified), inter "
+                        "(by record) or ds1ds2 (de Chazal's inter-patient protocol: train and validate on DS1's "
+                        "records, test on DS2's; WFDB records only) (default: intra)")
+    p.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
+    p.add_argument("--holdout", default=None, metavar="RECORDS",
+                   help="patients kept out of train and test for data-shift checks: comma-separated record "
+                        "ids, or 'ds2' (records 105,210,222,228,233 of de Chazal's DS2); default: none")
+
+
+TUNE_DESCRIPTION = ("Search hyperparameters of a heartbeat model family with Ray Tune (ASHA + Optuna TPE), "
+                    "tracked in MLflow. The test split is never seen: trials are scored on a validation "
+                    "split carved from the training data.")
+TUNE_EPILOG = """examples:
+  python hypertune.py                                   # default: gin/search/cnn1d.gin, 15 min on 2 cores
+  python hypertune.py --search gin/search/all.gin --time-budget 30
+  python hypertune.py --smoke-test                      # 3 trials x 2 epochs on a small sample
+  python hypertune.py --name cnn1d --resume             # continue an interrupted search
+  python hypertune.py --split inter --name cnn1d-inter  # tune for new patients (split by record)
+  RAY_ADDRESS=HEAD_IP:6379 python hypertune.py ...      # the same search on a Ray cluster
+
+outputs: results/<name>/trials.csv, results/<name>/search.json, models/<tag>/, MLflow runs
+($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the project)."""
+
+
+def add_tune_args(p) -> None:
+    """The options of ``hypertune.py`` and ``heartbeat tune`` (one definition for both)."""
+    p.add_argument("--search", default="gin/search/cnn1d.gin", help="search file (default: gin/search/cnn1d.gin)")
+    p.add_argument("--num-samples", type=int, default=40, help="trials to sample at most (default: 40)")
+    p.add_argument("--time-budget", type=float, default=15, help="stop the search after MINUTES (default: 15; 0: none)")
+    p.add_argument("--max-epochs", type=int, default=25, help="epochs of the longest trial (ASHA's max_t; 25)")
+    p.add_argument("--grace-period", type=int, default=2, help="epochs before ASHA may stop a trial (2)")
+    p.add_argument("--scheduler", choices=["asha", "none"], default="asha", help="early stopping of trials")
+    p.add_argument("--searcher", choices=["optuna", "random"], default="optuna", help="how configs are proposed")
+    p.add_argument("--objective", choices=OBJECTIVES, default="f2_macro",
+                   help="validation metric to maximise (default f2_macro: recall weighted 4x over precision)")
+    add_data_args(p)
+    p.add_argument("--valid-size", type=float, default=0.2, help="share of train used for validation (0.2)")
+    p.add_argument("--bind", action="append", default=[], metavar="'NAME = VALUE'", help="fixed extra binding")
+    p.add_argument("--name", default=None, help="experiment name (default: the search file's stem)")
+    p.add_argument("--tag", default=None, help="model folder name under --models (default: the experiment name)")
+    p.add_argument("--resume", action="store_true", help="continue the experiment --name after a crash or Ctrl-C")
+    p.add_argument("--smoke-test", action="store_true", help="tiny run: at most 3 trials x 2 epochs on 10%% of data")
+    p.add_argument("--cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0,
+                   help="GPUs per trial (Ray resources; a fraction shares one GPU); trials then train on CUDA (0)")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--models", default="models", help="models folder (default: models)")
+    p.add_argument("--best-gin", default="gin/best", help="folder for the winner's config, <tag>.gin (gin/best)")
+    p.add_argument("--storage", default=None, help="Ray storage path (default: results/<name>/ray; a shared "
+                                                   "path or URI on a cluster)")
+    p.add_argument("--no-register", action="store_true", help="do not register the best model in MLflow")
