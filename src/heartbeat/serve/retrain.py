@@ -78,7 +78,7 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
     from heartbeat.config import parse_text
     from heartbeat.modelio import save_model
     from heartbeat.serve.app import folder_version
-    from heartbeat.train import fit
+    from heartbeat.fit import fit
 
     model_dir = Path(model_dir)
     for name in ("config.gin", "metrics.json"):
