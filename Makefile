@@ -86,6 +86,9 @@ deploy: $(STAMP) ## BEST-ds1ds2's configuration trained on every record -> model
 protocol: $(STAMP) ## every ds1ds2 model on DS2: Se and +P per class beside published rows -> results/ds1ds2/
 	$(VENV)/bin/heartbeat protocol
 
+endtoend: $(STAMP) ## BEST-ds1ds2 on DS2 from detected R peaks vs annotated ones -> results/endtoend/
+	$(VENV)/bin/heartbeat endtoend --model models/$(BEST)-ds1ds2 --data $(HEARTBEAT_DATA)/mitdb
+
 shift: $(STAMP) ## every model on its unseen patients and corrupted test beats -> results/shift/, output_holdout.csv
 	$(VENV)/bin/heartbeat shift
 	$(VENV)/bin/heartbeat score --on holdout
@@ -103,7 +106,7 @@ ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/PTB_FROM (all layer
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-best ablate search-inter deploy protocol shift ptb readme
+.PHONY: search-best ablate search-inter deploy protocol endtoend shift ptb readme
 
 notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
 	$(VENV)/bin/heartbeat notebook

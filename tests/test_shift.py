@@ -108,8 +108,14 @@ def test_shift_report_on_a_model_trained_with_a_holdout(recorded, tmp_path, caps
     noisy = recall_score(test.y, model.predict(corrupt(test.X, "noise", 4, seed=0)), average="macro",
                          labels=np.unique(test.y))
     assert corruption.loc["noise", "L4"] == pytest.approx(noisy, abs=1e-6)
-    # score --on holdout: the same 600 beats, in the course's columns
+    # score --on holdout: the same 600 beats, in the course's columns; a model trained without a
+    # holdout (like a ds1ds2 model, whose unseen patients are its test split) is left out, and said so
+    assert main(["train", "gin/models/cnn1d.gin", "--data", str(recorded), "--epochs", "1", "--threads", "1",
+                 "--out", str(models / "plain"), "--bind", "CNN1D.channels = 8",
+                 "--bind", "fit.beats_per_epoch = 500"]) == 0
+    capsys.readouterr()
     csv = tmp_path / "output_holdout.csv"
     assert main(["score", "--models", str(models), "--on", "holdout", "--data", str(recorded),
                  "--out", str(csv)]) == 0
     assert pd.read_csv(csv)["modeltag"].tolist() == ["tiny"]
+    assert "plain was trained without a patient holdout" in capsys.readouterr().err

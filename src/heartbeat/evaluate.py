@@ -83,6 +83,10 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
         raise NotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")
     for path in dirs:
         model = load_model(path)
+        if on == "holdout" and not model.info.get("holdout"):
+            # nothing to score: a ds1ds2 model's unseen patients are its test split (heartbeat protocol)
+            warnings.append(f"{model.tag} was trained without a patient holdout: left out of the holdout scores")
+            continue
         beats, ds = split_of(model, data, on, cache)
         if ds.synthetic and not model.info.get("synthetic", False):
             stand_in = True

@@ -68,7 +68,10 @@ def objective(name: str, y_true, y_pred, classes) -> float:
 
 
 def output_row(tag: str, y_true, y_pred, num_classes: int) -> dict[str, float | str]:
-    """One row of ``results/output.csv`` in the course's column names."""
+    """One row of ``results/output.csv`` in the course's column names.
+
+    ``TP_i`` holds the recall (true-positive rate) of class ``i``, as the course names it, not a count.
+    """
     classes = tuple(str(i) for i in range(num_classes))
     m = classification_metrics(y_true, y_pred, classes)
     row = {
