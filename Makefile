@@ -56,12 +56,12 @@ search-best: $(STAMP) ## a longer search of BEST (more trials, more epochs) -> m
 	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-long $(BEST_ARGS)
 
 # the winner of search-best retrained with one change each: what augmentation, imbalance handling and width
-# are worth (the summary's table of variations). Two at a time, one thread each: make -j2 ablate
+# are worth on the intra-patient split. Two at a time, one thread each: make -j2 ablate-intra
 ABLATE  = $(VENV)/bin/heartbeat train gin/best/$(BEST)-long.gin --holdout $(HOLDOUT) --threads 1 --out $@
 ABLATIONS = models/$(BEST)-long-noaug models/$(BEST)-long-nobalance models/$(BEST)-long-lossweight \
             models/$(BEST)-long-narrow
 NARROW ?= 'CNN1D.channels = 16'
-ablate: $(ABLATIONS) ## BEST-long's winner with one change each -> models/BEST-long-* (make -j2 ablate)
+ablate-intra: $(ABLATIONS) ## BEST-long's winner with one change each -> models/BEST-long-* (make -j2 ablate-intra)
 models/$(BEST)-long-noaug: | $(STAMP)
 	$(ABLATE) --bind 'fit.augment = None'
 models/$(BEST)-long-nobalance: | $(STAMP)
@@ -74,6 +74,11 @@ models/$(BEST)-long-narrow: | $(STAMP)
 # new patients: BEST with the beat's rhythm, tuned on de Chazal's DS1 (validation by record inside DS1);
 # DS2 is seen only by make run-test and make protocol
 INTER_ARGS ?= --num-samples 40 --max-epochs 12 --time-budget 25
+# Table 3: the DS1 -> DS2 winner, then one change per row, 2 seeds each, 2 at a time (~30 min on 2 cores)
+ablate: $(STAMP) ## Table 3: BEST-ds1ds2 with one change per row, 2 seeds -> results/table3/ (rerun: resumes)
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: ablations run on real data only"; exit 2; }
+	$(VENV)/bin/heartbeat ablate --base gin/best/$(BEST)-ds1ds2.gin --split ds1ds2 --seeds 0 1 --jobs 2
+
 search-inter: $(STAMP) ## tune BEST with rhythm on DS1 (--split ds1ds2) -> models/BEST-ds1ds2 (~25 min)
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
 	$(PY) hypertune.py --search gin/search/inter.gin --name $(BEST)-ds1ds2 --split ds1ds2 $(INTER_ARGS)
@@ -106,7 +111,7 @@ ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/PTB_FROM (all layer
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-best ablate search-inter deploy protocol endtoend shift ptb readme
+.PHONY: search-best ablate ablate-intra search-inter deploy protocol endtoend shift ptb readme
 
 notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
 	$(VENV)/bin/heartbeat notebook

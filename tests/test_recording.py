@@ -144,3 +144,14 @@ def test_registered_model_loads_as_a_pyfunc(rhythm_model, tmp_path, monkeypatch)
     frame[list(RHYTHM_NAMES)] = beats.rhythm[:50]
     proba = np.asarray(pyfunc.predict(frame))
     np.testing.assert_allclose(proba, load_model(model_dir).proba_beats(beats.subset(np.arange(50))), atol=1e-5)
+
+
+def test_long_recordings_are_detected_in_chunks_without_double_beats(monkeypatch):
+    import heartbeat.recording as recording
+
+    x, truth = synthetic_ecg(seconds=120)
+    monkeypatch.setattr(recording, "CHUNK_S", 30.0)  # four chunks, three boundaries
+    found = recording.detect_peaks(x, 360.0)
+    ref_idx, det_idx = match_beats(truth, found, 360.0)
+    assert len(ref_idx) == len(truth) and len(det_idx) == len(found)
+    assert np.diff(found).min() >= 0.2 * 360

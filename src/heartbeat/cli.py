@@ -340,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pd_ = sub.add_parser("predict", help="raw ECG recordings -> labelled beats: per-beat CSV, summary, ECG strip",
                          description="Classify every beat of raw recordings: read one lead, check it, find its R "
-                                     "peaks (sleepecg), cut beats and rhythm the way the model was trained, and "
+                                     "peaks (XQRS), cut beats and rhythm the way the model was trained, and "
                                      "write OUT/<record>/beats.csv (time_s, sample, class, p_<class>, abnormal), "
                                      "summary.json (beats per class, abnormal burden, longest abnormal runs) and "
                                      "strip.png (the ECG with each beat marked in its class's colour).",
@@ -428,6 +428,24 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default="results/ds1ds2", help="output folder (default: results/ds1ds2)")
     pr.set_defaults(func=cmd_protocol)
 
+    ab = sub.add_parser("ablate", help="Table 3: the base model, then one change per row, each trained the same "
+                                       "way over several seeds -> results/table3/",
+                        description="Train the base gin file and each variant of heartbeat.ablation.VARIANTS "
+                                    "(imbalance handling, dropout, width, depth, kernel, augmentation, rhythm, "
+                                    "window, another family) with the same data, split and epochs, once per seed, "
+                                    "JOBS at a time on one thread each. Finished runs are kept in runs.csv and "
+                                    "skipped on a rerun; table.csv holds the mean and spread over seeds.",
+                        epilog="example: heartbeat ablate --base gin/best/cnn1d-ds1ds2.gin --split ds1ds2 (make ablate)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ab.add_argument("--base", default="gin/best/cnn1d-ds1ds2.gin", help="the base model's gin file")
+    ab.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="ds1ds2", help="default: ds1ds2")
+    ab.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/; real data only)")
+    ab.add_argument("--seeds", nargs="+", default=["0", "1"], help="fit seeds per row (default: 0 1)")
+    ab.add_argument("--jobs", type=int, default=2, help="trainings at once, one thread each (default: 2)")
+    ab.add_argument("--only", nargs="*", default=None, metavar="VARIANT", help="run only these rows (labels)")
+    ab.add_argument("--out", default="results/table3", help="output folder (default: results/table3)")
+    ab.set_defaults(func=cmd_ablate)
+
     sm = sub.add_parser("summary", help="build the two-page PDF summary from results/ and models/ (make summary)")
     sm.add_argument("--results", default="results", help="results folder (default: results)")
     sm.add_argument("--models", default="models", help="models folder (default: models)")
@@ -464,6 +482,12 @@ def cmd_protocol(args) -> int:
     print(f"DS1 -> DS2 (de Chazal 2004): every ds1ds2 model in {args.models} on DS2")
     protocol_report(args.models, args.data, args.out)
     return 0
+
+
+def cmd_ablate(args) -> int:
+    from heartbeat.ablation import main_cli
+
+    return main_cli(args)
 
 
 def cmd_summary(args) -> int:
