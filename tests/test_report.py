@@ -304,13 +304,29 @@ def outputs_of(path: Path) -> tuple[set[str], list[str]]:
     return kinds, errors
 
 
+def figures_without_png(path: Path) -> tuple[int, int]:
+    """(figure outputs, those without an image/png): a figure must render in any notebook viewer."""
+    import nbformat
+
+    figures = missing = 0
+    for cell in nbformat.read(path, as_version=4).cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.plotly.v1+json" in data or str(data.get("text/plain", "")).startswith("<Figure"):
+                figures += 1
+                missing += "image/png" not in data
+    return figures, missing
+
+
 def test_notebook_executes_on_the_fixture_results(project, tmp_path):
     from heartbeat.report.notebook import NOTEBOOK, execute
 
     out = execute(NOTEBOOK, tmp_path / "analysis.ipynb", project / "results", project / "models",
                   tmp_path / "figures", project / "beats.parq", timeout=120)
     kinds, errors = outputs_of(out)
-    assert "application/vnd.plotly.v1+json" in kinds and "text/html" in kinds and not errors
+    assert "image/png" in kinds and "text/html" in kinds and not errors
+    shown, missing = figures_without_png(out)
+    assert shown >= 12 and missing == 0
     written = {p.name for p in (tmp_path / "figures").iterdir()}
     assert {"winners_recall.png", "importances.png", "asha_epochs.png", "confusions.png",
             "data_mean_beats.png", "precision_recall.png"} <= written
@@ -328,8 +344,16 @@ def test_notebook_does_without_the_optional_sources(project, tmp_path):
     out = execute(NOTEBOOK, tmp_path / "bare.ipynb", results, tmp_path / "no-models", tmp_path / "figures",
                   project / "beats.parq", timeout=120)
     kinds, errors = outputs_of(out)
-    assert "application/vnd.plotly.v1+json" in kinds and not errors
+    assert "image/png" in kinds and not errors and figures_without_png(out)[1] == 0
     assert (tmp_path / "figures" / "importances.png").exists()
+
+
+def test_the_committed_notebook_renders_without_javascript_and_stays_small():
+    from heartbeat.report.notebook import NOTEBOOK
+
+    shown, missing = figures_without_png(NOTEBOOK)
+    assert shown >= 12 and missing == 0
+    assert NOTEBOOK.stat().st_size < 5 * 2**20
 
 
 # ---------------------------------------------------------------- README block

@@ -1,8 +1,8 @@
-"""Figures from the report's tables: static matplotlib images (``mpl_*``) and interactive plotly ones (``px_*``).
+"""Figures from the report's tables, all in one plotting library: matplotlib.
 
-The static images go under ``results/figures/`` for the PDF summary (kaleido, plotly's
-image writer, needs a browser this project cannot fetch, so they are drawn again with
-matplotlib); the plotly figures are for the notebook. Every function takes tables from
+The notebook shows them and the PDF summary embeds the same images, so every figure renders
+wherever a notebook is opened (GitHub, nbviewer, a viewer without JavaScript): static PNG,
+not a plotly figure that needs a browser to draw. Every function takes tables from
 :mod:`heartbeat.report.tables` (or beats) and returns a figure; nothing here reads files.
 """
 
@@ -264,189 +264,111 @@ def summary_figures(trials: pd.DataFrame, win: pd.DataFrame, imps: dict[str, pd.
     }
 
 
-# ================================================================ interactive (plotly)
-def px_class_counts(counts: pd.DataFrame):
-    import plotly.graph_objects as go
-
-    fig = go.Figure([go.Bar(name=split, x=counts["class"], y=counts[split],
-                            customdata=counts[f"{split}_share"], hovertemplate="%{x}: %{y} beats (%{customdata:.1%})")
-                     for split in ("train", "test")])
-    fig.update_layout(title="Beats per class (log scale)", yaxis_type="log", barmode="group", height=350)
-    return fig
-
-
-def px_example_beats(beats, per_class: int = 3, seed: int = 0):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(1, beats.num_classes, subplot_titles=beats.classes, shared_yaxes=True)
+# ================================================================ the notebook's other figures
+def mpl_example_beats(beats, per_class: int = 3, seed: int = 0, size=(7.2, 1.7)):
+    """A few beats of each class, time in seconds."""
+    fig, axes = plt.subplots(1, beats.num_classes, figsize=size, sharey=True, squeeze=False)
     rng = np.random.default_rng(seed)
-    t = np.round(np.arange(beats.X.shape[1]) / 125.0, 3)
-    for i, c in enumerate(beats.classes):
+    t = np.arange(beats.X.shape[1]) / 125.0
+    for i, (ax, c) in enumerate(zip(axes[0], beats.classes)):
         idx = np.flatnonzero(beats.y == i)
-        for j in rng.choice(idx, size=min(per_class, len(idx)), replace=False):
-            fig.add_trace(go.Scatter(x=t, y=np.round(beats.X[j], 4), mode="lines", line=dict(width=1, color=PALETTE[i]),
-                                     name=f"{c} #{j}", showlegend=False), 1, i + 1)
-    fig.update_layout(title=f"Example beats ({per_class} per class; time in s)", height=300)
+        for j in rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []:
+            ax.plot(t, beats.X[j], color=PALETTE[i], linewidth=0.7, alpha=0.8)
+        ax.set_title(f"{c} ({len(idx)} beats)")
+        ax.set_xlabel("s")
+    fig.suptitle(f"example beats, {per_class} per class", fontsize=7.5)
+    fig.tight_layout()
     return fig
 
 
-def px_mean_std(beats):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    t = np.round(np.arange(beats.X.shape[1]) / 125.0, 3)
-    for i, c in enumerate(beats.classes):
-        X = beats.X[beats.y == i]
-        if not len(X):
-            continue
-        mean, std = np.round(X.mean(0), 4), np.round(X.std(0), 4)  # 4 decimals: the notebook stays small
-        fig.add_trace(go.Scatter(x=np.r_[t, t[::-1]], y=np.r_[mean + std, (mean - std)[::-1]], fill="toself",
-                                 fillcolor=PALETTE[i], opacity=0.2, line=dict(width=0), legendgroup=c,
-                                 showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=t, y=mean, mode="lines", name=f"{c} (n={len(X)})", legendgroup=c,
-                                 line=dict(color=PALETTE[i])))
-    fig.update_layout(title="Mean beat per class, plus or minus one standard deviation", xaxis_title="s",
-                      height=380)
-    return fig
-
-
-def px_objective_time(hist: pd.DataFrame, trials: pd.DataFrame):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    names = list(dict.fromkeys(trials["experiment"])) if len(trials) else []
-    fig = make_subplots(1, max(len(names), 1), subplot_titles=names or ["no search"], shared_yaxes=True)
-    col = colors(names)
-    sources = set()
-    for k, name in enumerate(names, start=1):
-        h = hist[hist["experiment"] == name] if len(hist) else hist
-        if len(h):
-            sources.add(h["source"].iloc[0])
-            for tid, t in h.groupby("trial_id", sort=False):
-                fig.add_trace(go.Scatter(x=t["minutes"], y=t["objective"], mode="lines+markers", opacity=0.5,
-                                         line=dict(color=col[name], width=1), marker=dict(size=3),
-                                         name=f"{name} {tid}", showlegend=False,
-                                         hovertemplate=f"trial {tid}<br>%{{x:.1f}} min<br>objective %{{y:.4f}}"),
-                              1, k)
-            run = h.sort_values("minutes")
-            fig.add_trace(go.Scatter(x=run["minutes"], y=run["objective"].cummax(), mode="lines",
-                                     line=dict(color="black", width=2, shape="hv"), name="best so far",
-                                     showlegend=k == 1), 1, k)
-            fig.update_xaxes(title_text="minutes", row=1, col=k)
-        else:
-            t = tables.scored(trials[trials["experiment"] == name])
-            fig.add_trace(go.Scatter(x=t["wall_seconds"] / 60, y=t["objective"], mode="markers",
-                                     marker=dict(color=col[name]), text=t["trial_id"], name=name,
-                                     hovertemplate="trial %{text}<br>%{x:.1f} min<br>objective %{y:.4f}"), 1, k)
-            fig.update_xaxes(title_text="trial minutes", row=1, col=k)
-    where = " and ".join(sorted(sources)) if sources else "trials.csv: no per-epoch history found"
-    fig.update_layout(title=f"Objective over time per search (source: {where})", yaxis_title="valid objective",
-                      height=380)
-    return fig
-
-
-def px_parallel(trials: pd.DataFrame, space: dict | None = None, title: str = ""):
-    """Parallel coordinates of one search's hyperparameters against its objective (choices as ticks)."""
-    import plotly.graph_objects as go
-
+def mpl_parallel(trials: pd.DataFrame, space: dict | None = None, title: str = "", size=(7.2, 2.4)):
+    """Parallel coordinates of one search: each hyperparameter scaled to its range (choices as ticks, log
+    ranges in log10), one line per scored trial coloured by its objective."""
     ok = tables.scored(trials)
     params = tables.param_columns(trials)
     kinds = tables.param_kinds(ok, params, space)
-    dims = []
+    fig, ax = plt.subplots(figsize=size)
+    if ok.empty or not params:
+        _empty(ax, "no scored trial")
+        return fig
+    cols, labels = [], []
     for p in params:
         if kinds[p]["kind"] == "choice":
             keys = [tables._choice_key(c) for c in kinds[p]["choices"]]
             keys += [k for k in dict.fromkeys(ok[p].map(tables._choice_key)) if k not in keys]
-            codes = ok[p].map(tables._choice_key).map({k: i for i, k in enumerate(keys)})
-            dims.append(dict(label=short(p), values=codes, tickvals=list(range(len(keys))), ticktext=keys))
-        elif kinds[p].get("log"):
-            dims.append(dict(label=f"log10 {short(p)}", values=np.log10(ok[p].astype(float))))
+            v = ok[p].map(tables._choice_key).map({k: i for i, k in enumerate(keys)}).astype(float)
+            lo, hi = 0.0, max(len(keys) - 1, 1)
+            labels.append(f"{short(p)}\n" + "/".join(map(str, keys))[:28])
         else:
-            dims.append(dict(label=short(p), values=ok[p].astype(float)))
-    dims.append(dict(label="objective", values=ok["objective"]))
-    fig = go.Figure(go.Parcoords(line=dict(color=ok["objective"], colorscale="Viridis", showscale=True),
-                                 dimensions=dims))
-    fig.update_layout(title=title or "Hyperparameters against the objective", height=380)
+            v = ok[p].astype(float)
+            if kinds[p].get("log"):
+                v = np.log10(v)
+            lo, hi = float(v.min()), float(v.max())
+            labels.append(("log10 " if kinds[p].get("log") else "") + short(p) + f"\n{lo:.3g}..{hi:.3g}")
+        cols.append((v - lo) / ((hi - lo) or 1.0))
+    grid = np.column_stack(cols)
+    obj = ok["objective"].to_numpy(float)
+    norm = plt.Normalize(np.nanmin(obj), np.nanmax(obj))
+    for row, value in sorted(zip(grid, obj), key=lambda r: r[1]):  # the best drawn last, on top
+        ax.plot(range(len(params)), row, color=plt.cm.viridis(norm(value)), linewidth=0.8, alpha=0.8)
+    ax.set_xticks(range(len(params)), labels, fontsize=5.5)
+    ax.set_yticks([])
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label="objective", pad=0.01)
+    ax.set_title(title or "hyperparameters against the objective")
     return fig
 
 
-def px_importances(imps: dict[str, pd.Series]):
-    import plotly.express as px
-
-    long = pd.DataFrame([{"search": k, "param": p, "importance": v} for k, s in imps.items() for p, v in s.items()])
-    if long.empty:
-        long = pd.DataFrame({"search": [], "param": [], "importance": []})
-    fig = px.bar(long, x="importance", y="param", color="search", orientation="h", barmode="group",
-                 color_discrete_map=colors(imps), title="Hyperparameter importances (Optuna, fANOVA)")
-    fig.update_layout(height=max(300, 22 * long["param"].nunique() + 120), yaxis=dict(autorange="reversed"))
-    return fig
-
-
-def px_asha(trials: pd.DataFrame):
-    import plotly.express as px
-
-    t = trials[trials["status"] != tables.NOT_RUN]
-    fig = px.histogram(t, x="epochs", color="status", facet_col="experiment", barmode="stack",
-                       title="Epochs each trial ran (ASHA stops the weak ones at its rungs)")
-    fig.update_layout(height=320)
-    return fig
-
-
-def px_winners(win: pd.DataFrame, metrics=tables.HEADLINE):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
+def mpl_winners(win: pd.DataFrame, metrics=tables.HEADLINE, size=(7.2, 2.2)):
+    """The headline metrics of each search's best model (and other model folders), valid and test."""
     splits = [s for s in ("valid", "test") if any(f"{s}_{m}" in win for m in metrics)]
-    fig = make_subplots(len(splits) or 1, 1, subplot_titles=splits, shared_xaxes=True)
+    fig, axes = plt.subplots(1, max(len(splits), 1), figsize=size, sharey=True, squeeze=False)
     labels = [r["experiment"] or r["tag"] for _, r in win.iterrows()]
     col = colors(labels)
-    for k, split in enumerate(splits, start=1):
-        for label, (_, r) in zip(labels, win.iterrows()):
-            fig.add_trace(go.Bar(name=label, x=list(metrics), y=[r.get(f"{split}_{m}", np.nan) for m in metrics],
-                                 marker_color=col[label], showlegend=k == 1, legendgroup=label), k, 1)
-    fig.update_layout(title="Best model of each search side by side (and other model folders)", barmode="group",
-                      height=300 * max(len(splits), 1))
+    width = 0.8 / max(len(labels), 1)
+    for ax, split in zip(axes[0], splits):
+        for j, (label, (_, r)) in enumerate(zip(labels, win.iterrows())):
+            x = np.arange(len(metrics)) + (j - (len(labels) - 1) / 2) * width
+            ax.bar(x, [r.get(f"{split}_{m}", np.nan) for m in metrics], width, color=col[label], label=label)
+        ax.set_xticks(np.arange(len(metrics)), [m.replace("_", " ") for m in metrics])
+        ax.set_ylim(0, 1.05)
+        ax.set_title(split)
+    axes[0, 0].legend(ncol=4, frameon=False, loc="lower left", bbox_to_anchor=(0, -0.45), fontsize=5.5)
     return fig
 
 
-def px_confusions(confs: dict[str, pd.DataFrame]):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    n = max(len(confs), 1)
-    fig = make_subplots(1, n, subplot_titles=list(confs) or ["no model folder"])
-    for k, (tag, cm) in enumerate(confs.items(), start=1):
-        norm = cm.div(cm.sum(1).replace(0, np.nan), axis=0).fillna(0)
-        fig.add_trace(go.Heatmap(z=norm.values, x=list(cm.columns), y=list(cm.index), text=cm.values,
-                                 texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1, showscale=k == n,
-                                 hovertemplate="true %{y}, predicted %{x}: %{text} beats (%{z:.1%} of the row)"),
-                      1, k)
-        fig.update_yaxes(autorange="reversed", row=1, col=k)
-    fig.update_layout(title="Confusion matrices on the valid split (row-normalised colour, counts as text)",
-                      height=max(300, 340 if n < 4 else 280))
+def mpl_protocol(table: pd.DataFrame, size=(7.2, 2.2)):
+    """DS1 -> DS2: sensitivity and positive predictivity per class, ours beside the published rows."""
+    fig, axes = plt.subplots(1, 2, figsize=size, sharey=True)
+    rows = table.set_index("model")
+    col = colors(rows.index)
+    width = 0.8 / max(len(rows), 1)
+    for ax, (kind, label) in zip(axes, (("Se", "sensitivity (Se)"), ("P", "positive predictivity (+P)"))):
+        for j, (model, r) in enumerate(rows.iterrows()):
+            x = np.arange(4) + (j - (len(rows) - 1) / 2) * width
+            ax.bar(x, [r.get(f"{kind}_{c}", np.nan) for c in "NSVF"], width, color=col[model], label=model,
+                   hatch=None if str(r.get("source", "")).startswith("this") else "///", edgecolor="white")
+        ax.set_xticks(range(4), list("NSVF"))
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"DS2 {label}")
+    axes[0].legend(ncol=3, frameon=False, loc="lower left", bbox_to_anchor=(0, -0.5), fontsize=5.5)
     return fig
 
 
-def px_recall(per: pd.DataFrame, title: str = "Per-class recall of the winners (valid split)"):
-    import plotly.express as px
-
-    fig = px.bar(per, x="class", y="recall", color="model", barmode="group", title=title,
-                 color_discrete_map=colors(per["model"]) if len(per) else None)
-    fig.update_layout(yaxis_range=[0, 1.05], height=340)
-    return fig
-
-
-def px_precision_recall(per: pd.DataFrame):
-    import plotly.express as px
-    import plotly.graph_objects as go
-
-    per = per.dropna(subset=["precision"])
-    fig = px.scatter(per, x="recall", y="precision", color="class", symbol="model", hover_data=["tag"],
-                     title="Precision against recall per class (valid split; grey: equal F2)")
-    for level in (0.5, 0.7, 0.9):
-        r, p = _iso_f2(level)
-        fig.add_trace(go.Scatter(x=r, y=p, mode="lines", line=dict(color="lightgrey", width=1),
-                                 name=f"F2 = {level}", hoverinfo="name"))
-    fig.update_layout(xaxis_range=[0, 1.02], yaxis_range=[0, 1.02], height=420)
+def mpl_per_record(per: pd.DataFrame, size=(7.2, 1.9)):
+    """Sensitivity per DS2 patient and class (blank: the patient has no beat of that class); counts in the cells."""
+    fig, ax = plt.subplots(figsize=size)
+    if per.empty:
+        _empty(ax, "no per-record results")
+        return fig
+    per = per.sort_values("record")
+    z = np.array([[r[f"Se_{c}"] if r[f"n_{c}"] > 0 else np.nan for _, r in per.iterrows()] for c in "NSVF"])
+    im = ax.imshow(z, aspect="auto", cmap="RdYlGn", vmin=0, vmax=1)
+    for i, c in enumerate("NSVF"):
+        for j, (_, r) in enumerate(per.iterrows()):
+            if r[f"n_{c}"] > 0:
+                ax.text(j, i, f"{int(r[f'n_{c}'])}", ha="center", va="center", fontsize=4.5)
+    ax.set_yticks(range(4), list("NSVF"))
+    ax.set_xticks(range(len(per)), per["record"].astype(str), rotation=90, fontsize=5.5)
+    fig.colorbar(im, ax=ax, label="Se", pad=0.01)
+    ax.set_title("sensitivity per DS2 patient and class (numbers: beats of the class)")
     return fig

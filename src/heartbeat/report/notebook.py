@@ -58,7 +58,7 @@ def execute(notebook: str | Path = NOTEBOOK, out: str | Path | None = None, resu
     absolute = {"HEARTBEAT_RESULTS": results, "HEARTBEAT_MODELS": models, "HEARTBEAT_FIGURES": figures,
                 "HEARTBEAT_DATA": data}
     env = {k: (str(Path(v).resolve()) if v is not None else None) for k, v in absolute.items()}
-    # plotly and matplotlib stay headless; the kernel's BLAS threads stay few (searches may be running)
+    # matplotlib stays headless (the notebook shows its figures as PNG); the kernel's BLAS threads stay few (searches may be running)
     env.update({"MPLBACKEND": "Agg", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, record_timing=False,
                             resources={"metadata": {"path": str(notebook.resolve().parent)}})
