@@ -133,7 +133,45 @@ def build_project(root: Path) -> Path:
     (results / "shift").mkdir()
     pd.DataFrame({"model": ["cnn1d", "cnn1d"], "split": ["intra", "inter"], "f2_macro": [0.9, 0.6],
                   "recall_macro": [0.91, 0.62]}).to_csv(results / "shift" / "inter_patient.csv", index=False)
+    write_protocol_results(results)
     return root
+
+
+def write_protocol_results(results: Path) -> None:
+    """DS1 -> DS2, per patient, Table 3, detectors and end-to-end, in the files' own columns, made by
+    the project's own functions from seeded random predictions."""
+    from heartbeat.ablation import VARIANTS, summarise
+    from heartbeat.data import BeatSet
+    from heartbeat.protocol import PUBLISHED, per_record, se_p
+
+    rng = np.random.default_rng(3)
+    y = rng.choice(4, size=600, p=[0.85, 0.06, 0.07, 0.02])
+    pred = np.where(rng.uniform(size=600) < 0.8, y, rng.choice(4, size=600))
+    classes = ("N", "S", "V", "F", "Q")
+    ours = {"model": "cnn1d-ds1ds2", "family": "CNN1D", "window": "kachuee", "rhythm": True, **se_p(y, pred, classes),
+            "records_DS1": 18, "records_DS2": 22, "source": "this project (18 of 22 DS1 records)"}
+    (results / "ds1ds2").mkdir()
+    pd.concat([pd.DataFrame([ours]), pd.DataFrame(PUBLISHED).assign(source="published (22 DS1 records)")]).to_csv(
+        results / "ds1ds2" / "table.csv", index=False)
+    beats = BeatSet(X=np.zeros((600, 187)), y=y, task="mitbih", record=np.repeat([str(r) for r in range(100, 112)], 50))
+    per_record("cnn1d-ds1ds2", beats, pred, classes).to_csv(results / "ds1ds2" / "per_record.csv", index=False)
+    runs = pd.DataFrame([{"variant": label, "seed": seed, "valid_recall_macro": rng.uniform(0.5, 0.8),
+                          "valid_f2_macro": rng.uniform(0.5, 0.8), "test_macro_Se": rng.uniform(0.4, 0.85),
+                          "test_Se_S": rng.uniform(0, 1), "test_P_S": rng.uniform(0, 1), "test_Se_V": rng.uniform(0, 1),
+                          "test_P_V": rng.uniform(0, 1), "test_Se_F": rng.uniform(0, 1), "epochs": 10, "seconds": 60.0}
+                         for _, label, _ in VARIANTS for seed in (0, 1)])
+    (results / "table3").mkdir()
+    summarise(runs).to_csv(results / "table3" / "table.csv", index=False)
+    (results / "bench").mkdir(exist_ok=True)
+    pd.DataFrame([{"detector": d, "records": 43, "annotated": 97705, "tp": 96900 - i, "fn": 805 + i, "fp": 750 + i,
+                   "seconds": 60.0, "record_seconds": 77638.9, "median_offset_ms": 0.0, "Se": 0.9918 - i / 1e4,
+                   "P+": 0.992 - i / 1e4, "x_realtime": 1294.0} for i, d in enumerate(("xqrs", "sleepecg"))]).to_csv(
+        results / "bench" / "detectors.csv", index=False)
+    (results / "endtoend").mkdir()
+    (results / "endtoend" / "cnn1d-ds1ds2.json").write_text(json.dumps({
+        "model": "cnn1d-ds1ds2", "records": 22, "annotated": 49712, "detected": 49603, "missed": 168, "extra": 59,
+        "qrs_Se": 0.9966, "qrs_P": 0.9988, "recall_macro_annotated": 0.795, "recall_macro_detected": 0.772,
+        "f1_macro_annotated": 0.6, "f1_macro_detected": 0.58}))
 
 
 @pytest.fixture(scope="module")
@@ -257,12 +295,37 @@ def test_summary_is_two_pages_of_numbers_from_the_results(project, tmp_path):
     imp = tables.importances(tables.read_trials(results, "cnn1d"),
                              tables.search_space(tables.search_info(results, "cnn1d")))
     assert f"mattered most {imp.index[0]} ({imp.iloc[0]:.2f})" in flat  # the conclusion comes from the data
-    assert "Attention Is All You Need" in flat and "results/shift/inter_patient.csv" in flat
+    assert "Attention Is All You Need" in flat and "DS2" in flat and "de Chazal 2004" in flat
+    table3 = pd.read_csv(results / "table3" / "table.csv").set_index("variant")
+    base = table3.loc["base"]
+    assert f"{base['test_macro_Se']:.3f} ± {base['test_macro_Se_spread']:.3f}" in flat  # mean ± spread of 2 seeds
+    assert "QRS Se 0.9966" in flat and "wfdb's XQRS" in flat
     assert {p.name for p in (tmp_path / "figures").iterdir()} == {"winners_recall.png", "importances.png",
-                                                                  "asha_epochs.png"}
+                                                                  "asha_epochs.png", "ds1ds2.png"}
     again = summary.build(results, models, tmp_path / "again.pdf", figure_dir=tmp_path / "figures",
                           log=lambda *_: 0)
     assert again.read_bytes() == out.read_bytes()  # deterministic: a rebuild on the same files changes nothing
+
+
+def test_no_summary_table_cell_is_empty_where_the_results_hold_a_value(project, tmp_path):
+    from heartbeat.report import summary
+
+    g = summary.gather(project / "results", project / "models")
+    doc = summary.document(g, summary.LEVELS[0], tmp_path / "figures")
+    # a cell is empty exactly where its source holds no value (e.g. a paper's unreported figure)
+    fam = g["families"].head(summary.LEVELS[0]["winners"])
+    keys = ["model", "family", "split", "trials", "valid recall", "test recall", "test F1", "test recall_S",
+            "test recall_V", "test recall_F", "unseen-patient recall"]
+    assert len(doc["winners"]["rows"]) == len(fam) > 0
+    for row, (_, src) in zip(doc["winners"]["rows"], fam.iterrows()):
+        assert [c == "" for c in row] == [bool(pd.isna(src[k])) for k in keys]
+    cols = ["macro_Se", *[f"{k}_{c}" for c in "NSVF" for k in ("Se", "P")]]
+    assert len(doc["protocol"]["rows"]) == len(g["protocol"])
+    for row, (_, src) in zip(doc["protocol"]["rows"], g["protocol"].iterrows()):
+        assert [c == "" for c in row[1:]] == [bool(pd.isna(src[k])) for k in cols]
+    assert len(doc["table3"]["rows"]) == len(g["table3"]) > 10
+    for row in doc["table3"]["rows"]:
+        assert all(cell != "" for cell in row[1:])  # every variant has every figure, over both seeds
 
 
 def test_summary_stays_two_pages_with_many_searches(project, tmp_path):
@@ -367,7 +430,10 @@ def test_readme_block_is_rebuilt_from_the_results(project, tmp_path):
     assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert "stale figures" not in text
     block = text.split(START)[1].split(END)[0]
-    rows = [line for line in block.splitlines() if line.startswith("| cnn1d")]
+    first = next(t for t in block.split("\n\n") if t.startswith("| model | family"))  # the models' table
+    rows = [line for line in first.splitlines() if line.startswith("| cnn1d")]
+    protocol = pd.read_csv(project / "results" / "ds1ds2" / "table.csv").iloc[0]
+    assert f"| cnn1d-ds1ds2 | {protocol['macro_Se']:.3f} |" in block and "| de Chazal et al. 2004" in block
     assert sorted(r.split(" | ")[0] for r in rows) == ["| cnn1d", "| cnn1d-dropout"]
     valid = pd.read_csv(project / "results" / "output.csv").set_index("modeltag")
     expected = f"{valid.loc['cnn1d', 'Recallmacro']:.3f}"

@@ -80,7 +80,9 @@ def mpl_recall(per_valid: pd.DataFrame, per_test: pd.DataFrame | None = None, si
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("recall")
     ax.set_title("per-class recall (valid; ticks: test)")
-    ax.legend(ncol=3, frameon=False, loc="lower left", bbox_to_anchor=(0, -0.42))
+    # beside the axes, never over its labels; one column per 8 models
+    ax.legend(ncol=max(1, math.ceil((len(models) + 1) / 8)), frameon=False, loc="center left",
+              bbox_to_anchor=(1.01, 0.5))
     return fig
 
 

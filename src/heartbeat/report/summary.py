@@ -29,6 +29,7 @@ import pandas as pd
 
 from heartbeat.errors import NotFoundError
 from heartbeat.report import figures, tables
+from heartbeat.report.readme import family_table, searches
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "summary" / "summary.typ"
@@ -45,14 +46,19 @@ OBJECTIVE_WHY = {
     "accuracy": "Accuracy counts beats, so the normal class dominates it.",
     "abnormal_sensitivity": "Abnormal sensitivity is the share of non-normal beats not called normal.",
 }
-# Densities tried in turn until the summary is exactly two pages.
+# Type is fixed (body 9 pt, tables 8 pt); what shrinks, level by level, until the summary is exactly two
+# pages: table rows, figure heights, and the number of bullets.
+FONT, TABLE_FONT = 9.0, 8.0
 LEVELS = [
-    {"font": 8.0, "table": 6.6, "fig": 1.0, "winners": 10, "top": 4, "per_group": 2, "bullets": 6, "params": 8},
-    {"font": 7.6, "table": 6.2, "fig": 0.9, "winners": 8, "top": 3, "per_group": 2, "bullets": 5, "params": 7},
-    {"font": 7.2, "table": 5.8, "fig": 0.8, "winners": 6, "top": 3, "per_group": 1, "bullets": 4, "params": 6},
-    {"font": 6.8, "table": 5.4, "fig": 0.7, "winners": 5, "top": 2, "per_group": 1, "bullets": 3, "params": 5},
-    {"font": 6.4, "table": 5.0, "fig": 0.55, "winners": 4, "top": 1, "per_group": 1, "bullets": 2, "params": 4},
+    {"fig": 1.0, "winners": 10, "bullets": 6, "records": 4},
+    {"fig": 0.9, "winners": 8, "bullets": 5, "records": 3},
+    {"fig": 0.8, "winners": 7, "bullets": 4, "records": 3},
+    {"fig": 0.7, "winners": 6, "bullets": 3, "records": 2},
+    {"fig": 0.6, "winners": 5, "bullets": 3, "records": 2},
+    {"fig": 0.5, "winners": 4, "bullets": 2, "records": 1},
 ]
+PUBLISHED_SHORT = {"de Chazal": "de Chazal 2004", "Zhang": "Zhang 2014", "Mondéjar": "Mondéjar-Guerra 2019",
+                   "Wang": "Wang 2021 (CNN+RR)"}
 
 
 # ---------------------------------------------------------------- formatting
@@ -120,18 +126,17 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
         "results": Path(results), "models": Path(models), "names": names, "trials": trials, "spaces": spaces,
         "importances": imps, "effects": effects, "winners": win, "overview": tables.search_overview(results),
         "best": best, "objective": objective, "shift": tables.shift_tables(results),
-        "variations": {},  # by (top, per_group), filled lazily
+        "families": family_table(Path(results), Path(models), searches(Path(results))),
+        "protocol": _csv(Path(results) / "ds1ds2" / "table.csv"),
+        "per_record": _csv(Path(results) / "ds1ds2" / "per_record.csv"),
+        "table3": _csv(Path(results) / "table3" / "table.csv"),
+        "detectors": _csv(Path(results) / "bench" / "detectors.csv"),
+        "endtoend": pd.DataFrame([json.loads(p.read_text()) for p in sorted((Path(results) / "endtoend").glob("*.json"))]),
     }
 
 
-def variations_for(g: dict, top: int, per_group: int) -> pd.DataFrame:
-    key = (top, per_group)
-    if key not in g["variations"]:
-        best = g["best"]
-        g["variations"][key] = (tables.variations(g["results"], g["models"], best, top=top, per_group=per_group,
-                                                  importance=g["importances"][best], space=g["spaces"][best])
-                                if best else pd.DataFrame())
-    return g["variations"][key]
+def _csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
 # ---------------------------------------------------------------- the sentences
@@ -211,166 +216,238 @@ def learned_text(g: dict, level: dict) -> list[str]:
     return out[:2 + level["bullets"]]
 
 
-def shift_text(g: dict) -> tuple[list[str], list[dict]]:
-    win = g["winners"]
-    splits = sorted({s for s in win.get("split", pd.Series(dtype=str)).dropna() if s})
-    out, cuts = [], []
-    if {"intra", "inter"} <= set(splits):
-        for split in ("intra", "inter"):
-            sub = win[win["split"] == split]
-            col = f"valid_{g['objective']}"
-            if col in sub and sub[col].notna().any():
-                r = sub.loc[sub[col].astype(float).idxmax()]
-                out.append(f"Best {split}-patient model: {r['experiment'] or r['tag']}, valid {g['objective']} "
-                           f"{fmt(r[col])}.")
-    elif splits == ["intra"]:
-        out.append("Every model folder was fitted on an intra-patient split (by beat): beats of one patient fall on "
-                   "both sides of the validation split, which flatters the scores above.")
-    elif splits:
-        out.append(f"Every model folder was fitted on an {splits[0]}-patient split.")
-    if g["shift"]:
-        for name, table in g["shift"].items():
-            cols = list(table.columns[:8])
-            cuts.append({"title": f"results/shift/{name}.csv" + (f" (first 6 of {len(table)} rows)"
-                                                                  if len(table) > 6 else ""),
-                         "columns": cols, "rows": [[fmt(v) for v in row] for row in table[cols].head(6).values],
-                         "left": 1 + sum(not pd.api.types.is_numeric_dtype(table[c]) for c in cols[1:])})
-    else:
-        out.append("No inter-patient or corruption figures yet (results/shift/ is empty or absent).")
-    return out, cuts
+def pm(mean, spread) -> str:
+    """``0.795 ± 0.024`` (mean and half the range over seeds); the mean alone for one seed."""
+    if _na(mean):
+        return ""
+    return fmt(mean) + (f" ± {float(spread):.3f}" if not _na(spread) and spread > 0 else "")
+
+
+def patients_text(g: dict, level: dict) -> list[str]:
+    """Intra- against inter-patient: the gap, then what DS1 -> DS2 training with rhythm closes of it."""
+    out = []
+    fam = g["families"]
+    if len(fam) and "unseen-patient recall" in fam and fam["unseen-patient recall"].notna().any():
+        intra = fam[fam["split"] == "intra"].dropna(subset=["test recall"])
+        if len(intra):
+            top = intra.iloc[0]
+            unseen = fam["unseen-patient recall"].dropna()
+            out.append(f"The intra-patient winner, {top['model']}, reaches test macro recall {fmt(top['test recall'])} "
+                       f"on beats of patients it also trained on; on patients held out of its training the "
+                       f"intra-patient models reach {fmt(unseen.min())} to {fmt(unseen.max())}. A beat that starts at "
+                       f"its R peak holds neither its P wave nor how early it came, which is what defines an S beat.")
+    prot = g["protocol"]
+    if len(prot):
+        ours = prot[prot["source"].str.startswith("this")].sort_values("macro_Se", ascending=False)
+        if len(ours):
+            r = ours.iloc[0]
+            out.append(f"Trained and selected on DS1 only (by record), with each beat's RR intervals and their "
+                       f"ratios to the patient's own rhythm as a second input, {r['model']} reaches macro Se "
+                       f"{fmt(r['macro_Se'])} on DS2's {int(r['records_DS2'])} unseen patients: S Se "
+                       f"{fmt(r['Se_S'])} at +P {fmt(r['P_S'])}, V Se {fmt(r['Se_V'])} at +P {fmt(r['P_V'])}. "
+                       f"Only {int(r['records_DS1'])} of DS1's 22 records are here (119, 201, 209 and 223, which hold "
+                       f"most of its S beats, are held back); paced records and Q beats are left out as in the protocol.")
+    per = g["per_record"]
+    if len(per) and len(prot):
+        best = prot[prot["source"].str.startswith("this")].sort_values("macro_Se").iloc[-1]["model"]
+        mine = per[per["model"] == best]
+        # a patient's worst class among those it has at least 10 beats of: 1 missed beat of 2 is no finding
+        rows = []
+        for r in mine.itertuples():
+            have = [(getattr(r, f"Se_{c}"), c) for c in "NSVF" if getattr(r, f"n_{c}") >= 10]
+            if have:
+                se, c = min(have)
+                rows.append({"record": r.record, "worst_class": c, "worst_Se": se, "n": int(getattr(r, f"n_{c}"))})
+        worst = pd.DataFrame(rows).sort_values("worst_Se").head(level["records"]) if rows else pd.DataFrame()
+        if len(worst):
+            out.append("The DS2 patients it fails most (worst class with at least 10 beats): " + listing(
+                [f"{r.record} ({r.worst_class} Se {fmt(r.worst_Se)} of {r.n} beats)" for r in worst.itertuples()])
+                + "; every patient in results/ds1ds2/per_record.csv.")
+    return out
+
+
+def raw_text(g: dict) -> list[str]:
+    """R-peak detection and classification from a raw recording."""
+    out = []
+    det = g["detectors"]
+    if len(det):
+        plain = det[~det["detector"].str.contains("refine")].set_index("detector")
+        if "xqrs" in plain.index:
+            x = plain.loc["xqrs"]
+            others = [f"{d} {fmt(r['Se'], 4)}/{fmt(r['P+'], 4)}" for d, r in plain.iterrows() if d != "xqrs"]
+            out.append(f"R peaks: wfdb's XQRS found the {int(x['annotated']):,} annotated beats of the "
+                       f"{int(x['records'])} records with Se {fmt(x['Se'], 4)} and +P {fmt(x['P+'], 4)} "
+                       f"(Se/+P of the others: {listing(others)}), {x['x_realtime']:,.0f} times faster than real "
+                       f"time on one core.")
+    e = g["endtoend"]
+    if len(e):
+        r = e.iloc[0]
+        out.append(f"From raw DS2 recordings, {r['model']} loses {int(r['missed'])} and adds {int(r['extra'])} of "
+                   f"{int(r['annotated']):,} beats (QRS Se {fmt(r['qrs_Se'], 4)}, +P {fmt(r['qrs_P'], 4)}); macro "
+                   f"recall on the matched beats is {fmt(r['recall_macro_detected'])} against "
+                   f"{fmt(r['recall_macro_annotated'])} at the annotated peaks.")
+    return out
 
 
 def limitations_text(g: dict) -> list[str]:
-    out, t, win, ov = [], g["trials"], g["winners"], g["overview"]
+    """What the figures above cannot say, each limit measured where the results allow."""
+    out, ov = [], g["overview"]
+    if len(ov) and ov["synthetic"].any():
+        out.append("SYNTHETIC DATA in " + listing(list(ov.loc[ov["synthetic"], "experiment"]))
+                   + ": no data was found when those searches ran, and their figures mean nothing.")
+    t3 = g["table3"]
+    if len(t3) and "test_macro_Se_spread" in t3:
+        base = t3[t3["variant"] == "base"]
+        if len(base):
+            b = base.iloc[0]
+            out.append(f"Seeds matter as much as many hyperparameters: the base's DS2 macro Se moves by ±"
+                       f"{b['test_macro_Se_spread']:.3f} between its {int(b['seeds'])} seeds, and its valid recall by "
+                       f"±{b['valid_recall_macro_spread']:.3f}. A single run, like the search's winner, is one draw.")
+    prot = g["protocol"]
+    if len(prot):
+        out.append("Validation inside DS1 is by record, and DS1's records here hold few S and F beats outside "
+                   "two or three patients: model selection on it is noisy, and S and F figures move in large steps.")
     if len(ov):
-        if ov["synthetic"].any():
-            out.append("SYNTHETIC DATA in " + listing(list(ov.loc[ov["synthetic"], "experiment"]))
-                       + ": no data was found when those searches ran, and their figures mean nothing.")
-        n_ok = len(tables.scored(t))
-        span = (f"{ov['trials'].min()}" if ov["trials"].min() == ov["trials"].max()
-                else f"{ov['trials'].min()}-{ov['trials'].max()}")
-        out.append(f"Small searches: {span} trials per search, {n_ok} scored "
-                   f"in all; importances fitted on so few trials are rough, and a different seed of the "
-                   f"searcher could rank close hyperparameters the other way.")
-        if ov["stopped_early"].sum():
-            out.append("A trial stopped by ASHA is scored at its last rung, below what it would reach in full: "
-                       "variation rows with fewer epochs understate their setting.")
-        if ov["failed"].sum():
-            errors = t.loc[t["status"] == tables.FAILED, "error"].fillna("").astype(str)
-            common = errors[errors != ""].value_counts()
-            out.append(f"{int(ov['failed'].sum())} trials failed"
-                       + (f" (most often: {common.index[0][:80]})" if len(common) else "") + ".")
-    seeds = sorted({int(s) for s in win.get("seed", pd.Series(dtype=float)).dropna()})
-    if seeds:
-        out.append(f"One fit per configuration (seed {listing([str(s) for s in seeds])}) and one validation split: "
-                   "no spread across seeds or folds is reported.")
-    if not any(c.startswith("test_") for c in win.columns):
-        out.append("No test-split scores yet (results/output_test.csv absent): the final evaluation has not run.")
-    else:
-        tested = win[[any(pd.notna(r.get(c)) for c in win.columns if c.startswith("test_"))
-                      for _, r in win.iterrows()]]
-        out.append(f"Test scores exist for {len(tested)} of {len(win)} models; search trials other than the "
-                   f"winners were never scored on the test split.")
-    recall_cols = [c for c in win.columns if c.startswith("valid_recall_") and c != "valid_recall_macro"]
-    searched = win[win["source"] == "search"]
-    if len(searched) and recall_cols:
-        r = searched.iloc[0]
-        per = {c.removeprefix("valid_recall_"): r[c] for c in recall_cols if pd.notna(r[c])}
-        if per:
-            weakest = min(per, key=per.get)
-            out.append(f"The best model's weakest class is {weakest} (valid recall {fmt(per[weakest])}); "
-                       f"rare classes have few validation beats, so their recall moves in large steps.")
+        n_ok = len(tables.scored(g["trials"]))
+        out.append(f"Small searches on 2 CPU cores: {int(ov['trials'].min())}-{int(ov['trials'].max())} trials per "
+                   f"search, {n_ok} scored in all; importances fitted on so few trials are rough.")
+    e = g["endtoend"]
+    if len(e):
+        r = e.iloc[0]
+        out.append(f"Detection costs {float(r['recall_macro_annotated'] - r['recall_macro_detected']):.3f} of macro "
+                   f"recall: a missed or extra beat also changes its neighbours' RR intervals.")
+    out.append("One database (MIT-BIH, 43 of its 48 records, two leads, 1970s Holter recordings): no external "
+               "test set of another population or device.")
     return out
 
 
 # ---------------------------------------------------------------- the tables as cells
-def winners_cells(g: dict, level: dict) -> dict:
-    win = g["winners"]
-    obj = g["objective"]
-    metrics = list(dict.fromkeys([obj, "recall_macro", "precision_macro", "f1_macro", "abnormal_sensitivity"]))
-    tests = [m for m in (obj, "recall_macro") if f"test_{m}" in win]
-    classes = list(tables.class_names(win))
-    cols = ["search", "model", "family", "split", "trials"]
-    header = cols + [SHORT.get(m, m) for m in metrics] + [SHORT.get(m, m) for m in tests] + classes
-    groups = [["", len(cols)], ["valid", len(metrics)]] + ([["test", len(tests)]] if tests else []) \
-        + ([["valid recall per class", len(classes)]] if classes else [])
-    rows = []
-    for _, r in win.head(level["winners"]).iterrows():
-        rows.append([r["experiment"] or "-", r["tag"] or "-", fmt(r["family"]), fmt(r["split"]),
-                     count(r["trials"]) if r["trials"] else "-"]
-                    + [fmt(r.get(f"valid_{m}")) for m in metrics] + [fmt(r.get(f"test_{m}")) for m in tests]
-                    + [fmt(r.get(f"valid_recall_{c}")) for c in classes])
-    more = len(win) - len(rows)
-    note = ("Search rows are sorted by valid " + obj + "; other model folders follow. Valid metrics of the best epoch "
-            "on each model's own validation split; test metrics from results/output_test.csv.")
-    if more > 0:
-        note += f" {more} more model rows not shown."
-    return {"columns": header, "groups": groups, "rows": rows, "left": 4, "note": note}
-
-
-def variations_cells(g: dict, level: dict) -> dict | None:
-    table = variations_for(g, level["top"], level["per_group"])
-    if table.empty:
+def winners_cells(g: dict, level: dict) -> dict | None:
+    fam = g["families"]
+    if fam.empty:
         return None
-    obj = g["objective"]
-    params = [c for c in table.columns if "." in c]
-    shown = params[:level["params"]]
-    metric_cols = ["epochs", f"valid_{obj}", "valid_recall_macro", "valid_f1_macro", f"test_{obj}",
-                   "test_recall_macro"]
-    tests = [c for c in metric_cols[4:] if table[c].notna().any()]
-    metric_cols = metric_cols[:4] + tests
-    names = [figures.short(p) for p in shown]
-    names = [n if names.count(n) == 1 else p for n, p in zip(names, shown)]
-    header = ["", *names, "epochs", *[SHORT.get(c.split("_", 1)[1], c) for c in metric_cols[1:]], "source"]
-    groups = [["", 1], ["hyperparameters (blank: as in base)", len(shown)], ["", 1], ["valid", 3]] \
-        + ([["test", len(tests)]] if tests else []) + [["", 1]]
-    rows, breaks = [], []
-    for i, r in table.iterrows():
-        if i > 0 and r["group"] != table.loc[i - 1, "group"]:
+    cols = [("model", "model"), ("family", "family"), ("split", "split"), ("trials", "trials"),
+            ("valid recall", "recall"), ("test recall", "recall"), ("test F1", "F1"), ("test recall_S", "S"),
+            ("test recall_V", "V"), ("test recall_F", "F"), ("unseen-patient recall", "recall")]
+    cols = [(c, h) for c, h in cols if c in fam]
+    rows = [[fmt(r[c]) if c not in ("trials",) else str(r[c]) for c, _ in cols] for _, r in fam.head(level["winners"]).iterrows()]
+    groups = [["", 4], ["valid", 1], ["test (intra-patient)", 5], ["unseen", 1]]
+    more = len(fam) - len(rows)
+    note = ("Macro recall and F1; S, V, F: test recall of those classes; unseen: macro recall on five patients "
+            "held out of training. Sorted by test recall.") + (f" {more} more model folders not shown." if more > 0 else "")
+    return {"columns": [h for _, h in cols], "groups": groups if len(cols) == 11 else [], "rows": rows, "left": 3,
+            "note": note}
+
+
+def protocol_cells(g: dict) -> dict | None:
+    t = g["protocol"]
+    if t.empty:
+        return None
+    rows = []
+    for _, r in t.iterrows():
+        name = r["model"]
+        for key, short in PUBLISHED_SHORT.items():
+            if str(name).startswith(key):
+                name = short
+        rows.append([name, fmt(r["macro_Se"]), *[fmt(r[f"{k}_{c}"]) for c in "NSVF" for k in ("Se", "P")]])
+    ours = int((t["source"].str.startswith("this")).sum())
+    return {"columns": ["", "macro Se", *[h for c in "NSVF" for h in (f"Se {c}", f"+P {c}")]],
+            "groups": [["", 2], ["N", 2], ["S", 2], ["V", 2], ["F", 2]], "rows": rows, "left": 1,
+            "breaks": [ours] if ours < len(rows) else [],
+            "note": "DS2 of de Chazal et al. (2004); below the rule, published results on the same protocol with all "
+                    "22 DS1 records, as printed (blank: not reported). " + "; ".join(PUBLISHED_REFS) + "."}
+
+
+def table3_cells(g: dict) -> dict | None:
+    t = g["table3"]
+    if t.empty:
+        return None
+    figs = [("valid_recall_macro", "recall"), ("test_macro_Se", "macro Se"), ("test_Se_S", "Se S"),
+            ("test_P_S", "+P S"), ("test_Se_V", "Se V"), ("test_Se_F", "Se F")]
+    rows, breaks, last = [], [], None
+    for _, r in t.iterrows():
+        if last is not None and r["group"] != last:
             breaks.append(len(rows))
-        rows.append([r["group"], *[param_cell(r[p]) for p in shown], count(r["epochs"]),
-                     *[fmt(r[c]) for c in metric_cols[1:]], r["source"].replace("trial ", "")])
-    imp = g["importances"][g["best"]]
-    varied = [v for v in dict.fromkeys(table["varied"]) if v and "," not in v]
-    note = (f"Base: the winner of the {g['best']} search. "
-            + (f"Groups (A), (B), ... vary the hyperparameters of largest importance in turn: "
-               + listing([f"{v} ({imp[v]:.2f})" if v in imp.index else v for v in varied]) + ". " if varied else "")
-            + "Each row is the scored trial closest to the base in the other hyperparameters; a blank cell holds the "
-              "base's value. Valid metrics at the trial's best epoch; test only for model folders.")
-    if len(params) > len(shown):
-        note += f" {len(params) - len(shown)} less important hyperparameters not shown."
-    return {"title": f"Variations on the {g['best']} winner", "columns": header, "groups": groups, "rows": rows,
-            "breaks": breaks, "left": 1, "note": note}
+        last = r["group"]
+        rows.append([r["group"] if r["group"] != "base" else "", r["variant"],
+                     *[pm(r.get(f), r.get(f + "_spread")) for f, _ in figs]])
+    seeds = int(t["seeds"].max())
+    return {"columns": ["", "row", *[h for _, h in figs]], "groups": [["", 2], ["valid (DS1)", 1],
+                                                                      ["test: DS2, unseen patients", 5]],
+            "rows": rows, "breaks": breaks, "left": 2,
+            "note": f"Each row changes one thing from the base (the DS1 -> DS2 winner) and is trained the same way: "
+                    f"same data and split, same epochs, {seeds} seeds; mean ± half the range over seeds "
+                    f"(make ablate, results/table3/)."}
 
 
 def document(g: dict, level: dict, figure_dir: Path) -> dict:
     """The JSON the template lays out, at one density level."""
     win, ov = g["winners"], g["overview"]
     task = win["task"].iloc[0] if len(win) else "mitbih"
-    data = sorted({d for d in ov.get("data", pd.Series(dtype=str)) if d}) if len(ov) else []
-    figs = figures.summary_figures(g["trials"], win, g["importances"], figure_dir, g["objective"], level["fig"])
-    shift, shift_tables = shift_text(g)
+    searched = win[win["source"] == "search"] if len(win) else win  # one bar group per search's winner
+    figs = figures.summary_figures(g["trials"], searched, g["importances"], figure_dir, g["objective"], level["fig"])
+    if len(g["protocol"]):
+        figs["protocol"] = figures.save(figures.mpl_protocol(g["protocol"], size=(7.2, 2.1 * level["fig"])),
+                                        figure_dir / "ds1ds2.png")
+    records = sorted({r for d in ov.get("data", pd.Series(dtype=str)) for r in [str(d)] if r}) if len(ov) else []
     n_trials = len(g["trials"])
-    subtitle = (f"{TASKS.get(task, task)}. {len(g['names'])} searches ({listing(g['names'])}), {n_trials} trials, "
-                f"objective {g['objective']}." + (f" Data: {listing([d[-70:] for d in data])}." if data else ""))
+    subtitle = (f"{TASKS.get(task, task)}; {len(g['names'])} searches, {n_trials} trials, objective "
+                f"{g['objective']}; 2-core CPU machine, no GPU."
+                + (" Data: the MIT-BIH Arrhythmia records shared with the project." if any("mitdb" in r for r in records)
+                   else ""))
     return {
         "title": "heartbeat: hyperparameter search for ECG heartbeat classification",
         "subtitle": subtitle,
         "synthetic": bool(len(ov) and ov["synthetic"].any()),
         "objective": objective_text(g),
         "winners": winners_cells(g, level),
-        "variations": variations_cells(g, level),
+        "patients": patients_text(g, level),
+        "protocol": protocol_cells(g),
+        "table3": table3_cells(g),
         "figures": {k: str(Path(v).resolve()) for k, v in figs.items()},
-        # the importances image holds a panel per search (five to a row): its width follows their number
         "importances_width": min(1.0, 0.2 * min(max(len(g["names"]), 1), 5) + 0.1) * max(level["fig"], 0.8),
         "learned": learned_text(g, level),
-        "shift": shift,
-        "shift_tables": shift_tables,
+        "raw": raw_text(g),
         "limitations": limitations_text(g)[:level["bullets"] + 1],
-        "footer": f"Built by python -m heartbeat.report.summary from {rel(g['results'])}/ and {rel(g['models'])}/; "
-                  f"figures in {rel(figure_dir)}/.",
-        "style": {k: level[k] for k in ("font", "table", "fig")},
+        "captions": captions(g),
+        "footer": f"Built by make summary (python -m heartbeat.report.summary) from {rel(g['results'])}/ and "
+                  f"{rel(g['models'])}/; every number is read from those files.",
+        "style": {"font": FONT, "table": TABLE_FONT, "fig": level["fig"]},
     }
+
+
+def captions(g: dict) -> dict:
+    """What to see in each figure, said from the numbers it shows."""
+    out = {"recall": "Bars: validation recall per class of each search's winner; black ticks: test recall.",
+           "protocol": "", "importances": "Optuna's fANOVA importance of each searched binding, per search."}
+    per = tables.per_class(g["winners"], "test")
+    if len(per):
+        spread = per.groupby("class")["recall"].agg(["min", "max"])
+        spread["range"] = spread["max"] - spread["min"]
+        wide = spread.sort_values("range", ascending=False).head(2)
+        out["recall"] += " The winners differ most on " + listing(
+            [f"{c} ({fmt(r['min'])} to {fmt(r['max'])})" for c, r in wide.iterrows()]) + "."
+    prot = g["protocol"]
+    if len(prot):
+        ours = prot[prot["source"].str.startswith("this")].sort_values("macro_Se").iloc[-1]
+        pub = prot[~prot["source"].str.startswith("this")]
+        parts = []
+        for c in "SV":
+            col = pub[f"Se_{c}"].dropna()
+            if len(col):
+                parts.append(f"{c} Se {fmt(ours[f'Se_{c}'])} against {fmt(col.min())} to {fmt(col.max())} published")
+        out["protocol"] = (f"Se and +P per class on DS2; hatched bars are published systems. {ours['model']}: "
+                           + "; ".join(parts) + ".")
+    imps = {n: v for n, v in g["importances"].items() if len(v)}
+    if imps:
+        lead = pd.Series({n: v.index[0] for n, v in imps.items()}).value_counts()
+        out["importances"] += (f" The most important binding is {lead.index[0]} in {int(lead.iloc[0])} of "
+                               f"{len(imps)} searches.")
+    return out
+
+
+PUBLISHED_REFS = ("de Chazal, O'Dwyer, Reilly, IEEE TBME 51(7) 2004", "Zhang et al., Comput Biol Med 46 2014",
+                  "Mondéjar-Guerra et al., BSPC 47 2019", "Wang et al., Entropy 23(1) 2021")
 
 
 # ---------------------------------------------------------------- build
