@@ -64,6 +64,7 @@ def test_retrain_adds_the_labelled_beats_and_registers_a_version(trained, feedba
     root, data, model = trained
     url, X_fb, y_fb = feedback_db
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("HEARTBEAT_DATA", str(root))  # the data root: the record names beats.parq below it
     out = tmp_path / "retrained"
     assert serve_main(["retrain", "--model", str(model), "--db", url, "--out", str(out), "--register", "hb-test",
                        "--epochs", "1", "--threads", "1", "--feedback-repeat", "2"]) == 0
@@ -117,13 +118,14 @@ def test_retrain_adds_the_labelled_beats_and_registers_a_version(trained, feedba
         proc.wait(10)
 
 
-def test_without_feedback_and_with_moved_data(trained, tmp_path, capsys):
+def test_without_feedback_and_with_moved_data(trained, tmp_path, capsys, monkeypatch):
     root, data, model = trained
     moved = tmp_path / "moved"
     shutil.copytree(model, moved)
     info = json.loads((moved / "metrics.json").read_text())
-    info["data"] = f"{tmp_path / 'gone.parq'}, intra split 80%/20% seed 0"
+    info["data_path"] = "gone.parq"
     (moved / "metrics.json").write_text(json.dumps(info))
+    monkeypatch.setenv("HEARTBEAT_DATA", str(root))
     assert serve_main(["retrain", "--model", str(moved), "--out", str(tmp_path / "x"), "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "gone.parq" in err and "give --data PATH" in err
@@ -136,11 +138,14 @@ def test_without_feedback_and_with_moved_data(trained, tmp_path, capsys):
     assert json.loads((out / "metrics.json").read_text())["feedback_beats"] == 0
 
 
-def test_the_original_data_is_found_from_metrics_json(trained):
-    _, data, model = trained
+def test_the_original_data_is_found_from_metrics_json(trained, monkeypatch):
+    root, data, model = trained
     info = json.loads((model / "metrics.json").read_text())
+    # recorded relative to the data root, never as a path of the machine that trained it
+    assert info["data_path"] == "beats.parq" and str(root) not in json.dumps(info)
+    monkeypatch.setenv("HEARTBEAT_DATA", str(root))
     ds = original_dataset(info)
-    assert str(data) in ds.source and not ds.synthetic
+    assert ds.source.startswith("<data>/beats.parq") and not ds.synthetic and len(ds.train) + len(ds.test) == 3000
     synthetic = original_dataset({**info, "synthetic": True, "data": "built-in synthetic beats (seed 0)"})
     assert synthetic.synthetic and len(synthetic.train) + len(synthetic.test) >= 20000
 

@@ -84,7 +84,8 @@ def train(config: str | Path, bindings: dict | list[str] | None = None, data: Da
         ds = data if isinstance(data, Dataset) else load_data(data, seed=seed, window=inputs.window)
         train_set, valid = valid_split(ds, valid_size, seed)
         result = fit(train_set, valid, on_epoch=on_epoch, max_epochs=epochs, device=device)
-        info = {"task": ds.task, "classes": list(train_set.classes), "data": ds.source, "synthetic": ds.synthetic,
+        info = {"task": ds.task, "classes": list(train_set.classes), "data": ds.source, "data_path": ds.data_path,
+                "synthetic": ds.synthetic,
                 "split": ds.split, "seed": seed, "valid_size": valid_size, "holdout": list(ds.holdout_records),
                 "best_epoch": result.best_epoch, "objective": result.objective, "seconds": result.seconds,
                 "valid": result.metrics, "history": result.history}

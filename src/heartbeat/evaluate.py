@@ -92,9 +92,9 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
             stand_in = True
             warnings.append(f"{model.tag} was trained on {model.info.get('data')} but no data was found: "
                             "scored on SYNTHETIC beats, the figures mean nothing")
-        recorded = model.info.get("data", "")
-        if not ds.synthetic and recorded and Path(recorded.split(" ")[0]).name != Path(ds.source.split(" ")[0]).name:
-            warnings.append(f"{model.tag} was trained on {recorded}; scored on {ds.source}")
+        recorded = model.info.get("data_path")
+        if not ds.synthetic and recorded is not None and recorded != ds.data_path:
+            warnings.append(f"{model.tag} was trained on {model.info.get('data')}; scored on {ds.source}")
         pred = model.predict_beats(beats)
         rows.append(output_row(model.tag, beats.y, pred, len(model.classes)))
         log(f"  {model.tag:<14} {on} {len(beats)} beats  Recallmacro {rows[-1]['Recallmacro']:.4f}  "

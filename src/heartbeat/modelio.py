@@ -16,7 +16,7 @@ Loading leaves the caller's gin config as it was.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import gin
@@ -27,6 +27,56 @@ from heartbeat.data.beatset import CLASSES, BeatSet, DataError
 from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.errors import ConfigError, NotFoundError
 from heartbeat.inputs import BeatInput
+
+
+@dataclass
+class ModelInfo:
+    """A model folder's record (``metrics.json``): written by :func:`save_model`, read by :func:`load_model`.
+
+    ``data`` describes the source with the data root written ``<data>``; ``data_path`` is what was
+    read, relative to that root (the folder given as --data or $HEARTBEAT_DATA), so that a model is
+    rebuilt from its record on any machine, never through a path of the machine that trained it.
+    Keys a caller adds that are not fields here (a search's ``trial_config``, a retrain's
+    ``retrained_from``) are kept in ``extra`` and written beside the fields.
+    """
+
+    task: str
+    tag: str = ""
+    family: str = ""
+    classes: list[str] = field(default_factory=list)
+    data: str = ""
+    data_path: str | None = None
+    synthetic: bool = False
+    split: str = "intra"
+    seed: int = 0
+    valid_size: float = 0.2
+    holdout: list[str] = field(default_factory=list)
+    window: str = "kachuee"
+    rhythm: list[str] = field(default_factory=list)
+    best_epoch: int = 0
+    objective: str = "f2_macro"
+    seconds: float = 0.0
+    valid: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelInfo":
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known = {k: v for k, v in d.items() if k in names}
+        extra = {**d.get("extra", {}), **{k: v for k, v in d.items() if k not in names and k != "extra"}}
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {**{k: v for k, v in d.items() if k != "extra"}, **d["extra"]}
+
+    def write(self, folder: Path) -> None:
+        (folder / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> "ModelInfo":
+        return cls.from_dict(json.loads((folder / "metrics.json").read_text()))
 
 
 @dataclass
@@ -96,24 +146,25 @@ def family_of(config: str) -> str:
     raise ConfigError("the config has no 'fit.model = @Family' binding")
 
 
-def save_model(out: str | Path, model, config: str, info: dict, inputs: BeatInput = BeatInput()) -> Path:
+def save_model(out: str | Path, model, config: str, info: "ModelInfo | dict", inputs: BeatInput = BeatInput()) -> Path:
     """Write a model folder (weights or estimator, ``config.gin``, ``metrics.json``).
 
-    ``metrics.json`` also records what the model takes (``inputs``): its beat window, and the names
-    of its rhythm features (empty for a beat-only model).
+    ``metrics.json`` is the :class:`ModelInfo` record; it also records what the model takes
+    (``inputs``): its beat window, and the names of its rhythm features (empty for a beat-only model).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("model.pt", "model.joblib"):
+    for stale in ("model.pt", "model.joblib", "model.onnx"):  # an old export would no longer match the weights
         (out / stale).unlink(missing_ok=True)
     if isinstance(model, torch.nn.Module):
         torch.save(model.state_dict(), out / "model.pt")
     else:
         model.save(out)
     (out / "config.gin").write_text(config)
-    info = {"tag": out.name, "family": family_of(config), **info, "window": inputs.window,
-            "rhythm": list(RHYTHM_NAMES) if inputs.rhythm else []}
-    (out / "metrics.json").write_text(json.dumps(info, indent=2, default=_json_default) + "\n")
+    record = info if isinstance(info, ModelInfo) else ModelInfo.from_dict(info)
+    record.tag, record.family = out.name, family_of(config)
+    record.window, record.rhythm = inputs.window, list(RHYTHM_NAMES) if inputs.rhythm else []
+    record.write(out)
     return out
 
 
@@ -137,8 +188,9 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") ->
         if not (path / name).exists():
             raise NotFoundError(f"{path}: not a model folder ({name} missing)")
     config = (path / "config.gin").read_text()
-    info = json.loads((path / "metrics.json").read_text())
-    task = info["task"]
+    record = ModelInfo.read(path)
+    info = record.to_dict()
+    task = record.task
     family = family_of(config)
     with preserved_gin():
         parse_text(config)
@@ -153,7 +205,7 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") ->
 
             net.to(resolve_device(device)).eval()
     session = onnx_session(path / FILENAME) if runtime == "onnx" else None
-    return LoadedModel(path, info.get("tag", path.name), family, task, CLASSES[task], config, info, net, inputs,
+    return LoadedModel(path, record.tag or path.name, family, task, CLASSES[task], config, info, net, inputs,
                        session)
 
 

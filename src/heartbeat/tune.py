@@ -455,7 +455,8 @@ def run_search(args: SearchOptions) -> SearchResult:
     history(grid).to_csv(results_dir / "history.csv", index=False)
     (results_dir / "space.json").write_text(json.dumps(space, indent=2, default=repr) + "\n")
     metric_names = set(classification_metrics([0], [0], train.classes)) | set(OBJECTIVES)
-    info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "synthetic": ds.synthetic,
+    info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "data_path": ds.data_path,
+            "synthetic": ds.synthetic,
             "split": ds.split, "seed": args.seed, "valid_size": args.valid_size, "holdout": list(ds.holdout_records),
             "objective": args.objective, "search": str(args.search),
             "experiment": name, "metric_names": metric_names}

@@ -167,6 +167,9 @@ class Dataset:
     split: str = "intra"  # how validation is carved from train: by beat, or by record for 'inter'
     holdout: "BeatSet | None" = None  # beats of patients kept out of train and test (data-shift checks)
     holdout_records: tuple[str, ...] = ()
+    #: what was read, relative to the data root (the folder given, or holding the file given): "" is the root
+    #: itself, None synthetic beats. ``source`` names the root "<data>", never a path of this machine.
+    data_path: str | None = None
 
     @property
     def task(self) -> str:

@@ -130,7 +130,21 @@ def _hold_out_pair(ds: Dataset, records: tuple[str, ...]) -> Dataset:
     test, held_test = _take_out(ds.test, tuple(present), ds.source) if present else (ds.test, None)
     held = held_train if held_test is None else BeatSet.concat([held_train, held_test])
     return Dataset(train, test, source=f"{ds.source}, records {','.join(records)} held out", synthetic=ds.synthetic,
-                   split=ds.split, holdout=held, holdout_records=records)
+                   split=ds.split, holdout=held, holdout_records=records, data_path=ds.data_path)
+
+
+DATA_ROOT = "<data>"  # how a source string names the data root: no path of the machine that read it
+
+
+def _shown(p: Path, root: Path) -> str:
+    """``p`` as ``<data>/relative/path`` (``<data>`` for the root itself)."""
+    rel = p.relative_to(root).as_posix()
+    return DATA_ROOT if rel == "." else f"{DATA_ROOT}/{rel}"
+
+
+def _relative(p: Path, root: Path) -> str:
+    rel = p.relative_to(root).as_posix()
+    return "" if rel == "." else rel
 
 
 def _load(path, task, split_how, seed, test_size, synthetic_size, progress, records, window) -> Dataset:
@@ -144,25 +158,28 @@ def _load(path, task, split_how, seed, test_size, synthetic_size, progress, reco
         raise DataError(f"{path}: no such file or folder")
     if path.is_file():
         beats = read_beats(path, task=None)
-        return _split_one(beats, str(path), split_how, seed, test_size, records)
+        return _split_one(beats, _shown(path, path.parent), split_how, seed, test_size, records, path.name)
     for folder in [path, *sorted(p for p in path.iterdir() if p.is_dir())]:
+        where = _relative(folder, path)
         for train_name, test_name in PAIRS.get(task, []):
             if (folder / train_name).exists() and (folder / test_name).exists():
                 train = read_beats(folder / train_name, task)
                 test = read_beats(folder / test_name, task)
-                return Dataset(train, test, source=f"{folder / train_name} + {test_name}")
+                return Dataset(train, test, source=f"{_shown(folder / train_name, path)} + {test_name}",
+                               data_path=where)
         if task == "ptb" and (folder / "ptbdb_normal.csv").exists() and (folder / "ptbdb_abnormal.csv").exists():
             beats = BeatSet.concat([read_beats(folder / "ptbdb_normal.csv", "ptb"),
                                     read_beats(folder / "ptbdb_abnormal.csv", "ptb")])
-            return _split_one(beats, str(folder / "ptbdb_*.csv"), split_how, seed, test_size, records)
+            return _split_one(beats, f"{_shown(folder, path)}/ptbdb_*.csv", split_how, seed, test_size, records, where)
         if task == "mitbih" and any(folder.glob("*.hea")):
             beats = cached_wfdb_beats(folder, progress=progress, window=window)
-            return _split_one(beats, f"{folder} (WFDB records)", split_how, seed, test_size, records)
+            return _split_one(beats, f"{_shown(folder, path)} (WFDB records)", split_how, seed, test_size, records,
+                              where)
         if task == "ptb":
             ptb_files = sorted(folder.glob("*ptb*.parq"))
             if ptb_files:
-                return _split_one(read_beats(ptb_files[0], "ptb"), str(ptb_files[0]), split_how, seed, test_size,
-                                  records)
+                return _split_one(read_beats(ptb_files[0], "ptb"), _shown(ptb_files[0], path), split_how, seed,
+                                  test_size, records, _relative(ptb_files[0], path))
     raise DataError(
         f"{path}: no {task} data found. Expected one of: "
         + "; ".join(f"{a} + {b}" for a, b in PAIRS.get(task, []))
@@ -173,7 +190,7 @@ def _load(path, task, split_how, seed, test_size, synthetic_size, progress, reco
 
 
 def _split_one(beats: BeatSet, source: str, how: str, seed: int, test_size: float,
-               records: tuple[str, ...] = ()) -> Dataset:
+               records: tuple[str, ...] = (), data_path: str | None = None) -> Dataset:
     held = None
     if records:
         beats, held = _take_out(beats, records, source)
@@ -181,10 +198,11 @@ def _split_one(beats: BeatSet, source: str, how: str, seed: int, test_size: floa
     if how == "ds1ds2":
         beats, note = protocol_beats(beats)
         train, test = split(beats, how)
-        return Dataset(train, test, source=f"{source}, {note}", split=how, holdout=held, holdout_records=records)
+        return Dataset(train, test, source=f"{source}, {note}", split=how, holdout=held, holdout_records=records,
+                       data_path=data_path)
     train, test = split(beats, how, test_size, seed)
     return Dataset(train, test, source=f"{source}, {how} split {1 - test_size:.0%}/{test_size:.0%} seed {seed}",
-                   split=how, holdout=held, holdout_records=records)
+                   split=how, holdout=held, holdout_records=records, data_path=data_path)
 
 
 def cache_dir() -> Path:

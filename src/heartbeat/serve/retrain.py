@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import select
 
 from heartbeat.data import BeatSet, DataError, Dataset, load_dataset, split, valid_split
+from heartbeat.data.sources import default_source
 from heartbeat.serve.db import RetrainRequest, labelled_beats, make_engine, redact, session_factory, utcnow
 from heartbeat.serve.monitor import write_reference
 
@@ -41,7 +42,8 @@ def original_dataset(info: dict, data: str | Path | None = None) -> Dataset:
     task, seed, how = info["task"], int(info.get("seed", 0)), info.get("split", "intra")
     holdout = tuple(info.get("holdout") or ())  # the same patients stay unseen by the retrained model
     if data is not None:
-        return load_dataset(data, task=task, split_how=how, seed=seed, holdout=holdout)
+        return load_dataset(data, task=task, split_how=how, seed=seed, holdout=holdout,
+                            window=info.get("window", "kachuee"))
     if info.get("synthetic"):
         # load_dataset's own fallback, made explicit: it would prefer any data found on this machine
         from heartbeat.data.synthetic import synthetic_beats
@@ -49,15 +51,17 @@ def original_dataset(info: dict, data: str | Path | None = None) -> Dataset:
         beats = synthetic_beats(20000, task=task, seed=seed)
         train, test = split(beats, "intra", 0.2, seed)
         return Dataset(train, test, source=beats.report.source, synthetic=True)
-    source = str(info.get("data", ""))
-    # "<folder>/<train file> + <test file>", "<file or folder>, intra split 80%/20% seed 0", "<folder> (WFDB records)"
-    first = source.split(" + ")[0].split(", ")[0].removesuffix(" (WFDB records)")
-    path = Path(first)
-    if " + " in source or "*" in path.name:
-        path = path.parent
-    if not first or not path.exists():
-        raise DataError(f"the model's training data {source!r} is not found here ({path}); give --data PATH")
-    return load_dataset(path, task=task, split_how=how, seed=seed, holdout=holdout)
+    # the record names what was read relative to the data root; the root is this machine's own
+    root = default_source()
+    if root is None:
+        raise DataError(f"the model's training data ({info.get('data')}) is not found here: give --data PATH, or "
+                        "set HEARTBEAT_DATA to the folder holding it")
+    rel = info.get("data_path")
+    path = root / rel if rel else root
+    if not path.exists():
+        raise DataError(f"the model's training data <data>/{rel} is not found under {root}; give --data PATH")
+    return load_dataset(path, task=task, split_how=how, seed=seed, holdout=holdout,
+                        window=info.get("window", "kachuee"))
 
 
 def feedback_beats(db_url: str, task: str) -> tuple[np.ndarray, np.ndarray]:
