@@ -10,7 +10,11 @@ lowest role each accepts (:mod:`heartbeat.serve.auth`):
 - ``POST /predict`` (reader): ``{"beat": [187 numbers]}`` -> probabilities, predicted class,
   abnormal flag, prediction id;
 - ``POST /predict/batch`` (reader): ``{"beats": [[187 numbers], ...]}``, up to ``max_batch``
-  beats -> one result per beat, in order;
+  beats -> one result per beat, in order; a model trained with rhythm also needs ``"rhythm"``
+  (``"rhythms"`` for a batch): the beat's 8 RR values (heartbeat.data.rhythm);
+- ``POST /predict/record`` (reader): ``{"samples": [...], "fs": 360, "lead": "MLII"}``, a raw
+  segment of at most ``max_record_seconds`` -> every beat found in it, with its time, class
+  and probabilities (stored like any prediction), and the segment's summary;
 - ``GET /model`` (reader): tag, version, family, task, classes, threshold, gin config,
   validation metrics, data source;
 - ``GET /monitoring`` (reader): recall on labelled predictions, drift, degraded state,
@@ -51,7 +55,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from heartbeat.data.beatset import BEAT_LEN
+from heartbeat.data.beatset import BEAT_LEN, DataError
+from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.serve import auth
 from heartbeat.serve.db import (ApiKey, Feedback, Prediction, RetrainRequest, User, beat_bytes, beat_hash, count,
                                 make_engine, redact, session_factory, utcnow)
@@ -72,6 +77,7 @@ class Settings:
     admin_key: str | None = None
     token_minutes: float = 60.0
     max_batch: int = 1024
+    max_record_seconds: float = 600.0  # /predict/record: the longest segment taken, at its own fs
     docs: bool = True
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
 
@@ -101,12 +107,25 @@ Beat = Annotated[list[Finite], Field(min_length=BEAT_LEN, max_length=BEAT_LEN,
                                      description=f"one beat: {BEAT_LEN} finite numbers (125 Hz, scaled to [0, 1])")]
 
 
+Rhythm = Annotated[list[Finite], Field(min_length=len(RHYTHM_NAMES), max_length=len(RHYTHM_NAMES),
+                                       description=f"the beat's rhythm ({', '.join(RHYTHM_NAMES)}; seconds and "
+                                                   "ratios), for a model trained with rhythm")]
+
+
 class BeatIn(BaseModel):
     beat: Beat
+    rhythm: Rhythm | None = None
 
 
 class BeatsIn(BaseModel):
     beats: Annotated[list[Beat], Field(min_length=1, description="beats, each of 187 finite numbers")]
+    rhythms: list[Rhythm] | None = Field(None, description="one rhythm per beat, for a model trained with rhythm")
+
+
+class RecordIn(BaseModel):
+    samples: Annotated[list[Finite], Field(min_length=1, description="one lead of a raw ECG, in its own units")]
+    fs: Annotated[float, Field(gt=0, description="sampling rate in Hz")]
+    lead: str | None = Field(None, max_length=32, description="the lead's name, for the record (e.g. MLII)")
 
 
 class BeatOut(BaseModel):
@@ -127,6 +146,22 @@ class BatchOut(BaseModel):
     model_version: str
     threshold: float
     predictions: list[BeatOut]
+
+
+class RecordBeatOut(BeatOut):
+    time_s: float = Field(description="the beat's R peak, seconds from the segment's start")
+    sample: int = Field(description="the R peak's sample index in the segment")
+
+
+class RecordOut(BaseModel):
+    model_version: str
+    threshold: float
+    fs: float
+    lead: str | None
+    seconds: float
+    summary: dict = Field(description="beats per class, abnormal burden in %, the longest abnormal runs")
+    notes: list[str]
+    beats: list[RecordBeatOut]
 
 
 class FeedbackIn(BaseModel):
@@ -313,9 +348,10 @@ def create_app(settings: Settings) -> FastAPI:
         return {"name": p.name, "role": p.role, "via": p.via}
 
     # ------------------------------------------------------------ predictions
-    def predict_rows(X: np.ndarray, p: auth.Principal, s: Session, request: Request) -> list[BeatOut]:
+    def predict_rows(X: np.ndarray, p: auth.Principal, s: Session, request: Request,
+                     rhythm: np.ndarray | None = None) -> list[BeatOut]:
         request.state.beats = len(X)
-        P = model.predict_proba(X)  # (n, classes)
+        P = model.predict_proba(X, rhythm=rhythm)  # (n, classes)
         p_abnormal = 1.0 - P[:, 0]
         rows = [Prediction(user_id=p.user_id, model_version=version, task=model.task, input_hash=beat_hash(x),
                            beat=beat_bytes(x), probabilities=[float(v) for v in P[i]], predicted=int(P[i].argmax()),
@@ -326,10 +362,25 @@ def create_app(settings: Settings) -> FastAPI:
                         predicted_class=model.classes[r.predicted], p_abnormal=float(p_abnormal[i]),
                         abnormal=r.abnormal, input_sha256=r.input_hash) for i, r in enumerate(rows)]
 
+    def rhythm_of(given, n: int, field_name: str) -> np.ndarray | None:
+        """The rhythm a model trained with it needs (a 422 naming the field where it is missing)."""
+        if not model.inputs.rhythm:
+            return None
+        if given is None:
+            raise invalid(("body", field_name), f"{field_name}: model {model.tag} was trained with rhythm input: give "
+                                                f"{'each beat' if n > 1 else 'the beat'}'s {len(RHYTHM_NAMES)} rhythm "
+                                                f"values ({', '.join(RHYTHM_NAMES)}), or send the raw signal to "
+                                                "/predict/record", "missing")
+        if len(given) != n:
+            raise invalid(("body", field_name), f"{field_name}: one rhythm per beat expected, got {len(given)} for "
+                                                f"{n} beats")
+        return np.asarray(given, dtype=np.float32).reshape(n, -1)
+
     @app.post("/predict", tags=["predict"], response_model=PredictionOut)
     def predict(body: BeatIn, p: Reader, s: DB, request: Request) -> PredictionOut:
-        """Classify one beat."""
-        (row,) = predict_rows(np.asarray([body.beat], dtype=np.float32), p, s, request)
+        """Classify one beat (with its rhythm, for a model trained with rhythm)."""
+        rhythm = rhythm_of(None if body.rhythm is None else [body.rhythm], 1, "rhythm")
+        (row,) = predict_rows(np.asarray([body.beat], dtype=np.float32), p, s, request, rhythm)
         return PredictionOut(**row.model_dump(), model_version=version, threshold=settings.threshold)
 
     @app.post("/predict/batch", tags=["predict"], response_model=BatchOut)
@@ -338,8 +389,42 @@ def create_app(settings: Settings) -> FastAPI:
         if len(body.beats) > settings.max_batch:
             raise invalid(("body", "beats"), f"beats: at most {settings.max_batch} beats per request, "
                                              f"got {len(body.beats)}", "too_long")
-        rows = predict_rows(np.asarray(body.beats, dtype=np.float32), p, s, request)
+        rhythm = rhythm_of(body.rhythms, len(body.beats), "rhythms")
+        rows = predict_rows(np.asarray(body.beats, dtype=np.float32), p, s, request, rhythm)
         return BatchOut(model_version=version, threshold=settings.threshold, predictions=rows)
+
+    @app.post("/predict/record", tags=["predict"], response_model=RecordOut)
+    def predict_record(body: RecordIn, p: Reader, s: DB, request: Request) -> RecordOut:
+        """Classify every beat of a raw segment (one lead, at most ``max_record_seconds``): R peaks, beats and
+        rhythm are found as ``heartbeat predict`` finds them; each beat is stored like any other prediction,
+        so it is monitored and open to feedback."""
+        from heartbeat.recording import MAX_FS, MIN_FS, Recording, check_signal, recording_beats, summarise
+
+        import pandas as pd
+
+        if not MIN_FS <= body.fs <= MAX_FS:
+            raise invalid(("body", "fs"), f"fs: {body.fs} Hz is out of range; expected {MIN_FS:g}..{MAX_FS:g} Hz")
+        seconds = len(body.samples) / body.fs
+        if seconds > settings.max_record_seconds:
+            raise invalid(("body", "samples"), f"samples: {seconds:.0f} s of signal at {body.fs:g} Hz; at most "
+                                               f"{settings.max_record_seconds:g} s per request", "too_long")
+        try:
+            rec = check_signal(Recording(np.asarray(body.samples, dtype=np.float64), body.fs, body.lead or "lead",
+                                         "the segment"))
+            beats = recording_beats(rec, model.inputs.window)
+            X, rhythm = model.inputs.arrays(beats, f"model {model.tag}")
+        except DataError as exc:
+            raise invalid(("body", "samples"), f"samples: {exc}") from exc
+        rows = predict_rows(X, p, s, request, rhythm)
+        out = [RecordBeatOut(**r.model_dump(), time_s=float(t), sample=int(n))
+               for r, t, n in zip(rows, beats.time, beats.sample)]
+        table = pd.DataFrame({"time_s": beats.time, "class": [r.predicted_class for r in rows],
+                              "abnormal": [r.abnormal for r in rows]})
+        summary = summarise(table, model.classes, rec)
+        return RecordOut(model_version=version, threshold=settings.threshold, fs=body.fs, lead=body.lead,
+                         seconds=rec.seconds, notes=rec.notes,
+                         summary={k: summary[k] for k in ("beats", "per_class", "abnormal_burden_percent",
+                                                          "longest_abnormal_runs")}, beats=out)
 
     @app.get("/model", tags=["model"])
     def model_info(p: Reader) -> dict:

@@ -1,0 +1,78 @@
+"""The service on raw signals: /predict/record, and the rhythm a rhythm model needs on /predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_recording import synthetic_ecg
+from test_serve import ADMIN_KEY, Server
+
+from heartbeat.cli import main as heartbeat_main
+from heartbeat.data import BeatSet, write_beats
+from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
+from heartbeat.data.synthetic import synthetic_beats
+
+
+@pytest.fixture(scope="module")
+def rhythm_server(tmp_path_factory):
+    """A tiny CNN1D trained with rhythm (on synthetic beats given an RR series), served on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("serve-rhythm")
+    beats = synthetic_beats(2000, seed=0)
+    times = np.cumsum(np.where(beats.y == 1, 0.45, 0.85))  # S beats come early
+    with_rhythm = BeatSet(X=beats.X, y=beats.y, task="mitbih", record=np.arange(len(beats)) % 4,
+                          rhythm=rhythm_features(times), rhythm_names=RHYTHM_NAMES)
+    data = write_beats(with_rhythm, root / "beats.parq")
+    model = root / "tiny-rhythm"
+    assert heartbeat_main(["train", "gin/models/cnn1d.gin", "--data", str(data), "--epochs", "1", "--out", str(model),
+                           "--threads", "1", "--bind", "fit.beats_per_epoch = 1000", "--bind", "CNN1D.channels = 8",
+                           "--bind", "BeatInput.rhythm = True"]) == 0
+    srv = Server(model, root / "serve.db", root, "--max-record-seconds", "120").start()
+    r = srv.call("POST", "/users", ADMIN_KEY, json={"name": "nina", "role": "clinician"})
+    srv.key = r.json()["api_key"]
+    yield srv
+    srv.stop()
+
+
+def test_a_raw_segment_needs_credentials(rhythm_server):
+    x, _ = synthetic_ecg(seconds=20)
+    r = rhythm_server.call("POST", "/predict/record", json={"samples": x.tolist(), "fs": 360})
+    assert r.status_code == 401
+
+
+def test_a_raw_segment_gives_every_beat_stored_and_open_to_feedback(rhythm_server):
+    x, truth = synthetic_ecg(seconds=60)
+    r = rhythm_server.call("POST", "/predict/record", rhythm_server.key,
+                           json={"samples": np.round(x, 5).tolist(), "fs": 360, "lead": "MLII"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    times = np.array([b["time_s"] for b in out["beats"]])
+    assert abs(len(times) - len(truth)) <= 1  # a beat cut off by the segment's end may be left out
+    assert np.abs(times[:, None] - truth[None, :] / 360).min(axis=1).max() < 0.05  # each at a true R peak
+    assert sum(out["summary"]["per_class"].values()) == out["summary"]["beats"] == len(out["beats"])
+    assert out["lead"] == "MLII" and out["seconds"] == pytest.approx(60.0)
+    first = out["beats"][0]
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    fb = rhythm_server.call("POST", "/feedback", rhythm_server.key, json={"prediction_id": first["id"], "label": "N"})
+    assert fb.status_code == 200, fb.text
+
+
+@pytest.mark.parametrize("body, status, says", [
+    ({"samples": [0.0] * 3600, "fs": 360}, 422, "flat"),
+    ({"samples": [0.1, 0.2] * 1000, "fs": 0.5}, 422, "out of range"),
+    ({"samples": [0.1, 0.2] * 90_000, "fs": 360}, 422, "at most 120 s"),
+    ({"samples": [0.1, 0.3] * 200, "fs": 360}, 422, "shorter than a few beats"),
+])
+def test_a_bad_segment_is_a_422_that_says_why(rhythm_server, body, status, says):
+    r = rhythm_server.call("POST", "/predict/record", rhythm_server.key, json=body)
+    assert r.status_code == status and says in r.text, r.text
+
+
+def test_a_rhythm_model_asks_for_the_rhythm_of_a_bare_beat(rhythm_server):
+    beat = [0.5] * 187
+    r = rhythm_server.call("POST", "/predict", rhythm_server.key, json={"beat": beat})
+    assert r.status_code == 422 and "rhythm" in r.json()["message"] and "/predict/record" in r.json()["message"]
+    ok = rhythm_server.call("POST", "/predict", rhythm_server.key, json={"beat": beat, "rhythm": [0.8] * 8})
+    assert ok.status_code == 200, ok.text
+    two = rhythm_server.call("POST", "/predict/batch", rhythm_server.key,
+                             json={"beats": [beat, beat], "rhythms": [[0.8] * 8]})
+    assert two.status_code == 422 and "one rhythm per beat" in two.text
