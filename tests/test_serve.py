@@ -20,7 +20,6 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from heartbeat.cli import main as heartbeat_main
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.modelio import load_model
@@ -28,6 +27,7 @@ from heartbeat.serve import auth
 from heartbeat.serve.__main__ import main as serve_main
 from heartbeat.serve.db import Base, Prediction, beat_bytes, beat_hash, make_engine, session_factory
 from heartbeat.serve.monitor import Monitor, MonitorSettings, Reference, read_reference, write_reference
+import heartbeat as hb
 
 ADMIN_KEY = "hbk_" + "test-admin-key-0123456789abcdefghijklmnop"
 CLASSES = ("N", "S", "V", "F", "Q")
@@ -42,9 +42,8 @@ def model_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve-model")
     data = write_beats(synthetic_beats(3000, seed=0), root / "beats.parq")
     out = root / "tiny"
-    assert heartbeat_main(["train", "gin/models/cnn1d.gin", "--data", str(data), "--epochs", "1", "--out", str(out),
-                           "--threads", "1", "--bind", "fit.beats_per_epoch = 2000",
-                           "--bind", "CNN1D.channels = 8"]) == 0
+    hb.train("gin/models/cnn1d.gin", {"fit.beats_per_epoch": 2000, "CNN1D.channels": 8}, data=hb.load_data(data),
+             out=out, epochs=1)
     return out
 
 
@@ -112,7 +111,8 @@ class Server:
 @pytest.fixture(scope="module")
 def server(model_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("serve-main")
-    srv = Server(model_dir, work / "serve.db", work, "--max-batch", "100").start()
+    # this server is hammered with wrong credentials on purpose: no lockout here (tests/test_serve_guard.py)
+    srv = Server(model_dir, work / "serve.db", work, "--max-batch", "100", "--max-failures", "100000").start()
     yield srv
     srv.stop()
 

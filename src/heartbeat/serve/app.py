@@ -60,9 +60,13 @@ from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.serve import auth
 from heartbeat.serve.db import (ApiKey, Feedback, Prediction, RetrainRequest, User, beat_bytes, beat_hash, count,
                                 make_engine, redact, session_factory, utcnow)
+from heartbeat.serve.guard import Guard, Throttle, too_many
 from heartbeat.serve.monitor import Monitor, MonitorSettings, read_reference, request_json
 
 log = logging.getLogger("heartbeat.serve")
+#: /predict/record's body bound assumes at most this rate over max_record_seconds (a faster recording
+#: is sent in shorter segments)
+RECORD_FS_BOUND = 1000
 
 
 @dataclass
@@ -78,6 +82,9 @@ class Settings:
     token_minutes: float = 60.0
     max_batch: int = 1024
     max_record_seconds: float = 600.0  # /predict/record: the longest segment taken, at its own fs
+    max_failures: int = 10       # failed credentials from one address (or logins of one user) ...
+    failure_window: float = 60.0  # ... within this many seconds lock it out ...
+    lockout: float = 60.0         # ... for this many seconds (429 with Retry-After)
     docs: bool = True
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
 
@@ -87,6 +94,16 @@ class Settings:
             raise ValueError(f"threshold {self.threshold}: expected a probability in [0, 1]")
         if self.max_batch < 1:
             raise ValueError(f"max_batch {self.max_batch}: expected at least 1")
+        if self.max_failures < 1 or self.failure_window <= 0 or self.lockout <= 0:
+            raise ValueError("max_failures must be >= 1, failure_window and lockout > 0 seconds")
+
+    def body_limit(self, path: str) -> int:
+        """The largest body a path takes, in bytes: a JSON number is at most ~24 characters."""
+        if path == "/predict/batch":
+            return self.max_batch * BEAT_LEN * 24 + 65536
+        if path == "/predict/record":
+            return int(self.max_record_seconds * RECORD_FS_BOUND * 24) + 65536
+        return 65536
         m = self.monitor
         if m.recall_window < 1 or m.recall_min_labels < 1 or m.drift_reference < 10 or m.drift_window < 1:
             raise ValueError("recall window, recall min labels and drift window must be >= 1, drift reference >= 10")
@@ -287,8 +304,17 @@ def create_app(settings: Settings) -> FastAPI:
                      "name and password (OAuth2 password flow)."),
         docs_url="/docs" if settings.docs else None, redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None)
+    throttle = Throttle(settings.max_failures, settings.failure_window, settings.lockout)
+
+    def authenticate(key: str | None, bearer: str | None) -> auth.Principal:
+        with sessions() as s:
+            return auth.authenticate(s, key, bearer)
+
+    # the Guard runs before FastAPI reads a body; RequestLog, added last, wraps it and logs its answers too
+    app.add_middleware(Guard, authenticate=authenticate, throttle=throttle, limit=settings.body_limit)
     app.add_middleware(RequestLog)
     app.state.settings, app.state.model, app.state.monitor, app.state.engine = settings, model, monitor, engine
+    app.state.throttle = throttle
 
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key, hbk_...")
     oauth2 = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
@@ -299,7 +325,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def principal(request: Request, key: str | None = Security(api_key), bearer: str | None = Security(oauth2),
                   s: Session = Depends(db)) -> auth.Principal:
-        p = auth.authenticate(s, key, bearer)
+        p = getattr(request.state, "principal", None) or auth.authenticate(s, key, bearer)  # the Guard's, if any
         request.state.user, request.state.role = p.name, p.role
         return p
 
@@ -337,9 +363,25 @@ def create_app(settings: Settings) -> FastAPI:
                 "reason": state["reason"]}
 
     @app.post("/token", tags=["users"], response_model=TokenOut)
-    def token(s: DB, username: Annotated[str, Form()], password: Annotated[str, Form()]) -> TokenOut:
-        """OAuth2 password flow: a user name and password (form fields) for a bearer token."""
-        tok, _ = auth.login(s, username, password, settings.token_minutes)
+    def token(request: Request, s: DB, username: Annotated[str, Form()],
+              password: Annotated[str, Form()]) -> TokenOut:
+        """OAuth2 password flow: a user name and password (form fields) for a bearer token.
+
+        Failed logins are limited per user and per client address (429 with Retry-After)."""
+        keys = (("ip", request.client.host if request.client else "unknown"), ("user", username))
+        retry = throttle.retry_after(*keys)
+        if retry > 0:
+            status, detail, headers = too_many(retry)
+            raise HTTPException(status, detail, headers=headers)
+        try:
+            tok, _ = auth.login(s, username, password, settings.token_minutes)
+        except auth.AuthError:
+            locked = throttle.fail(*keys)
+            if locked:
+                log.warning("lockout", extra={"fields": {"client": keys[0][1], "user": username, "seconds": locked,
+                                                         "why": "failed logins"}})
+            raise
+        throttle.succeed(*keys)
         s.commit()
         return TokenOut(access_token=tok, expires_in=int(settings.token_minutes * 60))
 

@@ -133,7 +133,8 @@ def cmd_serve(args) -> int:
     settings = Settings(
         model_dir=model_dir, model_version=version, source=source, db_url=args.db or os.environ.get(DB_ENV),
         threshold=args.threshold, admin_key=admin_key(args), token_minutes=args.token_minutes,
-        max_batch=args.max_batch, max_record_seconds=args.max_record_seconds, docs=not args.no_docs,
+        max_batch=args.max_batch, max_record_seconds=args.max_record_seconds, max_failures=args.max_failures,
+        failure_window=args.failure_window, lockout=args.lockout_seconds, docs=not args.no_docs,
         monitor=MonitorSettings(recall_window=args.recall_window, recall_threshold=args.recall_threshold,
                                 recall_min_labels=args.recall_min_labels, drift_reference=args.drift_reference,
                                 drift_window=args.drift_window))
@@ -207,6 +208,13 @@ def add_parsers(sub) -> None:
     s.add_argument("--max-batch", type=int, default=1024, help="most beats in one /predict/batch (default: 1024)")
     s.add_argument("--max-record-seconds", type=float, default=600.0,
                    help="longest raw segment one /predict/record takes, in seconds (default: 600)")
+    s.add_argument("--max-failures", type=int, default=10,
+                   help="failed credentials from one address, or failed logins of one user, that start a lockout "
+                        "(default: 10)")
+    s.add_argument("--failure-window", type=float, default=60.0,
+                   help="seconds in which those failures are counted (default: 60)")
+    s.add_argument("--lockout-seconds", type=float, default=60.0,
+                   help="how long a lockout lasts: 429 with Retry-After, even for a right credential (default: 60)")
     s.add_argument("--token-minutes", type=float, default=60.0, help="lifetime of a /token token (default: 60)")
     s.add_argument("--recall-window", type=int, default=200, metavar="K",
                    help="degraded check: macro recall over the K most recently labelled predictions (200)")

@@ -1,0 +1,143 @@
+"""The service's front door: who is asking, how often they failed, and how much they send.
+
+:class:`Guard` is a pure ASGI middleware that runs before FastAPI reads a body:
+
+1. **Throttling.** A client address (or, at ``/token``, a user name) with ``max_failures`` failed
+   credentials within ``window`` seconds is locked out for ``lockout`` seconds: every request
+   from it gets 429 with ``Retry-After``, a correct credential included, until the lockout
+   expires. Each lockout is logged with the address and user name, never the secret.
+2. **Authentication first.** Every path but the open ones (``/health``, ``/token``, the API
+   docs) needs a valid credential before its body is read, so an unauthenticated request gets
+   401 whatever it sends, and learns nothing about the body it should have sent.
+3. **Body limits.** A body larger than its path's bound is refused with 413: at once when its
+   Content-Length says so, else (a chunked upload) as soon as the bytes read pass the bound,
+   so no more than the bound is ever held in memory.
+
+Starlette has no body-size limit and FastAPI authenticates in dependencies, which it solves only
+after it has parsed the body: that is why this is written here, as small as it can be.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import defaultdict, deque
+from typing import Callable
+
+import anyio
+
+log = logging.getLogger("heartbeat.serve")
+
+OPEN_PATHS = ("/health", "/token", "/docs", "/docs/oauth2-redirect", "/openapi.json")
+
+
+class Throttle:
+    """Failures per key (``("ip", address)``, ``("user", name)``) in a sliding window, and lockouts."""
+
+    def __init__(self, max_failures: int = 10, window: float = 60.0, lockout: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.max_failures, self.window, self.lockout, self.clock = max_failures, window, lockout, clock
+        self.failures: dict[tuple, deque] = defaultdict(deque)
+        self.locked_until: dict[tuple, float] = {}
+
+    def retry_after(self, *keys: tuple) -> float:
+        """Seconds left of the longest lockout among ``keys`` (0: none)."""
+        now = self.clock()
+        return max([self.locked_until.get(k, 0.0) - now for k in keys] + [0.0])
+
+    def fail(self, *keys: tuple) -> float:
+        """Count a failure for each key; the lockout it starts (seconds), or 0."""
+        now = self.clock()
+        started = 0.0
+        for k in keys:
+            q = self.failures[k]
+            q.append(now)
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            if len(q) >= self.max_failures:
+                self.locked_until[k] = now + self.lockout
+                q.clear()
+                started = self.lockout
+        return started
+
+    def succeed(self, *keys: tuple) -> None:
+        for k in keys:
+            self.failures.pop(k, None)
+
+
+async def _respond(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    head += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+def too_many(retry: float) -> tuple[int, str, dict[str, str]]:
+    seconds = max(1, math.ceil(retry))
+    return 429, f"too many failed credentials: try again in {seconds} s", {"Retry-After": str(seconds)}
+
+
+class Guard:
+    """ASGI middleware: throttle, authenticate, then bound the body (see the module's docstring).
+
+    ``authenticate(api_key, bearer)`` returns a principal or raises an error with ``status``
+    (heartbeat.serve.auth.AuthError); it runs in a worker thread (it reads the database).
+    ``limit(path)`` is the largest body, in bytes, a path takes.
+    """
+
+    def __init__(self, app, authenticate: Callable, throttle: Throttle, limit: Callable[[str], int]):
+        self.app, self.authenticate, self.throttle, self.limit = app, authenticate, throttle, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, client = scope["path"], (scope.get("client") or ("unknown", 0))[0]
+        retry = self.throttle.retry_after(("ip", client))
+        if retry > 0:
+            return await _respond(send, *too_many(retry))
+        if not path.startswith(OPEN_PATHS):
+            headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            bearer = headers.get("authorization", "")
+            bearer = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
+            key = headers.get("x-api-key")
+            try:
+                principal = await anyio.to_thread.run_sync(self.authenticate, key, bearer)
+            except Exception as exc:
+                status = getattr(exc, "status", None)
+                if status != 401:
+                    raise
+                if key or bearer:  # a wrong credential counts; a missing one is only a 401
+                    locked = self.throttle.fail(("ip", client))
+                    if locked:
+                        log.warning("lockout", extra={"fields": {"client": client, "path": path,
+                                                                 "seconds": locked, "why": "failed credentials"}})
+                return await _respond(send, 401, str(exc), {"WWW-Authenticate": "Bearer"})
+            scope.setdefault("state", {})["principal"] = principal
+        limit = self.limit(path)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await _respond(send, 413, f"the body is {int(declared)} bytes; {path} takes at most {limit}")
+        chunks, size = [], 0
+        while True:  # read the body up to the bound, never past it
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left
+            size += len(message.get("body", b""))
+            if size > limit:
+                return await _respond(send, 413, f"the body passed {limit} bytes, the most {path} takes")
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
