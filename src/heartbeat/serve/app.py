@@ -578,3 +578,37 @@ def create_app(settings: Settings) -> FastAPI:
                 "revoked_keys": count(s, ApiKey, ApiKey.user_id == user.id, ApiKey.revoked_at.is_not(None))}
 
     return app
+
+
+SETTINGS_ENV = "HEARTBEAT_SERVE_SETTINGS"
+
+
+def settings_to_env(settings: Settings) -> str:
+    """Settings as JSON, for worker processes that build the app themselves (uvicorn --workers)."""
+    import json
+    from dataclasses import asdict
+
+    d = asdict(settings)
+    d["model_dir"] = str(settings.model_dir)
+    return json.dumps(d)
+
+
+def app_from_env() -> FastAPI:
+    """The app of each uvicorn worker (``heartbeat serve --workers N``), from ``$HEARTBEAT_SERVE_SETTINGS``.
+
+    Workers start at once on one database: when two create the first admin together, the one that
+    loses the race finds the admin the other made (a unique name), so it simply tries again."""
+    import json
+    import os
+
+    from sqlalchemy.exc import IntegrityError
+
+    from heartbeat.serve.cli import configure_logging
+
+    configure_logging(os.environ.get("HEARTBEAT_SERVE_LOG_LEVEL", "info"))  # a spawned worker logs as JSON too
+    d = json.loads(os.environ[SETTINGS_ENV])
+    settings = Settings(**{**d, "monitor": MonitorSettings(**d["monitor"])})
+    try:
+        return create_app(settings)
+    except IntegrityError:
+        return create_app(settings)

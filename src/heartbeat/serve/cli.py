@@ -138,10 +138,18 @@ def cmd_serve(args) -> int:
         monitor=MonitorSettings(recall_window=args.recall_window, recall_threshold=args.recall_threshold,
                                 recall_min_labels=args.recall_min_labels, drift_reference=args.drift_reference,
                                 drift_window=args.drift_window))
-    app = create_app(settings)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("heartbeat.serve").warning("listening beyond loopback", extra={"fields": {
             "host": args.host, "advice": "serve behind a TLS-terminating proxy: credentials travel in headers"}})
+    if args.workers > 1:  # each worker process builds the app from the same settings
+        from heartbeat.serve.app import SETTINGS_ENV, settings_to_env
+
+        os.environ[SETTINGS_ENV] = settings_to_env(settings)
+        os.environ["HEARTBEAT_SERVE_LOG_LEVEL"] = args.log_level
+        uvicorn.run("heartbeat.serve.app:app_from_env", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_level=args.log_level, access_log=False, log_config=None)
+        return 0
+    app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, log_config=None)
     return 0
 
@@ -208,6 +216,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--max-batch", type=int, default=1024, help="most beats in one /predict/batch (default: 1024)")
     s.add_argument("--max-record-seconds", type=float, default=600.0,
                    help="longest raw segment one /predict/record takes, in seconds (default: 600)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="server processes (uvicorn workers) sharing the port and the database (default: 1); "
+                        "the failed-credential counts are per worker")
     s.add_argument("--max-failures", type=int, default=10,
                    help="failed credentials from one address, or failed logins of one user, that start a lockout "
                         "(default: 10)")
