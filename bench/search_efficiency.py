@@ -2,7 +2,7 @@
 
     python bench/search_efficiency.py [--search gin/search/cnn1d.gin] [--minutes 10] [--data PATH]
 
-Runs hypertune.py twice on the real data (the validation split; the test split is never
+Runs the search (heartbeat.search) twice on the real data (the validation split; the test split is never
 used): (a) ``--scheduler asha --searcher optuna`` and (b) ``--scheduler none --searcher
 random``, each with the same time budget and CPUs. From every trial's per-epoch results it
 rebuilds the best validation objective reached by each moment of the run, and reports the
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-STRATEGIES = {"asha+optuna": ["--scheduler", "asha", "--searcher", "optuna"],
-              "random, no early stopping": ["--scheduler", "none", "--searcher", "random"]}
+STRATEGIES = {"asha+optuna": {"scheduler": "asha", "searcher": "optuna"},
+              "random, no early stopping": {"scheduler": "none", "searcher": "random"}}
 
 
 def curve(exp: Path) -> pd.DataFrame:
@@ -51,15 +50,15 @@ def main() -> int:
     args = p.parse_args()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     rows = []
-    for label, flags in STRATEGIES.items():
+    import heartbeat as hb
+
+    for label, options in STRATEGIES.items():
         name = f"bench-{'asha' if 'asha' in label else 'random'}-{stamp}"
-        cmd = [sys.executable, str(ROOT / "hypertune.py"), "--search", args.search, "--name", name,
-               "--time-budget", str(args.minutes), "--num-samples", "200", "--max-epochs", str(args.max_epochs),
-               "--results", str(ROOT / "results" / "bench" / "runs"), "--models", str(ROOT / "results" / "bench" / "models"),
-               "--best-gin", str(ROOT / "results" / "bench" / "runs" / "gin"),
-               "--no-register", *flags] + (["--data", args.data] if args.data else [])
-        print(f"== {label}: {' '.join(cmd[1:])}", flush=True)
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        print(f"== {label}: {options}", flush=True)
+        hb.search(args.search, name=name, time_budget=args.minutes, num_samples=200, max_epochs=args.max_epochs,
+                  results=str(ROOT / "results" / "bench" / "runs"), models=str(ROOT / "results" / "bench" / "models"),
+                  best_gin=str(ROOT / "results" / "bench" / "runs" / "gin"), no_register=True, data=args.data,
+                  **options)
         df = curve(ROOT / "results" / "bench" / "runs" / name / "ray" / "tune")
         best = df["best"].iloc[-1]
         within = df.loc[df["best"] >= best * 0.99, "seconds"].iloc[0]

@@ -9,6 +9,7 @@ from heartbeat.cli import main
 from heartbeat.data import BeatSet, write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.modelio import load_model
+import heartbeat as hb
 
 
 @pytest.fixture(scope="module")
@@ -16,9 +17,8 @@ def tiny_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     data = write_beats(synthetic_beats(2500, seed=0), root / "beats.parq")
     out = root / "models" / "tiny"
-    assert main(["train", "gin/models/cnn1d.gin", "--data", str(data), "--epochs", "2", "--threads", "1",
-                 "--out", str(out), "--bind", "CNN1D.channels = 8", "--bind", "fit.beats_per_epoch = 1000",
-                 "--bind", "fit.batch_size = 32"]) == 0
+    hb.train("gin/models/cnn1d.gin", {"CNN1D.channels": 8, "fit.beats_per_epoch": 1000, "fit.batch_size": 32},
+             data=hb.load_data(data), out=out, epochs=2)
     return root, data, out
 
 

@@ -21,6 +21,7 @@ from heartbeat.cli import main as heartbeat
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.report import tables
+import heartbeat as hb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,9 +97,8 @@ def build_project(root: Path) -> Path:
     data = write_beats(synthetic_beats(1500, seed=0), root / "beats.parq")
     results, models = root / "results", root / "models"
     winner = models / "cnn1d"
-    assert heartbeat(["train", str(ROOT / "gin/models/cnn1d.gin"), "--data", str(data), "--epochs", "1",
-                      "--threads", "1", "--out", str(winner), "--bind", "CNN1D.channels = 8",
-                      "--bind", "fit.beats_per_epoch = 500", "--bind", "fit.batch_size = 32"]) == 0
+    hb.train(ROOT / "gin/models/cnn1d.gin", {"CNN1D.channels": 8, "fit.beats_per_epoch": 500, "fit.batch_size": 32},
+             data=hb.load_data(data), out=winner, epochs=1)
     info = json.loads((winner / "metrics.json").read_text())
     info["trial_config"] = WINNER
     (winner / "metrics.json").write_text(json.dumps(info))
@@ -301,7 +301,7 @@ def test_summary_is_two_pages_of_numbers_from_the_results(project, tmp_path):
     assert f"{base['test_macro_Se']:.3f} ± {base['test_macro_Se_spread']:.3f}" in flat  # mean ± spread of 2 seeds
     assert "QRS Se 0.9966" in flat and "wfdb's XQRS" in flat
     assert {p.name for p in (tmp_path / "figures").iterdir()} == {"winners_recall.png", "importances.png",
-                                                                  "asha_epochs.png", "ds1ds2.png"}
+                                                                  "asha_epochs.png", "ds1ds2.png", "ds1ds2_per_record.png"}
     again = summary.build(results, models, tmp_path / "again.pdf", figure_dir=tmp_path / "figures",
                           log=lambda *_: 0)
     assert again.read_bytes() == out.read_bytes()  # deterministic: a rebuild on the same files changes nothing

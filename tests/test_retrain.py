@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import requests
 
-from heartbeat.cli import main as heartbeat_main
 from heartbeat.data import load_dataset, valid_split, write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.modelio import load_model
@@ -23,6 +22,7 @@ from heartbeat.serve.app import folder_version
 from heartbeat.serve.db import (Feedback, Prediction, RetrainRequest, User, beat_bytes, beat_hash, make_engine,
                                 session_factory)
 from heartbeat.serve.retrain import original_dataset
+import heartbeat as hb
 
 ADMIN_KEY = "hbk_" + "retrain-admin-key-0123456789abcdefghijk"
 
@@ -32,9 +32,8 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrain")
     data = write_beats(synthetic_beats(3000, seed=0), root / "beats.parq")
     out = root / "models" / "tiny"
-    assert heartbeat_main(["train", "gin/models/cnn1d.gin", "--data", str(data), "--epochs", "1", "--out", str(out),
-                           "--threads", "1", "--bind", "fit.beats_per_epoch = 2000",
-                           "--bind", "CNN1D.channels = 8"]) == 0
+    hb.train("gin/models/cnn1d.gin", {"fit.beats_per_epoch": 2000, "CNN1D.channels": 8}, data=hb.load_data(data),
+             out=out, epochs=1)
     return root, data, out
 
 

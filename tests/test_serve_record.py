@@ -7,10 +7,10 @@ import pytest
 from test_recording import synthetic_ecg
 from test_serve import ADMIN_KEY, Server
 
-from heartbeat.cli import main as heartbeat_main
 from heartbeat.data import BeatSet, write_beats
 from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
 from heartbeat.data.synthetic import synthetic_beats
+import heartbeat as hb
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,8 @@ def rhythm_server(tmp_path_factory):
                           rhythm=rhythm_features(times), rhythm_names=RHYTHM_NAMES)
     data = write_beats(with_rhythm, root / "beats.parq")
     model = root / "tiny-rhythm"
-    assert heartbeat_main(["train", "gin/models/cnn1d.gin", "--data", str(data), "--epochs", "1", "--out", str(model),
-                           "--threads", "1", "--bind", "fit.beats_per_epoch = 1000", "--bind", "CNN1D.channels = 8",
-                           "--bind", "BeatInput.rhythm = True"]) == 0
+    hb.train("gin/models/cnn1d.gin", {"fit.beats_per_epoch": 1000, "CNN1D.channels": 8, "BeatInput.rhythm": True},
+             data=hb.load_data(data), out=model, epochs=1)
     srv = Server(model, root / "serve.db", root, "--max-record-seconds", "120").start()
     r = srv.call("POST", "/users", ADMIN_KEY, json={"name": "nina", "role": "clinician"})
     srv.key = r.json()["api_key"]

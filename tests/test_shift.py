@@ -9,6 +9,7 @@ from heartbeat.data import BeatSet, DataError, load_dataset, write_beats
 from heartbeat.data.sources import DS2_HOLDOUT, parse_holdout
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.shift import LEVELS, corrupt
+import heartbeat as hb
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +82,8 @@ def test_corruption_ignores_the_augmentation_bound_in_gin():
 
 def test_shift_report_on_a_model_trained_with_a_holdout(recorded, tmp_path, capsys):
     models = tmp_path / "models"
-    assert main(["train", "gin/models/cnn1d.gin", "--data", str(recorded), "--holdout", "r3,r7", "--epochs", "2",
-                 "--threads", "1", "--out", str(models / "tiny"), "--bind", "CNN1D.channels = 8",
-                 "--bind", "fit.beats_per_epoch = 1000", "--bind", "fit.batch_size = 64"]) == 0
+    hb.train("gin/models/cnn1d.gin", {"CNN1D.channels": 8, "fit.beats_per_epoch": 1000, "fit.batch_size": 64},
+             data=hb.load_data(recorded, holdout="r3,r7"), out=models / "tiny", epochs=2)
     out = tmp_path / "shift"
     assert main(["shift", "--models", str(models), "--data", str(recorded), "--out", str(out)]) == 0
     patients = pd.read_csv(out / "patients.csv")
@@ -110,9 +110,8 @@ def test_shift_report_on_a_model_trained_with_a_holdout(recorded, tmp_path, caps
     assert corruption.loc["noise", "L4"] == pytest.approx(noisy, abs=1e-6)
     # score --on holdout: the same 600 beats, in the course's columns; a model trained without a
     # holdout (like a ds1ds2 model, whose unseen patients are its test split) is left out, and said so
-    assert main(["train", "gin/models/cnn1d.gin", "--data", str(recorded), "--epochs", "1", "--threads", "1",
-                 "--out", str(models / "plain"), "--bind", "CNN1D.channels = 8",
-                 "--bind", "fit.beats_per_epoch = 500"]) == 0
+    hb.train("gin/models/cnn1d.gin", {"CNN1D.channels": 8, "fit.beats_per_epoch": 500}, data=hb.load_data(recorded),
+             out=models / "plain", epochs=1)
     capsys.readouterr()
     csv = tmp_path / "output_holdout.csv"
     assert main(["score", "--models", str(models), "--on", "holdout", "--data", str(recorded),

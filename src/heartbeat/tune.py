@@ -446,7 +446,10 @@ def run_search(args: SearchOptions) -> SearchResult:
             ),
         )
     start = time.perf_counter()
-    grid = tuner.fit()
+    try:
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()  # a notebook or a benchmark may run the next search in the same process
     wall = time.perf_counter() - start
 
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,8 @@ def execute(notebook: str | Path = NOTEBOOK, out: str | Path | None = None, resu
     notebook = Path(notebook)
     out = Path(out) if out else notebook
     nb = nbformat.read(notebook, as_version=4)
+    # the kernel runs in the notebook's folder: a relative $HEARTBEAT_DATA is resolved from here first
+    data = data if data is not None else os.environ.get("HEARTBEAT_DATA") or None
     absolute = {"HEARTBEAT_RESULTS": results, "HEARTBEAT_MODELS": models, "HEARTBEAT_FIGURES": figures,
                 "HEARTBEAT_DATA": data}
     env = {k: (str(Path(v).resolve()) if v is not None else None) for k, v in absolute.items()}

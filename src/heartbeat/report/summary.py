@@ -49,13 +49,15 @@ OBJECTIVE_WHY = {
 # Type is fixed (body 9 pt, tables 8 pt); what shrinks, level by level, until the summary is exactly two
 # pages: table rows, figure heights, and the number of bullets.
 FONT, TABLE_FONT = 9.0, 8.0
-LEVELS = [
-    {"fig": 1.0, "winners": 10, "bullets": 6, "records": 4},
-    {"fig": 0.9, "winners": 8, "bullets": 5, "records": 3},
-    {"fig": 0.8, "winners": 7, "bullets": 4, "records": 3},
-    {"fig": 0.7, "winners": 6, "bullets": 3, "records": 2},
-    {"fig": 0.6, "winners": 5, "bullets": 3, "records": 2},
-    {"fig": 0.5, "winners": 4, "bullets": 2, "records": 1},
+LEVELS = [  # fig: page 1's figures, fig2: page 2's; page 2 gives way first, so page 1 stays full
+    {"fig": 1.0, "fig2": 1.0, "winners": 10, "bullets": 6, "records": 4},
+    {"fig": 0.9, "fig2": 0.9, "winners": 8, "bullets": 5, "records": 3},
+    {"fig": 0.8, "fig2": 0.8, "winners": 7, "bullets": 4, "records": 3},
+    {"fig": 0.8, "fig2": 0.7, "winners": 7, "bullets": 3, "records": 3},
+    {"fig": 0.8, "fig2": 0.6, "winners": 7, "bullets": 2, "records": 3},
+    {"fig": 0.7, "fig2": 0.6, "winners": 6, "bullets": 2, "records": 2},
+    {"fig": 0.6, "fig2": 0.5, "winners": 5, "bullets": 2, "records": 2},
+    {"fig": 0.5, "fig2": 0.5, "winners": 4, "bullets": 1, "records": 1},
 ]
 PUBLISHED_SHORT = {"de Chazal": "de Chazal 2004", "Zhang": "Zhang 2014", "Mondéjar": "Mondéjar-Guerra 2019",
                    "Wang": "Wang 2021 (CNN+RR)"}
@@ -366,10 +368,11 @@ def table3_cells(g: dict) -> dict | None:
             ("test_P_S", "+P S"), ("test_Se_V", "Se V"), ("test_Se_F", "Se F")]
     rows, breaks, last = [], [], None
     for _, r in t.iterrows():
-        if last is not None and r["group"] != last:
+        first = r["group"] != last  # the group's name on its first row only
+        if last is not None and first:
             breaks.append(len(rows))
         last = r["group"]
-        rows.append([r["group"] if r["group"] != "base" else "", r["variant"],
+        rows.append([r["group"] if first and r["group"] != "base" else "", r["variant"],
                      *[pm(r.get(f), r.get(f + "_spread")) for f, _ in figs]])
     seeds = int(t["seeds"].max())
     return {"columns": ["", "row", *[h for _, h in figs]], "groups": [["", 2], ["valid (DS1)", 1],
@@ -389,6 +392,11 @@ def document(g: dict, level: dict, figure_dir: Path) -> dict:
     if len(g["protocol"]):
         figs["protocol"] = figures.save(figures.mpl_protocol(g["protocol"], size=(7.2, 2.1 * level["fig"])),
                                         figure_dir / "ds1ds2.png")
+    if len(g["per_record"]) and len(g["protocol"]):
+        best = g["protocol"][g["protocol"]["source"].str.startswith("this")].sort_values("macro_Se")["model"].iloc[-1]
+        one = g["per_record"][g["per_record"]["model"] == best]
+        figs["per_record"] = figures.save(figures.mpl_per_record(one, size=(7.2, 1.9 * level["fig2"])),
+                                          figure_dir / "ds1ds2_per_record.png")
     records = sorted({r for d in ov.get("data", pd.Series(dtype=str)) for r in [str(d)] if r}) if len(ov) else []
     n_trials = len(g["trials"])
     subtitle = (f"{TASKS.get(task, task)}; {len(g['names'])} searches, {n_trials} trials, objective "
@@ -405,21 +413,21 @@ def document(g: dict, level: dict, figure_dir: Path) -> dict:
         "protocol": protocol_cells(g),
         "table3": table3_cells(g),
         "figures": {k: str(Path(v).resolve()) for k, v in figs.items()},
-        "importances_width": min(1.0, 0.2 * min(max(len(g["names"]), 1), 5) + 0.1) * max(level["fig"], 0.8),
+        "importances_width": min(1.0, 0.2 * min(max(len(g["names"]), 1), 5) + 0.1) * level["fig2"],
         "learned": learned_text(g, level),
         "raw": raw_text(g),
         "limitations": limitations_text(g)[:level["bullets"] + 1],
         "captions": captions(g),
         "footer": f"Built by make summary (python -m heartbeat.report.summary) from {rel(g['results'])}/ and "
                   f"{rel(g['models'])}/; every number is read from those files.",
-        "style": {"font": FONT, "table": TABLE_FONT, "fig": level["fig"]},
+        "style": {"font": FONT, "table": TABLE_FONT, "fig": level["fig"], "fig2": level["fig2"]},
     }
 
 
 def captions(g: dict) -> dict:
     """What to see in each figure, said from the numbers it shows."""
     out = {"recall": "Bars: validation recall per class of each search's winner; black ticks: test recall.",
-           "protocol": "", "importances": "Optuna's fANOVA importance of each searched binding, per search."}
+           "protocol": "", "per_record": "", "importances": "Optuna's fANOVA importance of each searched binding, per search."}
     per = tables.per_class(g["winners"], "test")
     if len(per):
         spread = per.groupby("class")["recall"].agg(["min", "max"])
@@ -438,6 +446,14 @@ def captions(g: dict) -> dict:
                 parts.append(f"{c} Se {fmt(ours[f'Se_{c}'])} against {fmt(col.min())} to {fmt(col.max())} published")
         out["protocol"] = (f"Se and +P per class on DS2; hatched bars are published systems. {ours['model']}: "
                            + "; ".join(parts) + ".")
+    per = g["per_record"]
+    if len(per) and len(prot):
+        mine = per[per["model"] == ours["model"]]
+        bad = {c: int((mine[f"n_{c}"] >= 10).sum()) for c in "SVF"}
+        fail = {c: int(((mine[f"n_{c}"] >= 10) & (mine[f"Se_{c}"] < 0.5)).sum()) for c in "SVF"}
+        out["per_record"] = ("Each cell is one class of one DS2 patient (number: its beats). Patients with at least 10 "
+                             "beats of a class and Se below 0.5 on it: " + listing(
+                                 [f"{fail[c]} of {bad[c]} for {c}" for c in "SVF"]) + ".")
     imps = {n: v for n, v in g["importances"].items() if len(v)}
     if imps:
         lead = pd.Series({n: v.index[0] for n, v in imps.items()}).value_counts()
