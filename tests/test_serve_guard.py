@@ -81,6 +81,28 @@ def test_a_chunked_upload_is_cut_at_the_bound_and_memory_stays_bounded(guarded):
     assert guarded.call("GET", "/health").status_code == 200
 
 
+def test_only_the_exact_open_paths_answer_without_a_credential(guarded):
+    assert guarded.call("GET", "/health").status_code == 200
+    for path in ("/healthz", "/health/x", "/tokens", "/docsx"):
+        assert guarded.call("GET", path).status_code == 401, path
+
+
+def test_throttle_keeps_its_memory_bounded_and_settings_are_checked(monkeypatch):
+    import heartbeat.serve.guard as guard
+    from heartbeat.serve.app import Settings
+    from heartbeat.serve.monitor import MonitorSettings
+
+    monkeypatch.setattr(guard, "MAX_KEYS", 100)
+    now = [0.0]
+    t = guard.Throttle(max_failures=3, window=10, lockout=5, clock=lambda: now[0])
+    for i in range(1000):  # a flood of made-up user names
+        now[0] += 0.01
+        t.fail(("user", f"u{i}"))
+    assert len(t.failures) + len(t.locked_until) <= 101
+    with pytest.raises(ValueError, match="recall window"):
+        Settings(model_dir="x", monitor=MonitorSettings(recall_window=0))
+
+
 def test_an_unauthenticated_bad_body_is_a_401_that_tells_nothing_of_the_body(guarded):
     for headers in ({}, {"X-API-Key": "hbk_" + "z" * 43}):
         r = guarded.call("POST", "/predict/batch", headers={**headers, "Content-Type": "application/json"},
@@ -98,6 +120,7 @@ def test_failed_keys_lock_the_address_out_until_the_lockout_expires(guarded):
         assert guarded.call("GET", "/me", "hbk_" + "w" * 43).status_code == 401
     locked = guarded.call("GET", "/me", guarded.key)  # even the right key, during the lockout
     assert locked.status_code == 429 and 1 <= int(locked.headers["Retry-After"]) <= 2
+    assert guarded.call("GET", "/health").status_code == 200  # a probe from a locked address sees the truth
     time.sleep(int(locked.headers["Retry-After"]) + 0.5)
     assert guarded.call("GET", "/me", guarded.key).json()["name"] == "rhea"
     log = guarded.log.read_text()

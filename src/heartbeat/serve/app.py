@@ -64,9 +64,10 @@ from heartbeat.serve.guard import Guard, Throttle, too_many
 from heartbeat.serve.monitor import Monitor, MonitorSettings, read_reference, request_json
 
 log = logging.getLogger("heartbeat.serve")
-#: /predict/record's body bound assumes at most this rate over max_record_seconds (a faster recording
-#: is sent in shorter segments)
+#: /predict/record's body bound assumes at most this rate over max_record_seconds: a recording sampled
+#: faster is sent in shorter segments (the 413 says so)
 RECORD_FS_BOUND = 1000
+NUMBER_BYTES = 32  # room per JSON number in a body bound
 
 
 @dataclass
@@ -96,17 +97,18 @@ class Settings:
             raise ValueError(f"max_batch {self.max_batch}: expected at least 1")
         if self.max_failures < 1 or self.failure_window <= 0 or self.lockout <= 0:
             raise ValueError("max_failures must be >= 1, failure_window and lockout > 0 seconds")
-
-    def body_limit(self, path: str) -> int:
-        """The largest body a path takes, in bytes: a JSON number is at most ~24 characters."""
-        if path == "/predict/batch":
-            return self.max_batch * BEAT_LEN * 24 + 65536
-        if path == "/predict/record":
-            return int(self.max_record_seconds * RECORD_FS_BOUND * 24) + 65536
-        return 65536
         m = self.monitor
         if m.recall_window < 1 or m.recall_min_labels < 1 or m.drift_reference < 10 or m.drift_window < 1:
             raise ValueError("recall window, recall min labels and drift window must be >= 1, drift reference >= 10")
+
+    def body_limit(self, path: str) -> int:
+        """The largest body a path takes, in bytes. A JSON number takes at most ~25 characters
+        (``-1.2345678901234567e-05,``): 32 are allowed; a batch's beats may carry their 8 rhythm values."""
+        if path == "/predict/batch":
+            return self.max_batch * (BEAT_LEN + len(RHYTHM_NAMES)) * NUMBER_BYTES + 65536
+        if path == "/predict/record":
+            return int(self.max_record_seconds * RECORD_FS_BOUND * NUMBER_BYTES) + 65536
+        return 65536
 
 
 def folder_version(model_dir: Path) -> str:

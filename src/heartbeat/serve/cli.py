@@ -141,16 +141,21 @@ def cmd_serve(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("heartbeat.serve").warning("listening beyond loopback", extra={"fields": {
             "host": args.host, "advice": "serve behind a TLS-terminating proxy: credentials travel in headers"}})
+    # behind a TLS proxy every request comes from the proxy's address: trust its X-Forwarded-For (and only
+    # its), so that lockouts and logs name the real client
+    proxy = ({"proxy_headers": True, "forwarded_allow_ips": args.forwarded_allow_ips} if args.forwarded_allow_ips
+             else {"proxy_headers": False})
     if args.workers > 1:  # each worker process builds the app from the same settings
         from heartbeat.serve.app import SETTINGS_ENV, settings_to_env
 
         os.environ[SETTINGS_ENV] = settings_to_env(settings)
         os.environ["HEARTBEAT_SERVE_LOG_LEVEL"] = args.log_level
         uvicorn.run("heartbeat.serve.app:app_from_env", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, log_level=args.log_level, access_log=False, log_config=None)
+                    port=args.port, log_level=args.log_level, access_log=False, log_config=None, **proxy)
         return 0
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, log_config=None)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, log_config=None,
+                **proxy)
     return 0
 
 
@@ -216,6 +221,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--max-batch", type=int, default=1024, help="most beats in one /predict/batch (default: 1024)")
     s.add_argument("--max-record-seconds", type=float, default=600.0,
                    help="longest raw segment one /predict/record takes, in seconds (default: 600)")
+    s.add_argument("--forwarded-allow-ips", default=None, metavar="IPS",
+                   help="behind a reverse proxy: its address(es), comma-separated, whose X-Forwarded-For is trusted "
+                        "as the client's address (default: none; every client is the connecting address)")
     s.add_argument("--workers", type=int, default=1,
                    help="server processes (uvicorn workers) sharing the port and the database (default: 1); "
                         "the failed-credential counts are per worker")

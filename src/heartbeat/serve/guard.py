@@ -22,49 +22,69 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from typing import Callable
 
 import anyio
 
 log = logging.getLogger("heartbeat.serve")
 
-OPEN_PATHS = ("/health", "/token", "/docs", "/docs/oauth2-redirect", "/openapi.json")
+#: the only paths that answer without a credential, matched exactly (``/healthz`` is not ``/health``)
+OPEN_PATHS = frozenset({"/health", "/token", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+MAX_KEYS = 100_000  # failure records kept at most: a flood of made-up user names cannot grow memory further
 
 
 class Throttle:
-    """Failures per key (``("ip", address)``, ``("user", name)``) in a sliding window, and lockouts."""
+    """Failures per key (``("ip", address)``, ``("user", name)``) in a sliding window, and lockouts.
+
+    In memory, per server process (with ``--workers N`` each worker counts its own), guarded by a
+    lock (the event loop and ``/token``'s worker threads both use it), and pruned so that it keeps
+    at most :data:`MAX_KEYS` keys: old failures fall out of the window, expired lockouts are dropped.
+    """
 
     def __init__(self, max_failures: int = 10, window: float = 60.0, lockout: float = 60.0,
                  clock: Callable[[], float] = time.monotonic):
         self.max_failures, self.window, self.lockout, self.clock = max_failures, window, lockout, clock
-        self.failures: dict[tuple, deque] = defaultdict(deque)
+        self.failures: dict[tuple, deque] = {}
         self.locked_until: dict[tuple, float] = {}
+        self.lock = threading.Lock()
 
     def retry_after(self, *keys: tuple) -> float:
         """Seconds left of the longest lockout among ``keys`` (0: none)."""
         now = self.clock()
-        return max([self.locked_until.get(k, 0.0) - now for k in keys] + [0.0])
+        with self.lock:
+            return max([self.locked_until.get(k, 0.0) - now for k in keys] + [0.0])
 
     def fail(self, *keys: tuple) -> float:
         """Count a failure for each key; the lockout it starts (seconds), or 0."""
         now = self.clock()
         started = 0.0
-        for k in keys:
-            q = self.failures[k]
-            q.append(now)
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            if len(q) >= self.max_failures:
-                self.locked_until[k] = now + self.lockout
-                q.clear()
-                started = self.lockout
+        with self.lock:
+            if len(self.failures) + len(self.locked_until) > MAX_KEYS:
+                self._prune(now)
+            for k in keys:
+                q = self.failures.setdefault(k, deque())
+                q.append(now)
+                while q and q[0] <= now - self.window:
+                    q.popleft()
+                if len(q) >= self.max_failures:
+                    self.locked_until[k] = now + self.lockout
+                    del self.failures[k]
+                    started = self.lockout
         return started
 
     def succeed(self, *keys: tuple) -> None:
-        for k in keys:
-            self.failures.pop(k, None)
+        with self.lock:
+            for k in keys:
+                self.failures.pop(k, None)
+
+    def _prune(self, now: float) -> None:
+        self.locked_until = {k: t for k, t in self.locked_until.items() if t > now}
+        self.failures = {k: q for k, q in self.failures.items() if q and q[-1] > now - self.window}
+        while len(self.failures) > MAX_KEYS // 2:  # still a flood: forget the oldest failures first
+            self.failures.pop(next(iter(self.failures)))
 
 
 async def _respond(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -73,6 +93,10 @@ async def _respond(send, status: int, detail: str, headers: dict[str, str] | Non
     head += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
+
+
+RECORD_HINT = {"/predict/record": " (max_record_seconds at up to 1,000 Hz: send a faster recording in shorter "
+                                   "segments)"}
 
 
 def too_many(retry: float) -> tuple[int, str, dict[str, str]]:
@@ -95,10 +119,10 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path, client = scope["path"], (scope.get("client") or ("unknown", 0))[0]
-        retry = self.throttle.retry_after(("ip", client))
-        if retry > 0:
-            return await _respond(send, *too_many(retry))
-        if not path.startswith(OPEN_PATHS):
+        if path not in OPEN_PATHS:  # /health answers a locked-out address too (a probe behind it sees the truth)
+            retry = self.throttle.retry_after(("ip", client))
+            if retry > 0:
+                return await _respond(send, *too_many(retry))
             headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             bearer = headers.get("authorization", "")
             bearer = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
@@ -119,7 +143,8 @@ class Guard:
         limit = self.limit(path)
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await _respond(send, 413, f"the body is {int(declared)} bytes; {path} takes at most {limit}")
+            return await _respond(send, 413, f"the body is {int(declared)} bytes; {path} takes at most {limit}"
+                                  + RECORD_HINT.get(path, ""))
         chunks, size = [], 0
         while True:  # read the body up to the bound, never past it
             message = await receive()
@@ -127,7 +152,8 @@ class Guard:
                 return  # the client left
             size += len(message.get("body", b""))
             if size > limit:
-                return await _respond(send, 413, f"the body passed {limit} bytes, the most {path} takes")
+                return await _respond(send, 413, f"the body passed {limit} bytes, the most {path} takes"
+                                      + RECORD_HINT.get(path, ""))
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
