@@ -359,7 +359,7 @@ def run_search(args: SearchOptions) -> SearchResult:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from heartbeat.cli import warn_if_synthetic  # noqa: F401
+    from heartbeat.commands import warn_if_synthetic
     from heartbeat.data import valid_split
     from heartbeat.data.sources import describe, load_dataset
     from heartbeat.metrics import OBJECTIVES, classification_metrics

@@ -1,0 +1,124 @@
+"""``heartbeat`` verbs: data: build beats from WFDB records, check a beat file, show a source's classes, download."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from pathlib import Path
+
+from heartbeat.commands import warn_if_synthetic
+from heartbeat.options import EPILOG_DATA, WINDOWS, add_data_args
+
+
+def cmd_data_build(args) -> int:
+    from heartbeat.data import write_beats
+    from heartbeat.data.sources import describe
+
+    from heartbeat.data.splits import protocol_beats, split
+    from heartbeat.data.wfdb_beats import build_beats
+
+    def progress(i, n, name):
+        print(f"\r  record {name} ({i}/{n})", end="", file=sys.stderr, flush=True)
+
+    beats, report = build_beats(args.mitdb, progress=progress, window=args.window)
+    print(file=sys.stderr)
+    out = Path(args.out)
+    print(f"built {len(beats)} beats from {len(report.records)} records in {report.seconds:.1f} s")
+    print(f"{'class':<6}{'annotated':>10}{'built':>10}")
+    for c in report.built:
+        print(f"{c:<6}{report.annotated[c]:>10}{report.built[c]:>10}")
+    dropped = sum(report.annotated.values()) - sum(report.built.values())
+    print(f"dropped {dropped} beats cut off by the end of their record; "
+          f"{report.non_beat_annotations} non-beat annotations (rhythm, noise, ...) skipped")
+    for note in report.lead_notes:
+        print("note:", note)
+    if args.split == "none":
+        print("wrote", write_beats(beats, out / "beats.parq"))
+    else:
+        if args.split == "ds1ds2":
+            beats, note = protocol_beats(beats)
+            print(note)
+        train, test = split(beats, args.split, seed=args.seed)
+        print("wrote", write_beats(train, out / "heart_big_train.parq"), f"({describe(train)})")
+        print("wrote", write_beats(test, out / "heart_big_test.parq"), f"({describe(test)})")
+    return 0
+
+
+def cmd_data_check(args) -> int:
+    from heartbeat.data import read_beats
+    from heartbeat.data.sources import describe
+
+    beats = read_beats(args.file, task=args.task)
+    print(f"{args.file}: OK, task {beats.task}, shape {beats.X.shape}")
+    print("classes:", describe(beats))
+    if beats.record is not None:
+        print(f"records: {len(set(beats.record))}")
+    for line in beats.report.lines():
+        print("  " + line)
+    return 0
+
+
+def cmd_data_show(args) -> int:
+    from heartbeat.data.sources import describe
+    from heartbeat.data.sources import load_dataset
+
+    ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
+    warn_if_synthetic(ds)
+    print("source:", ds.source)
+    print(f"train: {len(ds.train)} beats: {describe(ds.train)}")
+    print(f"test:  {len(ds.test)} beats: {describe(ds.test)}")
+    if ds.holdout is not None:
+        print(f"holdout (records {','.join(ds.holdout_records)}, in neither train nor test): "
+              f"{len(ds.holdout)} beats: {describe(ds.holdout)}")
+    return 0
+
+
+def cmd_data_download(args) -> int:
+    host = "physionet.org"
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+    except OSError as exc:
+        print(f"cannot reach {host} ({exc}). Other ways to get data:\n"
+              "  - copy the MIT-BIH WFDB records (NNN.hea/.dat/.atr) into data/mitdb/ or any folder,\n"
+              "    then pass --data FOLDER or set HEARTBEAT_DATA=FOLDER;\n"
+              "  - put the course files heart_big_train.parq + heart_big_test.parq in data/;\n"
+              "  - put Kaggle's mitbih_train.csv + mitbih_test.csv (or ptbdb_*.csv) in data/;\n"
+              "  - run without data: the built-in synthetic beats are used (not ECG).", file=sys.stderr)
+        return 2
+    import wfdb
+
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    wfdb.dl_database("mitdb", dl_dir=args.out)
+    print("downloaded MIT-BIH Arrhythmia Database into", args.out)
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Register this module's verbs on the CLI's subparsers."""
+    data = sub.add_parser("data", help="build, check, show or download data", epilog=EPILOG_DATA,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    dsub = data.add_subparsers(dest="action", required=True)
+    b = dsub.add_parser("build", help="build course-format parquet beats from raw MIT-BIH WFDB records")
+    b.add_argument("--mitdb", required=True, help="folder of WFDB records (NNN.hea, NNN.dat, NNN.atr)")
+    b.add_argument("--out", required=True, help="output folder")
+    b.add_argument("--split", choices=["intra", "inter", "ds1ds2", "none"], default="intra",
+                   help="intra: stratified by beat 80/20 (Kaggle-like); inter: by record, no patient on both "
+                        "sides; ds1ds2: de Chazal's DS1 (train) and DS2 (test), paced records and Q beats "
+                        "left out; none: one beats.parq (default: intra)")
+    b.add_argument("--window", choices=WINDOWS, default="kachuee",
+                   help="kachuee: the beat starts at its R peak (the course's format); pwave: 0.28 s before it, "
+                        "holding the P wave (default: kachuee). Every beat also gets its rhythm columns "
+                        "(pre_rr, post_rr, ... in seconds and ratios), its R peak's sample and time.")
+    b.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
+    b.set_defaults(func=cmd_data_build)
+    c = dsub.add_parser("check", help="validate a beat file and print its shape, classes and load report")
+    c.add_argument("file", help=".parq/.parquet or .csv beat file")
+    c.add_argument("--task", choices=["mitbih", "ptb"], default=None, help="default: from the file name or labels")
+    c.set_defaults(func=cmd_data_check)
+    s = dsub.add_parser("show", help="resolve the data source and print the train/test class counts")
+    add_data_args(s)
+    s.set_defaults(func=cmd_data_show)
+    d = dsub.add_parser("download", help="fetch MIT-BIH from PhysioNet through wfdb (needs internet)")
+    d.add_argument("--out", default="data/mitdb", help="output folder (default: data/mitdb)")
+    d.set_defaults(func=cmd_data_download)

@@ -1,0 +1,169 @@
+"""``heartbeat`` verbs: score model folders: one model on any data, every model on its split, data shift, DS1 -> DS2, raw recordings against annotations."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from heartbeat.options import EPILOG_DATA, add_device_arg, add_runtime_arg
+
+
+def read_any(path: str | Path, task: str | None = None, window: str = "kachuee"):
+    """Every beat of a beat file, or of a folder of WFDB records (built on the fly by ``window``, cached)."""
+    from heartbeat.data import DataError
+    from heartbeat.data import read_beats
+
+    from heartbeat.data.sources import cached_wfdb_beats
+
+    path = Path(path)
+    if path.is_dir():
+        if not any(path.glob("*.hea")):
+            raise DataError(f"{path}: a folder here must hold WFDB records (*.hea); for beat files give the file")
+        return cached_wfdb_beats(path, window=window)
+    return read_beats(path, task=task)
+
+
+def cmd_evaluate(args) -> int:
+    from heartbeat.data.sources import describe
+
+    import json
+
+    from heartbeat.evaluate import evaluate, json_ready
+    from heartbeat.modelio import load_model
+
+    model = load_model(args.model, runtime=args.runtime, device=args.device)
+    beats = read_any(args.data, task=model.task, window=model.inputs.window)
+    result = evaluate(model, beats)
+    if args.json:
+        print(json.dumps(json_ready(result)))
+        return 0
+    print(f"model {model.tag} ({model.family}) on {args.data}: {len(beats)} beats ({describe(beats)})")
+    for key in ("accuracy", "recall_macro", "precision_macro", "f1_macro", "f2_macro", "abnormal_sensitivity"):
+        print(f"  {key:<22}{result[key]:.4f}")
+    for c, r in result["recall_per_class"].items():
+        print(f"  recall {c:<15}" + ("absent from the data" if c in result["absent_classes"] else f"{r:.4f}"))
+    return 0
+
+
+def cmd_score(args) -> int:
+    import pandas as pd
+
+    from heartbeat.evaluate import score_models
+
+    on = args.on
+    default = Path("results/output.csv" if on == "valid" else f"results/output_{on}.csv")
+    print(f"scoring every model in {args.models} on its {on} split"
+          + {"test": " (final evaluation: the test split)",
+             "holdout": " (patients held out of train and test)"}.get(on, ""))
+    table, warnings, synthetic = score_models(args.models, on=on, data=args.data)
+    for w in warnings:
+        print("WARNING:", w, file=sys.stderr)
+    out = Path(args.out) if args.out else default
+    if synthetic and not args.out:
+        # the real figures stay where they are: stand-in scores on synthetic beats go beside them
+        out = default.with_name(default.stem + "_synthetic.csv")
+        print(f"WARNING: no data found, so {default} (real-data figures) is left alone; the synthetic-beat "
+              f"scores go to {out}. Give --data PATH or set HEARTBEAT_DATA for real figures.", file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False, float_format="%.6f")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        print(table.to_string(index=False))
+    print("wrote", out)
+    return 0
+
+
+def cmd_shift(args) -> int:
+    from heartbeat.shift import shift_report
+
+    print(f"data shift of every model in {args.models}: unseen patients and corrupted test beats")
+    shift_report(args.models, args.data, args.out, args.seed)
+    return 0
+
+
+def cmd_protocol(args) -> int:
+    from heartbeat.protocol import protocol_report
+
+    print(f"DS1 -> DS2 (de Chazal 2004): every ds1ds2 model in {args.models} on DS2")
+    protocol_report(args.models, args.data, args.out)
+    return 0
+
+
+def cmd_endtoend(args) -> int:
+    import json
+
+    from heartbeat.endtoend import end_to_end
+    from heartbeat.modelio import load_model
+
+    model = load_model(args.model, runtime=args.runtime)
+    records = args.records.split(",") if args.records else None
+    print(f"end-to-end: {model.tag} on {args.data}: detected R peaks against the annotated beats", file=sys.stderr)
+    per, summary = end_to_end(model, args.data, records, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per.to_csv(out / f"{model.tag}_per_record.csv", index=False, float_format="%.5f")
+    (out / f"{model.tag}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{summary['records']} records: QRS Se {summary['qrs_Se']:.4f}, +P {summary['qrs_P']:.4f} "
+          f"({summary['missed']} missed, {summary['extra']} extra of {summary['annotated']} beats); macro recall "
+          f"{summary['recall_macro_annotated']:.4f} at annotated peaks, {summary['recall_macro_detected']:.4f} at "
+          f"detected peaks\nwrote {out / (model.tag + '.json')} and {out / (model.tag + '_per_record.csv')}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Register this module's verbs on the CLI's subparsers."""
+    e = sub.add_parser("evaluate", help="one model folder on any data: metrics, or --json")
+    e.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    e.add_argument("--data", required=True, help="beat file (.parq/.csv) or folder of WFDB records")
+    e.add_argument("--json", action="store_true", help="print one JSON object (NaN recall of an absent class: null)")
+    add_runtime_arg(e)
+    add_device_arg(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("score", help="every model in models/ on its valid (or test) split -> results/output.csv",
+                       epilog=EPILOG_DATA, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--models", default="models", help="folder of model folders (default: models)")
+    r.add_argument("--on", choices=["valid", "test", "holdout"], default="valid",
+                   help="valid (default), test (the final evaluation only) or holdout (the patients the "
+                        "model was trained without, when it was trained with --holdout)")
+    r.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/, synthetic)")
+    r.add_argument("--out", default=None,
+                   help="CSV path (default: results/output.csv, output_test.csv or output_holdout.csv)")
+    r.set_defaults(func=cmd_score)
+
+    sh = sub.add_parser("shift", help="every model on its held-out patients and on corrupted test beats "
+                                      "-> results/shift/*.csv",
+                        description="Data shift: each model folder scored on the patients it was trained without "
+                                    "(when fitted with --holdout) beside its intra-patient test figures, and on "
+                                    "its test beats under graded noise, baseline wander and amplitude change.",
+                        epilog=EPILOG_DATA, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sh.add_argument("--models", default="models", help="folder of model folders (default: models)")
+    sh.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/)")
+    sh.add_argument("--out", default="results/shift", help="output folder (default: results/shift)")
+    sh.add_argument("--seed", type=int, default=0, help="seed of the corruption draws (default: 0)")
+    sh.set_defaults(func=cmd_shift)
+
+    pr = sub.add_parser("protocol", help="every ds1ds2 model on DS2: Se and +P of N, S, V, F beside published "
+                                         "rows, and per patient -> results/ds1ds2/",
+                        description="The DS1 -> DS2 inter-patient protocol of de Chazal et al. (2004): each model "
+                                    "folder trained with --split ds1ds2 is scored on DS2 (its test split, seen by no "
+                                    "search), per class (sensitivity Se, positive predictivity +P) and per patient. "
+                                    "Paced records (102, 104, 107, 217) and Q beats are left out, as there.",
+                        epilog="example: heartbeat protocol --data ../shared/data   (make protocol)\n" + EPILOG_DATA,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pr.add_argument("--models", default="models", help="folder of model folders (default: models)")
+    pr.add_argument("--data", default=None, help="MIT-BIH WFDB records (default: $HEARTBEAT_DATA, data/)")
+    pr.add_argument("--out", default="results/ds1ds2", help="output folder (default: results/ds1ds2)")
+    pr.set_defaults(func=cmd_protocol)
+
+    ee = sub.add_parser("endtoend", help="detected R peaks against annotated beats: QRS Se/+P, and classification "
+                                         "at detected vs annotated peaks -> results/endtoend/",
+                        description="End-to-end accuracy on annotated WFDB records. A ds1ds2 model is scored on the "
+                                    "DS2 records by default (paced records and Q beats left out), any other model "
+                                    "on every record.")
+    ee.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    ee.add_argument("--data", default="../shared/data/mitdb", help="folder of annotated WFDB records")
+    ee.add_argument("--records", default=None, help="comma-separated records (default: see above)")
+    ee.add_argument("--out", default="results/endtoend", help="output folder (default: results/endtoend)")
+    add_runtime_arg(ee)
+    ee.set_defaults(func=cmd_endtoend)

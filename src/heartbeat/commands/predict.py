@@ -1,0 +1,86 @@
+"""``heartbeat`` verbs: raw recordings to labelled beats, and the portable ONNX model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from heartbeat.options import add_device_arg, add_runtime_arg
+
+
+def cmd_predict(args) -> int:
+    import json
+
+    from heartbeat.modelio import load_model
+    from heartbeat.recording import classify, read_recording, write_prediction
+
+    model = load_model(args.model, runtime=args.runtime, device=args.device)
+    out_root = Path(args.out)
+    recordings = [read_recording(r, fs=args.fs, lead=args.lead) for r in args.records]  # all checked first
+    for rec in recordings:
+        print(f"{rec.source}: {rec.seconds / 60:.1f} min of lead {rec.lead} at {rec.fs:g} Hz"
+              + "".join(f"\n  note: {n}" for n in rec.notes), file=sys.stderr)
+        table, summary = classify(model, rec, progress=True)
+        summary["model"] = model.tag
+        out = write_prediction(out_root / Path(rec.source).name, rec, table, summary, plot=not args.no_plot)
+        print(f"{Path(rec.source).name}: {summary['beats']} beats ("
+              + ", ".join(f"{c} {n}" for c, n in summary["per_class"].items())
+              + f"), abnormal burden {summary['abnormal_burden_percent']:.1f}%; longest abnormal run "
+              + (f"{summary['longest_abnormal_runs'][0]['beats']} beats" if summary["longest_abnormal_runs"] else "none")
+              + f" -> {out}/")
+        if args.json:
+            print(json.dumps(summary))
+    return 0
+
+
+def cmd_export(args) -> int:
+    import numpy as np
+
+    from heartbeat.modelio import load_model
+    from heartbeat.runtime import OPSET, export_onnx
+
+    model = load_model(args.model)
+    path = export_onnx(model)
+    check = load_model(args.model, runtime="onnx")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (256, 187)).astype(np.float32)
+    R = rng.uniform(0.5, 1.5, (256, model.inputs.num_rhythm)).astype(np.float32) if model.inputs.rhythm else None
+    diff = float(np.abs(check.predict_proba(X, rhythm=R) - model.predict_proba(X, rhythm=R)).max())
+    print(f"wrote {path} (opset {OPSET}, dynamic batch, inputs: beats"
+          + (", rhythm" if model.inputs.rhythm else "") + f"); max |p_onnx - p_torch| on 256 beats: {diff:.2e}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Register this module's verbs on the CLI's subparsers."""
+    pd_ = sub.add_parser("predict", help="raw ECG recordings -> labelled beats: per-beat CSV, summary, ECG strip",
+                         description="Classify every beat of raw recordings: read one lead, check it, find its R "
+                                     "peaks (XQRS), cut beats and rhythm the way the model was trained, and "
+                                     "write OUT/<record>/beats.csv (time_s, sample, class, p_<class>, abnormal), "
+                                     "summary.json (beats per class, abnormal burden, longest abnormal runs) and "
+                                     "strip.png (the ECG with each beat marked in its class's colour).",
+                         epilog="examples:\n"
+                                "  heartbeat predict --model models/cnn1d-rhythm-all ../shared/data/mitdb/208\n"
+                                "  heartbeat predict --model M holter.csv --fs 250 --lead II --out predictions\n"
+                                "  heartbeat predict --model M strip.npy --fs 360 --runtime onnx",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    pd_.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    pd_.add_argument("records", nargs="+", metavar="RECORD",
+                     help="a WFDB record (path without extension, or its .hea), or a .csv / .npy file of samples")
+    pd_.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (required for .csv and .npy)")
+    pd_.add_argument("--lead", default=None, help="lead name (default: MLII, else the first lead, with a note); "
+                                                  "for CSV a header name, else lead0, lead1, ...")
+    pd_.add_argument("--out", default="predictions", help="output folder (default: predictions)")
+    pd_.add_argument("--no-plot", action="store_true", help="skip strip.png")
+    pd_.add_argument("--json", action="store_true", help="also print each record's summary as JSON")
+    add_runtime_arg(pd_)
+    add_device_arg(pd_)
+    pd_.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("export", help="write MODEL/model.onnx (pinned opset, dynamic batch) and check it",
+                        description="Export a deep model to ONNX: inputs 'beats' (batch, 1, 187) and, for a model "
+                                    "trained with rhythm, 'rhythm' (batch, 8); output 'probabilities'. The export "
+                                    "is checked against torch on 256 beats. Use it with --runtime onnx.")
+    ex.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    ex.set_defaults(func=cmd_export)

@@ -1,0 +1,48 @@
+"""``heartbeat`` verbs: the reports: the two-page summary, the README's results block, the analysis notebook."""
+
+from __future__ import annotations
+
+
+
+def cmd_summary(args) -> int:
+    from heartbeat.report.summary import build
+
+    build(args.results, args.models, args.out, figure_dir=args.figures)
+    return 0
+
+
+def cmd_readme(args) -> int:
+    from heartbeat.report.readme import update
+
+    print("updated", update(args.readme, args.results, args.models))
+    return 0
+
+
+def cmd_notebook(args) -> int:
+    from heartbeat.report import notebook
+
+    argv = [f"--{k}={v}" for k in ("out", "results", "models", "data") if (v := getattr(args, k))]
+    return notebook.main(argv)
+
+
+def add_parsers(sub) -> None:
+    """Register this module's verbs on the CLI's subparsers."""
+    sm = sub.add_parser("summary", help="build the two-page PDF summary from results/ and models/ (make summary)")
+    sm.add_argument("--results", default="results", help="results folder (default: results)")
+    sm.add_argument("--models", default="models", help="models folder (default: models)")
+    sm.add_argument("--out", default="summary/summary.pdf", help="PDF to write (default: summary/summary.pdf)")
+    sm.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
+    sm.set_defaults(func=cmd_summary)
+
+    rd = sub.add_parser("readme", help="rewrite the README's results block from results/ and models/ (make readme)")
+    rd.add_argument("--readme", default="README.md", help="file to update (default: README.md)")
+    rd.add_argument("--results", default="results", help="results folder (default: results)")
+    rd.add_argument("--models", default="models", help="models folder (default: models)")
+    rd.set_defaults(func=cmd_readme)
+
+    nb = sub.add_parser("notebook", help="execute notebooks/analysis.ipynb headless, outputs kept (make notebook)")
+    nb.add_argument("--out", default=None, help="executed notebook (default: in place)")
+    nb.add_argument("--results", default=None, help="results folder (default: results/)")
+    nb.add_argument("--models", default=None, help="models folder (default: models/)")
+    nb.add_argument("--data", default=None, help="data for the data section (default: $HEARTBEAT_DATA, data/)")
+    nb.set_defaults(func=cmd_notebook)

@@ -1,0 +1,46 @@
+"""``heartbeat`` verbs: the hyperparameter search (the same as hypertune.py) and Table 3's ablations."""
+
+from __future__ import annotations
+
+import argparse
+
+from heartbeat.options import add_tune_args, TUNE_DESCRIPTION, TUNE_EPILOG
+
+
+def cmd_tune(args) -> int:
+    from heartbeat.tune import cli as tune_cli
+
+    return tune_cli(args)
+
+
+def cmd_ablate(args) -> int:
+    from heartbeat.ablation import main_cli
+
+    return main_cli(args)
+
+
+def add_parsers(sub) -> None:
+    """Register this module's verbs on the CLI's subparsers."""
+    tu = sub.add_parser("tune", help="hyperparameter search with Ray Tune (the same as python hypertune.py)",
+                        description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_tune_args(tu)
+    tu.set_defaults(func=cmd_tune)
+
+    ab = sub.add_parser("ablate", help="Table 3: the base model, then one change per row, each trained the same "
+                                       "way over several seeds -> results/table3/",
+                        description="Train the base gin file and each variant of heartbeat.ablation.VARIANTS "
+                                    "(imbalance handling, dropout, width, depth, kernel, augmentation, rhythm, "
+                                    "window, another family) with the same data, split and epochs, once per seed, "
+                                    "JOBS at a time on one thread each. Finished runs are kept in runs.csv and "
+                                    "skipped on a rerun; table.csv holds the mean and spread over seeds.",
+                        epilog="example: heartbeat ablate --base gin/best/cnn1d-ds1ds2.gin --split ds1ds2 (make ablate)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ab.add_argument("--base", default="gin/best/cnn1d-ds1ds2.gin", help="the base model's gin file")
+    ab.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="ds1ds2", help="default: ds1ds2")
+    ab.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/; real data only)")
+    ab.add_argument("--seeds", nargs="+", default=["0", "1"], help="fit seeds per row (default: 0 1)")
+    ab.add_argument("--jobs", type=int, default=2, help="trainings at once, one thread each (default: 2)")
+    ab.add_argument("--only", nargs="*", default=None, metavar="VARIANT", help="run only these rows (labels)")
+    ab.add_argument("--out", default="results/table3", help="output folder (default: results/table3)")
+    ab.set_defaults(func=cmd_ablate)
