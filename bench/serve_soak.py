@@ -123,6 +123,23 @@ def client(url: str, key: str, stop_at: float, seed: int, log: list, lock: threa
             log.append({"t": t0, "kind": kind, "status": status, "ms": 1000 * (time.monotonic() - t0), "acked": acked})
 
 
+def markdown(paths: list[Path]) -> str:
+    """A table of soak results (one JSON file a row), for docs/serving.md."""
+    head = ("| database | workers | clients | minutes | requests | acked predictions | lost | acked feedback | lost "
+            "| restart s | failed during restart | failed otherwise | p50 / p99 ms before | p50 / p99 ms after |")
+    rows = [head, "|" + "---|" * 14]
+    for path in paths:
+        r = json.loads(path.read_text())
+        during = sum(r["failed"]["restart"].values())
+        other = sum(r["failed"]["before"].values()) + sum(r["failed"]["after"].values())
+        rows.append(f"| {r['database']} | {r['workers']} | {r['clients']} | {r['minutes']:g} | {r['requests']:,} | "
+                    f"{r['acked_predictions']:,} | {r['lost_predictions']} | {r['acked_feedback']:,} | "
+                    f"{r['lost_feedback']} | {r['restart_s']:.1f} | {during:,} | {other} | "
+                    f"{r['p50_ms_before']:.1f} / {r['p99_ms_before']:.1f} | {r['p50_ms_after']:.1f} / "
+                    f"{r['p99_ms_after']:.1f} |")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=3.0)
@@ -130,7 +147,12 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--db", default=None, help="database URL (default: a SQLite file in a scratch folder, WAL)")
     p.add_argument("--out", default=str(ROOT / "results" / "bench" / "serve_soak.json"))
+    p.add_argument("--markdown", action="store_true",
+                   help="print results/bench/serve_soak*.json as one markdown table, and run nothing")
     args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown(sorted((ROOT / "results" / "bench").glob("serve_soak*.json"))))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="heartbeat-soak-"))
     db = args.db or f"sqlite:///{work / 'serve.db'}"
     admin = "hbk_" + secrets.token_urlsafe(32)
