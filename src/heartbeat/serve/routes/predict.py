@@ -1,0 +1,100 @@
+"""Predictions: one beat, a batch, or every beat of a raw segment; each stored for monitoring."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+
+from heartbeat.data.beatset import DataError
+from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.serve import auth
+from heartbeat.serve.db import Prediction, beat_bytes, beat_hash
+from heartbeat.serve.deps import DB, Reader, Svc, invalid
+from heartbeat.serve.schemas import (BatchOut, BeatIn, BeatOut, BeatsIn, PredictionOut, RecordBeatOut, RecordIn,
+                                     RecordOut)
+
+router = APIRouter()
+
+
+def predict_rows(svc: Svc, X: np.ndarray, p: auth.Principal, s: Session, request: Request,
+                 rhythm: np.ndarray | None = None) -> list[BeatOut]:
+    request.state.beats = len(X)
+    P = svc.model.predict_proba(X, rhythm=rhythm)  # (n, classes)
+    p_abnormal = 1.0 - P[:, 0]
+    rows = [Prediction(user_id=p.user_id, model_version=svc.version, task=svc.model.task, input_hash=beat_hash(x),
+                       beat=beat_bytes(x), probabilities=[float(v) for v in P[i]], predicted=int(P[i].argmax()),
+                       abnormal=bool(p_abnormal[i] >= svc.settings.threshold)) for i, x in enumerate(X)]
+    s.add_all(rows)
+    s.commit()
+    return [BeatOut(id=r.id, probabilities=dict(zip(svc.model.classes, r.probabilities)),
+                    predicted_class=svc.model.classes[r.predicted], p_abnormal=float(p_abnormal[i]),
+                    abnormal=r.abnormal, input_sha256=r.input_hash) for i, r in enumerate(rows)]
+
+
+def rhythm_of(svc: Svc, given, n: int, field_name: str) -> np.ndarray | None:
+    """The rhythm a model trained with it needs (a 422 naming the field where it is missing)."""
+    if not svc.model.inputs.rhythm:
+        return None
+    if given is None:
+        raise invalid(("body", field_name), f"{field_name}: model {svc.model.tag} was trained with rhythm input: give "
+                                            f"{'each beat' if n > 1 else 'the beat'}'s {len(RHYTHM_NAMES)} rhythm "
+                                            f"values ({', '.join(RHYTHM_NAMES)}), or send the raw signal to "
+                                            "/predict/record", "missing")
+    if len(given) != n:
+        raise invalid(("body", field_name), f"{field_name}: one rhythm per beat expected, got {len(given)} for "
+                                            f"{n} beats")
+    return np.asarray(given, dtype=np.float32).reshape(n, -1)
+
+
+@router.post("/predict", tags=["predict"], response_model=PredictionOut)
+def predict(svc: Svc, body: BeatIn, p: Reader, s: DB, request: Request) -> PredictionOut:
+    """Classify one beat (with its rhythm, for a model trained with rhythm)."""
+    rhythm = rhythm_of(svc, None if body.rhythm is None else [body.rhythm], 1, "rhythm")
+    (row,) = predict_rows(svc, np.asarray([body.beat], dtype=np.float32), p, s, request, rhythm)
+    return PredictionOut(**row.model_dump(), model_version=svc.version, threshold=svc.settings.threshold)
+
+
+@router.post("/predict/batch", tags=["predict"], response_model=BatchOut)
+def predict_batch(svc: Svc, body: BeatsIn, p: Reader, s: DB, request: Request) -> BatchOut:
+    """Classify a batch of beats (at most ``max_batch``); results in the order of the beats."""
+    if len(body.beats) > svc.settings.max_batch:
+        raise invalid(("body", "beats"), f"beats: at most {svc.settings.max_batch} beats per request, "
+                                         f"got {len(body.beats)}", "too_long")
+    rhythm = rhythm_of(svc, body.rhythms, len(body.beats), "rhythms")
+    rows = predict_rows(svc, np.asarray(body.beats, dtype=np.float32), p, s, request, rhythm)
+    return BatchOut(model_version=svc.version, threshold=svc.settings.threshold, predictions=rows)
+
+
+@router.post("/predict/record", tags=["predict"], response_model=RecordOut)
+def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request) -> RecordOut:
+    """Classify every beat of a raw segment (one lead, at most ``max_record_seconds``): R peaks, beats and
+    rhythm are found as ``heartbeat predict`` finds them; each beat is stored like any other prediction,
+    so it is monitored and open to feedback."""
+    from heartbeat.recording import MAX_FS, MIN_FS, Recording, check_signal, recording_beats, summarise
+
+    import pandas as pd
+
+    if not MIN_FS <= body.fs <= MAX_FS:
+        raise invalid(("body", "fs"), f"fs: {body.fs} Hz is out of range; expected {MIN_FS:g}..{MAX_FS:g} Hz")
+    seconds = len(body.samples) / body.fs
+    if seconds > svc.settings.max_record_seconds:
+        raise invalid(("body", "samples"), f"samples: {seconds:.0f} s of signal at {body.fs:g} Hz; at most "
+                                           f"{svc.settings.max_record_seconds:g} s per request", "too_long")
+    try:
+        rec = check_signal(Recording(np.asarray(body.samples, dtype=np.float64), body.fs, body.lead or "lead",
+                                     "the segment"))
+        beats = recording_beats(rec, svc.model.inputs.window)
+        X, rhythm = svc.model.inputs.arrays(beats, f"model {svc.model.tag}")
+    except DataError as exc:
+        raise invalid(("body", "samples"), f"samples: {exc}") from exc
+    rows = predict_rows(svc, X, p, s, request, rhythm)
+    out = [RecordBeatOut(**r.model_dump(), time_s=float(t), sample=int(n))
+           for r, t, n in zip(rows, beats.time, beats.sample)]
+    table = pd.DataFrame({"time_s": beats.time, "class": [r.predicted_class for r in rows],
+                          "abnormal": [r.abnormal for r in rows]})
+    summary = summarise(table, svc.model.classes, rec)
+    return RecordOut(model_version=svc.version, threshold=svc.settings.threshold, fs=body.fs, lead=body.lead,
+                     seconds=rec.seconds, notes=rec.notes,
+                     summary={k: summary[k] for k in ("beats", "per_class", "abnormal_burden_percent",
+                                                      "longest_abnormal_runs")}, beats=out)

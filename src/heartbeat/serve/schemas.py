@@ -1,0 +1,146 @@
+"""The service's request and response bodies (pydantic), and how a validation error is worded.
+
+A beat is exactly 187 finite numbers (JSON numbers, not strings); anything else is a 422 whose
+``detail`` names the beat and value index and what was expected, and whose ``message`` sums it up.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from heartbeat.data.beatset import BEAT_LEN
+from heartbeat.data.rhythm import RHYTHM_NAMES
+
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Beat = Annotated[list[Finite], Field(min_length=BEAT_LEN, max_length=BEAT_LEN,
+                                     description=f"one beat: {BEAT_LEN} finite numbers (125 Hz, scaled to [0, 1])")]
+
+
+Rhythm = Annotated[list[Finite], Field(min_length=len(RHYTHM_NAMES), max_length=len(RHYTHM_NAMES),
+                                       description=f"the beat's rhythm ({', '.join(RHYTHM_NAMES)}; seconds and "
+                                                   "ratios), for a model trained with rhythm")]
+
+
+class BeatIn(BaseModel):
+    beat: Beat
+    rhythm: Rhythm | None = None
+
+
+class BeatsIn(BaseModel):
+    beats: Annotated[list[Beat], Field(min_length=1, description="beats, each of 187 finite numbers")]
+    rhythms: list[Rhythm] | None = Field(None, description="one rhythm per beat, for a model trained with rhythm")
+
+
+class RecordIn(BaseModel):
+    samples: Annotated[list[Finite], Field(min_length=1, description="one lead of a raw ECG, in its own units")]
+    fs: Annotated[float, Field(gt=0, description="sampling rate in Hz")]
+    lead: str | None = Field(None, max_length=32, description="the lead's name, for the record (e.g. MLII)")
+
+
+class BeatOut(BaseModel):
+    id: int = Field(description="prediction id, for feedback")
+    probabilities: dict[str, float]
+    predicted_class: str
+    p_abnormal: float = Field(description="P(not class 0)")
+    abnormal: bool = Field(description="p_abnormal >= threshold")
+    input_sha256: str
+
+
+class PredictionOut(BeatOut):
+    model_version: str
+    threshold: float
+
+
+class BatchOut(BaseModel):
+    model_version: str
+    threshold: float
+    predictions: list[BeatOut]
+
+
+class RecordBeatOut(BeatOut):
+    time_s: float = Field(description="the beat's R peak, seconds from the segment's start")
+    sample: int = Field(description="the R peak's sample index in the segment")
+
+
+class RecordOut(BaseModel):
+    model_version: str
+    threshold: float
+    fs: float
+    lead: str | None
+    seconds: float
+    summary: dict = Field(description="beats per class, abnormal burden in %, the longest abnormal runs")
+    notes: list[str]
+    beats: list[RecordBeatOut]
+
+
+class FeedbackIn(BaseModel):
+    prediction_id: Annotated[int, Field(strict=True, ge=1)]
+    label: str | int = Field(description="the true class: its name (e.g. 'V') or its index")
+
+
+class UserIn(BaseModel):
+    name: str = Field(description="1-64 letters, digits or _.@-")
+    role: Literal["reader", "clinician", "admin"]
+    password: str | None = Field(None, description="optional, for the OAuth2 password flow; >= 8 characters")
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+# ---------------------------------------------------------------- 422 messages
+def _where(loc: tuple) -> str:
+    path = loc[1:] if loc and loc[0] == "body" else loc
+    if len(path) >= 2 and path[0] == "beats" and isinstance(path[1], int):
+        return f"beat {path[1]}" + (f", value {path[2]}" if len(path) > 2 else "")
+    if len(path) >= 2 and path[0] == "beat" and isinstance(path[1], int):
+        return f"beat value {path[1]}"
+    return ".".join(map(str, path)) or "body"
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def explain(err: dict) -> dict:
+    """A validation error with a message that says where (beat, value index) and what was expected."""
+    loc, typ, value = tuple(err.get("loc", ())), err.get("type", ""), err.get("input")
+    where = _where(loc)
+    if "input" not in err:  # raised by an endpoint, already worded
+        return {"loc": list(loc), "type": typ, "msg": err.get("msg", typ)}
+    is_beat = loc[-1:] == ("beat",) or (len(loc) == 3 and loc[1] == "beats" and isinstance(loc[2], int))
+    if is_beat and typ in ("too_short", "too_long"):
+        msg = f"{where}: expected {BEAT_LEN} numbers, got {len(value)}"
+    elif typ in ("too_short", "too_long") and loc[-1:] == ("beats",):
+        msg = f"beats: expected at least 1 beat, got {len(value)}"
+    elif is_beat and typ == "list_type":
+        msg = f"{where}: expected a list of {BEAT_LEN} numbers, got {_short(value)}"
+    elif typ in ("float_type", "float_parsing", "finite_number"):
+        msg = f"{where}: expected a finite number, got {_short(value)}"
+    elif typ == "json_invalid":
+        msg = f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})"
+    elif typ == "missing":
+        msg = f"{where}: required"
+    else:
+        msg = f"{where}: {err.get('msg', typ)}"
+    return {"loc": list(loc), "type": typ, "msg": msg}
+
+
+def json_safe(value):
+    """NaN and infinities (e.g. the recall of a class absent from the validation set) as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- logging middleware
