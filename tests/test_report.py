@@ -248,28 +248,39 @@ def test_variations_table_starts_with_the_base_and_varies_what_mattered(project)
 
 def test_history_sources_are_optional(project, tmp_path):
     results = project / "results"
-    hist = tables.history(results, "cnn1d", tmp_path / "absent.db")
+    hist = tables.history(results, "cnn1d")
     assert set(hist["source"]) == {"ray"} and hist["trial_id"].nunique() == 9
     assert (hist.groupby("trial_id")["best_objective"].diff().dropna() >= 0).all()
-    assert tables.history(results, "gru", tmp_path / "absent.db").empty
-    # the MLflow store, read-only, in its own table layout
-    import sqlite3
-
-    db = tmp_path / "mlflow.db"
-    con = sqlite3.connect(db)
-    con.executescript("""
-        CREATE TABLE experiments (experiment_id INTEGER, name TEXT);
-        CREATE TABLE runs (run_uuid TEXT, name TEXT, start_time INTEGER, experiment_id INTEGER);
-        CREATE TABLE metrics (key TEXT, value REAL, timestamp INTEGER, step INTEGER, run_uuid TEXT);
-        INSERT INTO experiments VALUES (1, 'heartbeat-gru');
-        INSERT INTO runs VALUES ('a', 'run_trial_0200abcd', 1000, 1), ('b', 'run_trial_0200beef', 2000, 1);
-        INSERT INTO metrics VALUES ('objective', 0.5, 61000, 1, 'a'), ('objective', 0.6, 121000, 2, 'a'),
-                                   ('objective', 0.4, 62000, 1, 'b');""")
-    con.commit()
-    con.close()
-    hist = tables.history(results, "gru", db)
+    assert tables.history(results, "gru").empty
+    # the history.csv a search saves is preferred over Ray's folders, and its ids stay text
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    pd.DataFrame({"trial_id": ["0200abcd", "0200abcd", "0200beef"], "trial_number": [1, 1, 2],
+                  "epoch": [1, 2, 1], "objective": [0.5, 0.6, 0.4], "best_objective": [0.5, 0.6, 0.4],
+                  "timestamp": [1000.0, 1060.0, 1001.0]}).to_csv(copy / "cnn1d" / "history.csv", index=False)
+    hist = tables.history(copy, "cnn1d")
+    assert set(hist["source"]) == {"history.csv"}
     assert hist["trial_id"].tolist() == ["0200abcd", "0200abcd", "0200beef"]
     assert hist["best_objective"].tolist() == [0.5, 0.6, 0.4] and hist["minutes"].max() == pytest.approx(1.0)
+
+
+def test_importances_come_from_the_stored_study(project, tmp_path):
+    import optuna
+
+    results = tmp_path / "results"
+    shutil.copytree(project / "results", results)
+    trials = tables.read_trials(results, "gru")
+    space = tables.search_space(tables.search_info(results, "gru"))
+    rebuilt = tables.search_importances(results, "gru", trials, space)
+    assert rebuilt.equals(tables.importances(trials, space))  # no optuna.db: rebuilt from trials.csv
+    # a kept study in which only fit.learning_rate matters
+    study = optuna.create_study(study_name="gru", storage=f"sqlite:///{results / 'gru' / 'optuna.db'}",
+                                direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: -abs(t.suggest_float("fit.learning_rate", 1e-4, 1e-1, log=True) - 3e-3)
+                   + 0 * t.suggest_int("GRU.hidden", 8, 64), n_trials=20)
+    kept = tables.search_importances(results, "gru", trials, space)
+    assert set(kept.index) == {"fit.learning_rate", "GRU.hidden"} and kept.sum() == pytest.approx(1.0)
+    assert kept.index[0] == "fit.learning_rate" and kept["fit.learning_rate"] > 0.8
 
 
 # ---------------------------------------------------------------- the summary

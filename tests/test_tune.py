@@ -88,8 +88,14 @@ def test_smoke_search_end_to_end(workdir):
 
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{workdir / 'results' / 'smoke' / 'optuna.db'}")
     assert len(study.trials) == 3
-    history = pd.read_csv(workdir / "results" / "smoke" / "history.csv")
-    assert history["trial"].nunique() == 3 and history["epoch"].max() == trials["epochs"].max()
+    from heartbeat.report import tables
+
+    history = tables.history(workdir / "results", "smoke")  # the report reads what the search saved
+    assert set(history["source"]) == {"history.csv"}
+    ids = pd.read_csv(workdir / "results" / "smoke" / "trials.csv", dtype=str)["trial_id"]
+    assert set(history["trial_id"]) == set(ids)
+    assert sorted(history["trial_number"].unique()) == [1, 2, 3]
+    assert history["epoch"].max() == trials["epochs"].max()
     space = json.loads((workdir / "results" / "smoke" / "space.json").read_text())
     assert space and set(space) <= set(trials.columns)
 

@@ -300,13 +300,18 @@ def trials_table(grid, space: dict, objective: str) -> pd.DataFrame:
 
 
 def history(grid) -> pd.DataFrame:
-    """Every epoch of every trial (Ray's per-iteration results), one row each, with its trial id."""
+    """Every epoch of every trial (Ray's per-iteration results), one row each: the columns the report
+    reads (heartbeat.report.tables.HISTORY_KEYS), with the trial's id and its number in the search."""
+    keys = ("epoch", "objective", "best_objective", "recall_macro", "f1_macro", "time_total_s", "timestamp")
     frames = []
     for result in grid:
         df = result.metrics_dataframe
         if df is not None and len(df):
-            trial = Path(result.path).name if result.path else ""
-            frames.append(df.assign(trial=trial))
+            folder = Path(result.path).name if result.path else ""
+            m = re.match(r"run_trial_([0-9a-f]+)_(\d+)_", folder)
+            frames.append(pd.DataFrame({"trial_id": m.group(1) if m else df.get("trial_id"),
+                                        "trial_number": int(m.group(2)) if m else np.nan,
+                                        **{k: df[k] if k in df else np.nan for k in keys}}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

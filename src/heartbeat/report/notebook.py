@@ -6,9 +6,9 @@ python -m heartbeat.report.notebook [--notebook notebooks/analysis.ipynb] [--out
 ```
 
 The notebook reads its folders from environment variables (``HEARTBEAT_RESULTS``,
-``HEARTBEAT_MODELS``, ``HEARTBEAT_FIGURES``, ``HEARTBEAT_MLFLOW_DB``, ``HEARTBEAT_DATA``),
-defaulting to the project's ``results/``, ``models/``, ``results/figures/``, ``mlflow.db`` and
-the usual data resolution; the options here set them for the kernel. By default the
+``HEARTBEAT_MODELS``, ``HEARTBEAT_FIGURES``, ``HEARTBEAT_DATA``),
+defaulting to the project's ``results/``, ``models/``, ``results/figures/`` and the
+usual data resolution; the options here set them for the kernel. By default the
 executed notebook replaces the source, so the committed notebook shows its figures.
 Cell timings are not recorded: running it twice on the same files changes nothing.
 """

@@ -118,7 +118,7 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
     spaces = {n: tables.search_space(tables.search_info(results, n), [Path(results).resolve().parent, *roots])
               for n in names}
     per = {n: trials[trials["experiment"] == n] for n in names}
-    imps = {n: tables.importances(per[n], spaces[n]) for n in names}
+    imps = {n: tables.search_importances(results, n, per[n], spaces[n]) for n in names}
     effects = {n: tables.param_effects(per[n], spaces[n]) for n in names}
     win = tables.winners(results, models)
     searched = win[win["source"] == "search"]

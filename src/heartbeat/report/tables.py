@@ -5,8 +5,9 @@ What they read, all written by other parts of heartbeat (only the first two are 
 ```
 results/<experiment>/trials.csv        a row per trial: searched bindings, status, epochs, best metrics
 results/<experiment>/search.json       the search's settings, status counts, best model, objective
-results/<experiment>/ray/tune/run_*/   per-epoch history of each trial (optional: not committed)
-mlflow.db                              the same history as MLflow runs (optional: not committed)
+results/<experiment>/history.csv       per-epoch history of each trial, saved by the search (optional)
+results/<experiment>/optuna.db         the search's Optuna study, for importances (optional)
+results/<experiment>/ray/tune/run_*/   Ray's own per-epoch folders (optional: not committed)
 models/<tag>/metrics.json, config.gin  a model's valid metrics, task, split, searched config
 results/output.csv, output_test.csv    every model scored on its valid / test split (optional)
 results/shift/*.csv                    inter-patient and corruption figures (optional)
@@ -24,7 +25,6 @@ import ast
 import json
 import math
 import re
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -209,10 +209,49 @@ def varied_params(trials: pd.DataFrame) -> list[str]:
     return [p for p in param_columns(trials) if ok[p].astype(str).nunique() > 1]
 
 
+def stored_study(results: str | Path, name: str):
+    """The Optuna study a search kept (``results/<name>/optuna.db``), or None for a search run before
+    studies were kept."""
+    import optuna
+
+    path = Path(results) / name / "optuna.db"
+    if not path.exists():
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{path}")
+
+
+def study_importances(study, seed: int = 0, min_trials: int = 4) -> pd.Series:
+    """optuna.importance (fANOVA, normalised to sum 1) of a stored study's complete trials."""
+    import optuna
+
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < min_trials:
+        return pd.Series(dtype=float, name="importance")
+    try:
+        imp = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
+    except (RuntimeError, ValueError):
+        return pd.Series(dtype=float, name="importance")
+    return pd.Series(imp, name="importance", dtype=float).sort_values(ascending=False)
+
+
+def search_importances(results: str | Path, name: str, trials: pd.DataFrame, space: dict | None = None,
+                       seed: int = 0) -> pd.Series:
+    """A search's importances: from the Optuna study it kept, else rebuilt from its trials.csv."""
+    study = stored_study(results, name)
+    if study is not None:
+        imp = study_importances(study, seed)
+        if len(imp):
+            return imp
+    return importances(trials, space, seed)
+
+
 def importances(trials: pd.DataFrame, space: dict | None = None, seed: int = 0, min_trials: int = 4) -> pd.Series:
     """Optuna's hyperparameter importances (fANOVA, normalised to sum 1) of one search's trials.
 
-    An in-memory Optuna study is rebuilt from trials.csv: every scored trial (completed, or
+    For a search that predates ``optuna.db`` (:func:`search_importances` prefers the kept study),
+    an in-memory Optuna study is rebuilt from trials.csv: every scored trial (completed, or
     stopped early by ASHA, at its best epoch) is added as a complete trial with its best
     objective. Empty when fewer than ``min_trials`` trials were scored or nothing varied.
     """
@@ -566,42 +605,6 @@ def ray_history(results: str | Path, name: str) -> pd.DataFrame:
     return _history_frame(rows, name, "ray")
 
 
-def mlflow_history(db: str | Path, name: str) -> pd.DataFrame:
-    """Per-epoch rows of every trial from the MLflow sqlite store (experiment ``heartbeat-<name>``).
-
-    Read straight from the sqlite file, read-only: opening the store through MLflow would
-    migrate or create it. Empty when the file, the experiment or the tables are missing.
-    """
-    db = Path(db)
-    if not db.is_file():
-        return _history_frame([], name, "mlflow")
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            metrics = pd.read_sql_query(
-                "SELECT r.name AS run, r.start_time, m.key, m.value, m.step, m.timestamp FROM runs r "
-                "JOIN experiments e ON e.experiment_id = r.experiment_id JOIN metrics m ON m.run_uuid = r.run_uuid "
-                "WHERE e.name = ? AND m.key IN ('epoch', 'objective', 'best_objective', 'recall_macro', "
-                "'f1_macro', 'time_total_s')", con, params=(f"heartbeat-{name}",))
-        finally:
-            con.close()
-    except (sqlite3.Error, pd.errors.DatabaseError):
-        return _history_frame([], name, "mlflow")
-    if metrics.empty:
-        return _history_frame([], name, "mlflow")
-    wide = metrics.pivot_table(index=["run", "start_time", "step"], columns="key", values="value", aggfunc="last")
-    stamps = metrics.groupby(["run", "step"])["timestamp"].max() / 1000.0
-    wide = wide.reset_index()
-    wide["timestamp"] = [stamps.get((r, s), np.nan) for r, s in zip(wide["run"], wide["step"])]
-    starts = wide.groupby("run")["start_time"].first().rank(method="first").astype(int)
-    rows = []
-    for _, r in wide.iterrows():
-        rows.append({"trial_id": str(r["run"]).removeprefix("run_trial_"), "trial_number": starts[r["run"]],
-                     **{k: r.get(k, np.nan) for k in HISTORY_KEYS if k != "epoch"},
-                     "epoch": r.get("epoch", r["step"])})
-    return _history_frame(rows, name, "mlflow")
-
-
 def _history_frame(rows: list[dict], name: str, source: str) -> pd.DataFrame:
     cols = ["experiment", "source", "trial_id", "trial_number", *HISTORY_KEYS, "minutes"]
     if not rows:
@@ -617,12 +620,22 @@ def _history_frame(rows: list[dict], name: str, source: str) -> pd.DataFrame:
     return df[cols]
 
 
-def history(results: str | Path, name: str, mlflow_db: str | Path | None = None) -> pd.DataFrame:
-    """Per-epoch history of a search: Ray's folders when present, else the MLflow store, else empty."""
-    hist = ray_history(results, name)
-    if hist.empty and mlflow_db is not None:
-        hist = mlflow_history(mlflow_db, name)
-    return hist
+def saved_history(results: str | Path, name: str) -> pd.DataFrame:
+    """The per-epoch rows a search saved itself (``results/<name>/history.csv``); empty when absent."""
+    path = Path(results) / name / "history.csv"
+    if not path.exists():
+        return _history_frame([], name, "history.csv")
+    df = pd.read_csv(path, dtype={"trial_id": str})
+    rows = [{"trial_id": r["trial_id"], "trial_number": r.get("trial_number", np.nan),
+             **{k: r.get(k, np.nan) for k in HISTORY_KEYS}} for r in df.to_dict("records")]
+    return _history_frame(rows, name, "history.csv")
+
+
+def history(results: str | Path, name: str) -> pd.DataFrame:
+    """Per-epoch history of a search: the ``history.csv`` it saved, else Ray's folders where they are
+    still on this machine, else empty."""
+    hist = saved_history(results, name)
+    return hist if len(hist) else ray_history(results, name)
 
 
 # ---------------------------------------------------------------- data, shift
