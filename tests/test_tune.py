@@ -24,10 +24,12 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def hypertune(workdir: Path, *args: str, wait: bool = True, **kw):
+def hypertune(workdir: Path, *args: str, wait: bool = True, ray_address: str | None = None, **kw):
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
            "TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_DEDUP_LOGS": "0"}
     env.pop("RAY_ADDRESS", None)
+    if ray_address:
+        env["RAY_ADDRESS"] = ray_address
     cmd = [sys.executable, str(ROOT / "hypertune.py"), "--data", str(workdir / "beats.parq"),
            "--results", str(workdir / "results"), "--models", str(workdir / "models"), "--cpus", "2", *args]
     if not wait:
@@ -98,6 +100,29 @@ def test_smoke_search_end_to_end(workdir):
     assert history["epoch"].max() == trials["epochs"].max()
     space = json.loads((workdir / "results" / "smoke" / "space.json").read_text())
     assert space and set(space) <= set(trials.columns)
+
+
+@pytest.mark.slow
+def test_smoke_search_on_a_two_node_cluster(workdir):
+    """The search runs unchanged on a Ray cluster: two nodes (one and two logical CPUs) on this machine's own
+    address (Ray resolves 127.0.0.1 to it), joined through RAY_ADDRESS as the README's cluster section does."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=2)
+        cluster.wait_for_nodes()
+        done = hypertune(workdir, "--smoke-test", "--name", "cluster", "--no-register", ray_address=cluster.address)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # the search saw both nodes' CPUs (1 + 2), not a Ray of its own started with --cpus 2 ...
+        assert "ray: 3 CPUs, 1 per trial, up to 3 trials at once" in done.stdout
+        trials = pd.read_csv(workdir / "results" / "cluster" / "trials.csv")
+        assert len(trials) == 3 and trials["best_f2_macro"].notna().all()
+        assert (workdir / "models" / "cluster" / "model.pt").exists()
+        # ... and left the cluster running: it disconnects, it does not shut down what it joined
+        assert len([n for n in cluster.list_all_nodes() if n.remaining_processes_alive()]) == 2
+    finally:
+        cluster.shutdown()
 
 
 @pytest.mark.slow
