@@ -5,7 +5,8 @@ epochs), once per seed, and scored on its validation split (what selection may l
 test split and, for a ``ds1ds2`` base, on DS2's unseen patients, which is the test split there.
 A row differs from the base in exactly the bindings it names; :data:`VARIANTS` lists them, in
 the groups the summary shows: imbalance handling, dropout, width, depth, kernel size,
-augmentation, rhythm, window, and another family in place of the base's.
+augmentation, rhythm, window, another family in place of the base's, and five copies of the base
+pooled (:mod:`heartbeat.models.ensemble`).
 
 ``heartbeat ablate`` runs the missing (variant, seed) pairs, ``--jobs`` at a time with one
 torch thread each, appending each finished run to ``runs.csv`` (a rerun skips what is there),
@@ -41,6 +42,7 @@ VARIANTS: list[tuple[str, str, list[str]]] = [
     ("window", "P-wave window", ["BeatInput.window = 'pwave'"]),
     ("family", "ResNet1D", ["fit.model = @ResNet1D"]),
     ("family", "GBT baseline", ["fit.model = @GBTBaseline"]),
+    ("ensemble", "5-seed ensemble", ["Ensemble.members = 5"]),
 ]
 FIGURES = ("valid_recall_macro", "valid_f2_macro", "test_macro_Se", "test_Se_S", "test_P_S", "test_Se_V",
            "test_P_V", "test_Se_F", "epochs", "seconds")

@@ -8,6 +8,8 @@ architecture, and is refused with the tensor's name and both shapes.
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import torch
@@ -16,6 +18,8 @@ from torch import nn
 from heartbeat.errors import ConfigError, HeartbeatError
 
 FREEZE = ("none", "backbone")
+#: a head's parameters: the model's own, or each member's in an ensemble (heartbeat.models.ensemble)
+HEAD = re.compile(r"(members\.\d+\.)?head\.")
 
 
 class TransferError(HeartbeatError, ValueError):
@@ -41,7 +45,7 @@ def load_pretrained(net: nn.Module, source: str | Path) -> list[str]:
     for name, value in tgt.items():
         if src[name].shape == value.shape:
             tgt[name] = src[name]
-        elif name.startswith("head."):
+        elif HEAD.match(name):
             reinit.append(name)  # a new number of classes: a fresh head
         else:
             raise TransferError(f"{source}: tensor {name} has shape {tuple(src[name].shape)} in the source "
@@ -57,7 +61,7 @@ def freeze(net: nn.Module, what: str) -> int:
     frozen = 0
     if what == "backbone":
         for name, p in net.named_parameters():
-            if not name.startswith("head."):
+            if not HEAD.match(name):
                 p.requires_grad_(False)
                 frozen += 1
     return frozen

@@ -10,6 +10,7 @@ classical models, which are fitted in one call instead of by the epoch loop.
 from heartbeat.models.baseline import GBTBaseline
 from heartbeat.models.cnn1d import CNN1D
 from heartbeat.models.cnn2d import CNN2D
+from heartbeat.models.ensemble import Ensemble
 from heartbeat.models.gru import GRU
 from heartbeat.models.resnet1d import ResNet1D
 from heartbeat.models.transformer import Transformer
@@ -23,4 +24,4 @@ REGISTRY: dict[str, type] = {
 }
 BASELINES: dict[str, type] = {"GBTBaseline": GBTBaseline}
 
-__all__ = ["BASELINES", "REGISTRY", "CNN1D", "CNN2D", "GRU", "GBTBaseline", "ResNet1D", "Transformer"]
+__all__ = ["BASELINES", "REGISTRY", "CNN1D", "CNN2D", "Ensemble", "GRU", "GBTBaseline", "ResNet1D", "Transformer"]

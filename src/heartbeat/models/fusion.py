@@ -53,9 +53,15 @@ class RhythmFusion(nn.Module):
 
 def build_model(model, num_classes: int, num_rhythm: int = 0):
     """A family (a gin-configured class) built for ``num_classes``, fused with ``num_rhythm`` rhythm
-    features where there are any. Classical baselines take rhythm as extra features instead."""
+    features where there are any, and pooled over ``Ensemble.members`` copies where that is bound
+    (:mod:`heartbeat.models.ensemble`). Classical baselines take rhythm as extra features instead."""
     target = model.func if isinstance(model, functools.partial) else model  # partial(CNN1D, channels=8) too
     if not (isinstance(target, type) and issubclass(target, nn.Module)):
         return model(num_classes=num_classes)
-    net = model(in_channels=1, num_classes=num_classes)
-    return RhythmFusion(net, num_rhythm, num_classes) if num_rhythm else net
+    from heartbeat.models.ensemble import ensemble
+
+    def one() -> nn.Module:
+        net = model(in_channels=1, num_classes=num_classes)
+        return RhythmFusion(net, num_rhythm, num_classes) if num_rhythm else net
+
+    return ensemble(one)  # one model, or Ensemble.members copies of it

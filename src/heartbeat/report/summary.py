@@ -305,6 +305,15 @@ def limitations_text(g: dict) -> list[str]:
             out.append(f"Seeds matter as much as many hyperparameters: the base's DS2 macro Se moves by ±"
                        f"{b['test_macro_Se_spread']:.3f} between its {int(b['seeds'])} seeds, and its valid recall by "
                        f"±{b['valid_recall_macro_spread']:.3f}. A single run, like the search's winner, is one draw.")
+            ens = t3[t3["group"] == "ensemble"] if "group" in t3 else t3.iloc[:0]
+            if len(ens):
+                e = ens.iloc[0]
+                worse = e["test_macro_Se"] < b["test_macro_Se"]
+                out.append(f"Pooling copies of the base in one fit ({e['variant']}) scored {e['test_macro_Se']:.3f} "
+                           f"on DS2 against the base's {b['test_macro_Se']:.3f} (valid recall "
+                           f"{e['valid_recall_macro']:.3f} against {b['valid_recall_macro']:.3f}): "
+                           + ("it does not buy the seed's spread back." if worse else
+                              "it buys some of the seed's spread back."))
     prot = g["protocol"]
     if len(prot):
         out.append("Validation inside DS1 is by record, and DS1's records here hold few S and F beats outside "

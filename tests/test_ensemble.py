@@ -1,0 +1,85 @@
+"""Seed ensembles (heartbeat.models.ensemble): built by one binding, pooled, saved, loaded, exported."""
+
+from __future__ import annotations
+
+import gin
+import numpy as np
+import pytest
+import torch
+
+from heartbeat.cli import main
+from heartbeat.config import parse_text
+from heartbeat.data.synthetic import synthetic_beats
+from heartbeat.modelio import load_model, save_model
+from heartbeat.models import CNN1D, Ensemble
+from heartbeat.models.fusion import build_model
+from heartbeat.transfer import freeze
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+def test_one_member_is_the_plain_model():
+    torch.manual_seed(0)
+    plain = build_model(CNN1D, 5, num_rhythm=8)
+    parse_text("Ensemble.members = 1")
+    torch.manual_seed(0)
+    one = build_model(CNN1D, 5, num_rhythm=8)
+    assert not isinstance(one, Ensemble)
+    assert list(one.state_dict()) == list(plain.state_dict())  # older model folders load unchanged
+
+
+def test_members_are_pooled_by_their_mean_log_probability():
+    parse_text("Ensemble.members = 3\nCNN1D.channels = 8")
+    torch.manual_seed(0)
+    net = build_model(CNN1D, 5, num_rhythm=8).eval()
+    assert isinstance(net, Ensemble) and len(net.members) == 3
+    assert not torch.equal(net.members[0].head.weight, net.members[1].head.weight)  # own initialisations
+    x, rhythm = torch.randn(4, 1, 187), torch.rand(4, 8) + 0.5
+    out = net(x, rhythm)                                                       # (batch, classes)
+    assert out.shape == (4, 5)
+    np.testing.assert_allclose(out.exp().sum(dim=1).detach().numpy(), 1.0, rtol=1e-5)
+    logp = torch.stack([torch.log_softmax(m(x, rhythm), dim=1) for m in net.members]).mean(0)
+    expected = torch.softmax(logp, dim=1)
+    torch.testing.assert_close(out.exp(), expected)
+    # pooling changes the answer: not simply the first member's
+    assert not torch.allclose(out.exp(), torch.softmax(net.members[0](x, rhythm), dim=1))
+
+
+def test_bad_member_count_is_refused():
+    parse_text("Ensemble.members = 0")
+    with pytest.raises(ValueError, match="Ensemble.members must be a positive integer, got 0"):
+        build_model(CNN1D, 5)
+
+
+def test_an_ensemble_trains_saves_loads_and_exports(tmp_path):
+    from heartbeat.fit import fit
+
+    beats = synthetic_beats(1500, seed=0)
+    parse_text("fit.model = @CNN1D\nCNN1D.channels = 8\nCNN1D.depth = 2\nEnsemble.members = 2\n"
+               "fit.epochs = 1\nfit.beats_per_epoch = 512")
+    result = fit(beats, beats)
+    assert isinstance(result.model, Ensemble)
+    out = tmp_path / "ensemble"
+    save_model(out, result.model, gin.operative_config_str(), {"task": "mitbih", "classes": list(beats.classes)},
+               result.inputs)
+    gin.clear_config()
+    assert "Ensemble.members = 2" in (out / "config.gin").read_text()  # the folder says how it was built
+    loaded = load_model(out)
+    assert isinstance(loaded.net, Ensemble)
+    proba = loaded.proba_beats(beats)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    result.model.eval()
+    with torch.no_grad():
+        direct = result.model(torch.from_numpy(beats.X[:, None, :].astype(np.float32))).exp().numpy()
+    np.testing.assert_allclose(proba, direct, atol=1e-5)
+    assert main(["export", "--model", str(out)]) == 0
+    onnx = load_model(out, runtime="onnx")
+    assert np.abs(onnx.proba_beats(beats) - proba).max() <= 1e-4
+    # freezing the backbone leaves every member's own head to train
+    trainable = {n for n, p in loaded.net.named_parameters() if freeze(loaded.net, "backbone") and p.requires_grad}
+    assert trainable == {f"members.{i}.head.{w}" for i in (0, 1) for w in ("weight", "bias")}
