@@ -31,8 +31,9 @@ def add_parsers(sub) -> None:
                                        "way over several seeds -> results/table3/",
                         description="Train the base gin file and each variant of heartbeat.ablation.VARIANTS "
                                     "(imbalance handling, dropout, width, depth, kernel, augmentation, rhythm, "
-                                    "window, another family) with the same data, split and epochs, once per seed, "
-                                    "JOBS at a time on one thread each. Finished runs are kept in runs.csv and "
+                                    "window, another family, a 5-seed ensemble) with the same data, split and "
+                                    "epochs, once per seed, JOBS at a time on one thread each. Finished runs are "
+                                    "kept in runs.csv and "
                                     "skipped on a rerun; table.csv holds the mean and spread over seeds.",
                         epilog="example: heartbeat ablate --base gin/best/cnn1d-ds1ds2.gin --split ds1ds2 (make ablate)",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
