@@ -33,21 +33,28 @@ def test_one_member_is_the_plain_model():
     assert list(one.state_dict()) == list(plain.state_dict())  # older model folders load unchanged
 
 
-def test_members_are_pooled_by_their_mean_log_probability():
+def test_members_train_alone_and_vote_by_their_mean_probability():
     parse_text("Ensemble.members = 3\nCNN1D.channels = 8")
     torch.manual_seed(0)
-    net = build_model(CNN1D, 5, num_rhythm=8).eval()
+    net = build_model(CNN1D, 5, num_rhythm=8)
     assert isinstance(net, Ensemble) and len(net.members) == 3
     assert not torch.equal(net.members[0].head.weight, net.members[1].head.weight)  # own initialisations
-    x, rhythm = torch.randn(4, 1, 187), torch.rand(4, 8) + 0.5
+    x, rhythm, y = torch.randn(4, 1, 187), torch.rand(4, 8) + 0.5, torch.tensor([0, 1, 2, 1])
+    net.eval()
     out = net(x, rhythm)                                                       # (batch, classes)
     assert out.shape == (4, 5)
-    np.testing.assert_allclose(out.exp().sum(dim=1).detach().numpy(), 1.0, rtol=1e-5)
-    logp = torch.stack([torch.log_softmax(m(x, rhythm), dim=1) for m in net.members]).mean(0)
-    expected = torch.softmax(logp, dim=1)
-    torch.testing.assert_close(out.exp(), expected)
-    # pooling changes the answer: not simply the first member's
-    assert not torch.allclose(out.exp(), torch.softmax(net.members[0](x, rhythm), dim=1))
+    member_p = torch.stack([torch.softmax(m(x, rhythm), dim=1) for m in net.members])
+    torch.testing.assert_close(out.exp(), member_p.mean(0))                    # the mean of their probabilities
+    assert not torch.allclose(out.exp(), member_p[0])                          # not simply the first member's
+    # in training every member predicts the whole batch, and the loss is the mean of their own losses
+    net.members.eval()  # same batch-norm statistics and dropout masks (none) as a member alone
+    net.training = True
+    stacked = net(x, rhythm)
+    assert stacked.shape == (12, 5)
+    weight = torch.tensor([1.0, 2.0, 3.0, 1.0, 1.0])
+    loss = torch.nn.functional.cross_entropy(stacked, y.repeat(3), weight=weight)
+    alone = torch.stack([torch.nn.functional.cross_entropy(m(x, rhythm), y, weight=weight) for m in net.members])
+    torch.testing.assert_close(loss, alone.mean())
 
 
 def test_bad_member_count_is_refused():

@@ -127,8 +127,9 @@ def train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, idx: torch.Ten
         xb = X[b]                                       # (batch, 187)
         if augment is not None and augment.enabled:
             xb = augment(xb, generator)
-        logits = forward(net, xb, None if R is None else R[b])  # (batch, classes)
-        loss = loss_fn(logits, y[b].to(logits.device))
+        logits = forward(net, xb, None if R is None else R[b])  # (batch, classes), or (K * batch, classes)
+        yb = y[b].repeat(len(logits) // len(b))  # an ensemble's K members each predict the batch in training
+        loss = loss_fn(logits, yb.to(logits.device))
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss.item()} at beat {seen}")
         optimizer.zero_grad(set_to_none=True)

@@ -1,20 +1,22 @@
-"""Seed ensembles: ``members`` copies of one configuration, trained together, their votes pooled.
+"""Seed ensembles: ``members`` copies of one configuration, trained side by side, their votes pooled.
 
 Across patients, a model's figures move with its seed almost as much as with its hyperparameters
-(Table 3's spreads), and averaging a few independently initialised copies is the standard cure.
-``Ensemble.members = K`` (a gin binding) makes :func:`heartbeat.models.fusion.build_model` build
-K copies of the model, each initialised from its own draw of the fit's seeded generator.
+(Table 3's spreads), and averaging a few independently initialised copies is the standard cure
+(a deep ensemble). ``Ensemble.members = K`` (a gin binding) makes
+:func:`heartbeat.models.fusion.build_model` build K copies of the model, each initialised from its
+own draw of the fit's seeded generator.
 
-The copies are pooled by the mean of their log-probabilities (a normalised geometric mean of
-their distributions), in training as at inference. Trained on that output, the cross-entropy is
-the mean of the members' own cross-entropies plus ``logsumexp`` of the pooled log-probabilities,
-a term at most 0 that only rewards members for disagreeing: they train much as they would alone,
-in one fit, on the same batches. With one member (the default) nothing is wrapped, so every model
-folder written before ensembles existed loads as it did.
+In training, :class:`Ensemble` returns every member's logits, one block of the batch after another
+(K * batch rows), and the fit loop repeats the labels to match: the loss is the mean of the
+members' own losses, so each member trains exactly as it would alone, on the same batches, in one
+fit. In evaluation it returns the log of the members' mean probabilities, which is what the
+metrics, ONNX export and serving see. With one member (the default) nothing is wrapped, so every
+model folder written before ensembles existed loads as it did.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import gin
@@ -23,7 +25,7 @@ from torch import nn
 
 
 class Ensemble(nn.Module):
-    """K models with the same inputs -> pooled log-probabilities (batch, num_classes)."""
+    """K models with the same inputs -> log of their mean probabilities (batch, num_classes)."""
 
     def __init__(self, members: list[nn.Module]):
         super().__init__()
@@ -33,9 +35,11 @@ class Ensemble(nn.Module):
 
     def forward(self, x: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
         # x: (batch, in_channels, time); rest: the rhythm (batch, num_rhythm) where the members take it
-        logp = torch.stack([torch.log_softmax(m(x, *rest), dim=1) for m in self.members])  # (K, batch, classes)
-        pooled = logp.mean(dim=0)                                                           # (batch, classes)
-        return pooled - torch.logsumexp(pooled, dim=1, keepdim=True)                        # normalised
+        logits = [m(x, *rest) for m in self.members]                                 # K x (batch, classes)
+        if self.training:
+            return torch.cat(logits)                                                  # (K * batch, classes)
+        logp = torch.stack([torch.log_softmax(z, dim=1) for z in logits])            # (K, batch, classes)
+        return torch.logsumexp(logp, dim=0) - math.log(len(logits))                  # log mean probability
 
 
 @gin.configurable("Ensemble")
