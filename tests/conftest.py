@@ -46,3 +46,13 @@ def beat_rows():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # Tests never write to the user's ~/.cache, and never pick up the developer's data/ folder.
     monkeypatch.setenv("HEARTBEAT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture()
+def clean_gin():
+    """An empty gin config for the test, and none left behind (use with pytest.mark.usefixtures)."""
+    import gin
+
+    gin.clear_config()
+    yield
+    gin.clear_config()

@@ -16,11 +16,7 @@ from heartbeat.models.fusion import build_model
 from heartbeat.transfer import freeze
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def test_one_member_is_the_plain_model():

@@ -19,11 +19,7 @@ from heartbeat.models.fusion import RhythmFusion, build_model
 col = {name: i for i, name in enumerate(RHYTHM_NAMES)}
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
+pytestmark = pytest.mark.usefixtures("clean_gin")
 
 
 def test_rhythm_features_by_hand():
