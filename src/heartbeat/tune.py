@@ -302,7 +302,8 @@ def trials_table(grid, space: dict, objective: str) -> pd.DataFrame:
 def history(grid) -> pd.DataFrame:
     """Every epoch of every trial (Ray's per-iteration results), one row each: the columns the report
     reads (heartbeat.report.tables.HISTORY_KEYS), with the trial's id and its number in the search."""
-    keys = ("epoch", "objective", "best_objective", "recall_macro", "f1_macro", "time_total_s", "timestamp")
+    from heartbeat.report.tables import HISTORY_KEYS  # the report owns the columns it reads
+
     frames = []
     for result in grid:
         df = result.metrics_dataframe
@@ -311,7 +312,7 @@ def history(grid) -> pd.DataFrame:
             m = re.match(r"run_trial_([0-9a-f]+)_(\d+)_", folder)
             frames.append(pd.DataFrame({"trial_id": m.group(1) if m else df.get("trial_id"),
                                         "trial_number": int(m.group(2)) if m else np.nan,
-                                        **{k: df[k] if k in df else np.nan for k in keys}}))
+                                        **{k: df[k] if k in df else np.nan for k in HISTORY_KEYS}}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

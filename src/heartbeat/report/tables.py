@@ -231,7 +231,7 @@ def study_importances(study, seed: int = 0, min_trials: int = 4) -> pd.Series:
     try:
         imp = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError):  # e.g. no parameter present in every trial
         return pd.Series(dtype=float, name="importance")
     return pd.Series(imp, name="importance", dtype=float).sort_values(ascending=False)
 
@@ -291,12 +291,7 @@ def importances(trials: pd.DataFrame, space: dict | None = None, seed: int = 0, 
             values[p] = v
         study.add_trial(optuna.trial.create_trial(params=values, distributions={p: dists[p] for p in values},
                                                   value=float(row["objective"])))
-    try:
-        imp = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
-    except (RuntimeError, ValueError):  # e.g. no parameter present in every trial
-        return pd.Series(dtype=float, name="importance")
-    return pd.Series(imp, name="importance", dtype=float).sort_values(ascending=False)
+    return study_importances(study, seed, min_trials)
 
 
 def param_effects(trials: pd.DataFrame, space: dict | None = None) -> pd.DataFrame:
