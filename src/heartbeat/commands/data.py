@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 from pathlib import Path
 
@@ -74,23 +73,46 @@ def cmd_data_show(args) -> int:
     return 0
 
 
-def cmd_data_download(args) -> int:
-    host = "physionet.org"
-    try:
-        socket.create_connection((host, 443), timeout=5).close()
-    except OSError as exc:
-        print(f"cannot reach {host} ({exc}). Other ways to get data:\n"
-              "  - copy the MIT-BIH WFDB records (NNN.hea/.dat/.atr) into data/mitdb/ or any folder,\n"
-              "    then pass --data FOLDER or set HEARTBEAT_DATA=FOLDER;\n"
-              "  - put the course files heart_big_train.parq + heart_big_test.parq in data/;\n"
-              "  - put Kaggle's mitbih_train.csv + mitbih_test.csv (or ptbdb_*.csv) in data/;\n"
-              "  - run without data: the built-in synthetic beats are used (not ECG).", file=sys.stderr)
-        return 2
-    import wfdb
+OFFLINE_HINT = """Other ways to get data:
+  - copy the MIT-BIH WFDB records (NNN.hea/.dat/.atr) into data/mitdb/ or any folder,
+    then pass --data FOLDER or set HEARTBEAT_DATA=FOLDER;
+  - put the course files heart_big_train.parq + heart_big_test.parq in data/;
+  - put Kaggle's mitbih_train.csv + mitbih_test.csv (or ptbdb_*.csv) in data/;
+  - run with no data at all: the embedded sample (4 real MIT-BIH records) is used."""
 
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    wfdb.dl_database("mitdb", dl_dir=args.out)
-    print("downloaded MIT-BIH Arrhythmia Database into", args.out)
+EPILOG_DOWNLOAD = """Examples:
+  heartbeat data download                          # all 48 records into data/mitdb (about 100 MB)
+  heartbeat data download --records 100,101,208    # only these
+  heartbeat data download --out /data/mitdb        # elsewhere; then --data /data/mitdb
+  heartbeat data download --url https://mirror.example/files/   # a mirror holding mitdb/1.0.0/
+
+Files come from <url>/mitdb/1.0.0/ (wfdb's PhysioNet index URL, https://physionet.org/files/
+unless --url or $HEARTBEAT_PHYSIONET_URL say otherwise), one line per record. Run it again to
+resume: files already present and correct are skipped, partial ones fetched again; a file is
+written as NAME.part and renamed once it checks out. Every file is checked against the
+server's SHA256SUMS.txt where it has one, and every record is read with wfdb (header, signal
+as long as the header says, annotations). A file that does not match is an error naming it,
+the hash expected and the hash got; exit code 1 (2 where the server cannot be reached).
+
+Then: heartbeat data build --mitdb data/mitdb --out data --split ds1ds2
+
+Licence: the MIT-BIH Arrhythmia Database is under the Open Data Commons Attribution License
+v1.0 (ODC-By 1.0). Cite: Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database.
+IEEE Eng in Med and Biol 20(3):45-50 (2001); and Goldberger AL et al. PhysioBank,
+PhysioToolkit, and PhysioNet. Circulation 101(23):e215-e220 (2000).
+"""
+
+
+def cmd_data_download(args) -> int:
+    from heartbeat.data.download import ServerUnreachable, download_mitdb
+
+    records = args.records.split(",") if args.records else None
+    try:
+        report = download_mitdb(args.out, records=records, url=args.url, progress=print)
+    except ServerUnreachable as exc:
+        print(f"error: {exc}\n{OFFLINE_HINT}", file=sys.stderr)
+        return 2
+    print(report.summary())
     return 0
 
 
@@ -119,6 +141,13 @@ def add_parsers(sub) -> None:
     s = dsub.add_parser("show", help="resolve the data source and print the train/test class counts")
     add_data_args(s)
     s.set_defaults(func=cmd_data_show)
-    d = dsub.add_parser("download", help="fetch MIT-BIH from PhysioNet through wfdb (needs internet)")
+    d = dsub.add_parser("download", help="fetch MIT-BIH from PhysioNet through wfdb (needs internet), "
+                                         "resumable and checked", epilog=EPILOG_DOWNLOAD,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--out", default="data/mitdb", help="output folder (default: data/mitdb)")
+    d.add_argument("--records", default=None, metavar="100,101,...",
+                   help="comma-separated record names (default: every record in the server's RECORDS)")
+    d.add_argument("--url", default=None,
+                   help="index URL holding mitdb/1.0.0/ (default: $HEARTBEAT_PHYSIONET_URL, else wfdb's "
+                        "https://physionet.org/files/)")
     d.set_defaults(func=cmd_data_download)
