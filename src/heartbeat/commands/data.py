@@ -81,7 +81,7 @@ OFFLINE_HINT = """Other ways to get data:
   - run with no data at all: the embedded sample (4 real MIT-BIH records) is used."""
 
 EPILOG_DOWNLOAD = """Examples:
-  heartbeat data download                          # all 48 records into data/mitdb (about 100 MB)
+  heartbeat data download                          # all 48 records into data/mitdb (about 95 MB)
   heartbeat data download --records 100,101,208    # only these
   heartbeat data download --out /data/mitdb        # elsewhere; then --data /data/mitdb
   heartbeat data download --url https://mirror.example/files/   # a mirror holding mitdb/1.0.0/
