@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Real data for development: ../shared/data where it exists; override with `make run DATA=path`.
-DATA   ?= $(firstword $(wildcard $(abspath ../shared/data)))
+# Data: the same resolution inside and outside make: DATA=path (or $HEARTBEAT_DATA), else data/, else the
+# embedded sample of 4 real records. `make run DATA=../shared/data` scores on the full shared database.
+DATA   ?=
 export HEARTBEAT_DATA ?= $(DATA)
 
 help: ## list the targets
@@ -26,7 +27,7 @@ test: $(STAMP) ## run every test, slow ones included (what CI runs)
 test-fast: $(STAMP) ## run the tests not marked slow
 	$(PY) -m pytest -m "not slow"
 
-run: $(STAMP) ## score every model in models/ on the valid set -> results/output.csv (and print it)
+run: $(STAMP) ## score every model in models/ on its valid split -> results/output.csv (no data given: the sample -> output_sample.csv)
 	$(VENV)/bin/heartbeat score --on valid
 
 run-test: $(STAMP) ## the final evaluation: every model on the test split -> results/output_test.csv

@@ -21,16 +21,17 @@ def beats_file(tmp_path):
 
 
 def test_load_data_warns_a_python_caller_about_synthetic_beats(tmp_path, monkeypatch):
+    """Synthetic beats only when asked for by name, and then with a warning; never a fall-back."""
     monkeypatch.delenv("HEARTBEAT_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
     import heartbeat.data.sources as sources
 
     monkeypatch.setattr(sources, "project_root", lambda: tmp_path)  # no data/ folder to find
     with pytest.warns(hb.SyntheticDataWarning, match="SYNTHETIC"):
-        ds = hb.load_data()
+        ds = hb.load_data("synthetic")
     assert ds.synthetic
-    with pytest.raises(hb.api.DataError, match="no data found"):
-        hb.load_data(allow_synthetic=False)
+    with pytest.raises(hb.api.DataError, match="source='synthetic'.*needs real data"):
+        hb.load_data("synthetic", allow_synthetic=False)
 
 
 def test_train_predict_evaluate_and_reload(beats_file, tmp_path):

@@ -63,8 +63,8 @@ def test_score_without_models_is_a_clear_error(tmp_path, capsys):
     assert "no model folders" in capsys.readouterr().err
 
 
-def test_without_data_real_figures_are_left_alone(tiny_model, tmp_path, monkeypatch, capsys):
-    """A fresh machine with no data: make run scores on synthetic beats, beside output.csv, not over it."""
+def test_synthetic_scores_leave_the_real_figures_alone(tiny_model, tmp_path, monkeypatch, capsys):
+    """Asked for synthetic beats, make run's scores go beside output.csv, not over it."""
     root, _, out = tiny_model
     models = tmp_path / "models"
     shutil.copytree(out, models / "tiny")
@@ -74,10 +74,8 @@ def test_without_data_real_figures_are_left_alone(tiny_model, tmp_path, monkeypa
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "output.csv").write_text("the real figures\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HEARTBEAT_DATA", raising=False)
-    monkeypatch.setattr("heartbeat.data.sources.project_root", lambda: tmp_path)  # no data/ folder either
     capsys.readouterr()
-    assert main(["score", "--models", str(models)]) == 0
+    assert main(["score", "--models", str(models), "--data", "synthetic"]) == 0
     assert (tmp_path / "results" / "output.csv").read_text() == "the real figures\n"
     assert pd.read_csv(tmp_path / "results" / "output_synthetic.csv")["modeltag"].tolist() == ["tiny"]
-    assert "SYNTHETIC" in capsys.readouterr().err
+    assert "SYNTHETIC" in capsys.readouterr().out

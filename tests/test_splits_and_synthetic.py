@@ -42,10 +42,10 @@ def test_inter_split_keeps_records_apart():
         split(BeatSet(beats.X, beats.y, "mitbih"), "inter")
 
 
-def test_no_data_falls_back_to_synthetic(monkeypatch, tmp_path):
+def test_synthetic_beats_only_by_name(monkeypatch, tmp_path):
     monkeypatch.delenv("HEARTBEAT_DATA", raising=False)
     monkeypatch.setattr("heartbeat.data.sources.project_root", lambda: tmp_path)
-    ds = load_dataset(None, synthetic_size=2000)
+    ds = load_dataset("synthetic", synthetic_size=2000)
     assert ds.synthetic and "synthetic" in ds.source
     assert len(ds.train) + len(ds.test) == len(synthetic_beats(2000))
 

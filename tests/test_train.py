@@ -101,13 +101,20 @@ def test_balanced_sampler_shows_rare_classes():
 
 
 def test_train_cli_writes_a_folder_that_rebuilds(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("heartbeat.data.sources.default_source", lambda: None)
     out = tmp_path / "m"
-    code = main(["train", "gin/models/cnn1d.gin", "--epochs", "2", "--threads", "1", "--out", str(out),
-                 "--bind", "CNN1D.channels = 8", "--bind", "fit.beats_per_epoch = 1000"])
+    args = ["train", "gin/models/cnn1d.gin", "--epochs", "2", "--threads", "1", "--out", str(out), "--data",
+            "synthetic", "--bind", "CNN1D.channels = 8", "--bind", "fit.beats_per_epoch = 1000"]
+    code = main(args)
     assert code == 0
     printed = capsys.readouterr()
     assert "epoch   2" in printed.out and "SYNTHETIC" in printed.err
+    # a second train into the same folder is refused before any epoch, and the folder is left as it was
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert main(args) == 1
+    printed = capsys.readouterr()
+    assert "already exists" in printed.err and "--force" in printed.err and "epoch" not in printed.out
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert main(args + ["--force"]) == 0 and "epoch   2" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"model.pt", "config.gin", "metrics.json"}
     model = load_model(out)
     assert family_of(model.config) == "CNN1D" and "CNN1D.channels = 8" in model.config

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from heartbeat.data import SYNTHETIC_WARNING, BeatSet, DataError, Dataset, load_dataset, valid_split
+from heartbeat.errors import ExistsError
 from heartbeat.inputs import BeatInput
 from heartbeat.modelio import LoadedModel as Model
 from heartbeat.modelio import load_model, save_model
@@ -26,23 +27,26 @@ from heartbeat.tune import SearchOptions, SearchResult, run_search
 
 
 class SyntheticDataWarning(UserWarning):
-    """No data was found, and the built-in synthetic beats stand in: figures on them mean nothing."""
+    """The built-in synthetic beats were asked for: figures on them mean nothing."""
 
 
 def load_data(source: str | Path | None = None, task: str = "mitbih", split: str = "intra", seed: int = 0,
               holdout: str | tuple[str, ...] | None = None, window: str = "kachuee", test_size: float = 0.2,
               allow_synthetic: bool = True) -> Dataset:
-    """Train and test beats of a task from ``source`` (else ``$HEARTBEAT_DATA``, else ``data/``).
+    """Train and test beats of a task from ``source`` (else ``$HEARTBEAT_DATA``, else ``data/``, else the
+    embedded sample of 4 real MIT-BIH records).
 
-    Where nothing is found, the built-in synthetic beats are used and a :class:`SyntheticDataWarning`
-    says so (``allow_synthetic=False`` makes it a DataError instead). ``split``: 'intra', 'inter' or
+    ``source='synthetic'`` asks for the built-in synthetic beats, and a :class:`SyntheticDataWarning`
+    says so (``allow_synthetic=False`` makes it a DataError instead); they are never a fall-back. ``split``: 'intra', 'inter' or
     'ds1ds2'; ``window``: 'kachuee' or 'pwave' (see heartbeat.inputs).
     """
     ds = load_dataset(source, task=task, split_how=split, seed=seed, test_size=test_size, holdout=holdout,
                       window=window)
     if ds.synthetic:
         if not allow_synthetic:
-            raise DataError("no data found (give source=, set HEARTBEAT_DATA, or put files in data/)")
+            raise DataError("synthetic beats were asked for (source='synthetic'), but this needs real data: give "
+                            "source= a data folder or file, or leave it out for $HEARTBEAT_DATA, data/ or the "
+                            "embedded sample")
         warnings.warn(SYNTHETIC_WARNING, SyntheticDataWarning, stacklevel=2)
     return ds
 
@@ -61,10 +65,22 @@ def config_values(config: str | Path, bindings: dict | list[str] | None = None) 
         return BeatInput(), gin.get_bindings("fit").get("objective", "f2_macro")
 
 
+def refuse_existing(out: str | Path | None, how_to_force: str, force: bool = False) -> None:
+    """Raise ExistsError when ``out`` is a folder with files in it (or a file) and ``force`` is not given."""
+    if out is None or force:
+        return
+    out = Path(out)
+    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+        raise ExistsError(f"{out} already exists and would be overwritten; {how_to_force}, or choose another folder")
+
+
 def train(config: str | Path, bindings: dict | list[str] | None = None, data: Dataset | str | Path | None = None,
           out: str | Path | None = None, *, epochs: int | None = None, valid_size: float = 0.2, seed: int = 0,
-          device: str = "cpu", on_epoch: Callable[[dict, object], None] | None = None) -> Model:
+          device: str = "cpu", on_epoch: Callable[[dict, object], None] | None = None, force: bool = False) -> Model:
     """Train the model of gin file ``config`` (plus ``bindings``) and return it, saved to ``out`` if given.
+
+    An ``out`` folder that already holds files is refused (:class:`heartbeat.errors.ExistsError`) unless
+    ``force=True``: a committed model is never overwritten by accident.
 
     ``data`` is a Dataset from :func:`load_data`, or a source for it (its split 'intra' and the
     model's own window). Validation is carved from the training side (``valid_size``, ``seed``);
@@ -78,6 +94,7 @@ def train(config: str | Path, bindings: dict | list[str] | None = None, data: Da
     from heartbeat.models.fusion import build_model  # noqa: F401  (registers RhythmFusion)
     from heartbeat.fit import fit
 
+    refuse_existing(out, "pass force=True to overwrite it", force)
     with preserved_gin():
         parse(config, bindings)
         inputs = BeatInput()

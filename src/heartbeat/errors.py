@@ -25,3 +25,7 @@ class NotFoundError(HeartbeatError, FileNotFoundError):
 
 class RegistryError(HeartbeatError, LookupError):
     """An MLflow registry entry that does not exist or holds no heartbeat model."""
+
+
+class ExistsError(HeartbeatError, FileExistsError):
+    """A file or folder would be overwritten, and overwriting was not asked for (``--force``, ``force=True``)."""

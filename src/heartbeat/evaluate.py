@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data import BeatSet, load_dataset, valid_split
+from heartbeat.data.sample import SAMPLE_NAME, SAMPLE_RECORDS, sample_dir
+from heartbeat.data.sources import resolve_source
+from heartbeat.data.splits import DS1, protocol_beats
 from heartbeat.errors import DataError, NotFoundError
 from heartbeat.metrics import classification_metrics, confusion, output_row
 from heartbeat.modelio import LoadedModel, load_model
@@ -75,23 +78,23 @@ def split_of(model: LoadedModel, data: str | Path | None, on: str, cache: dict) 
 
 def score_models(models_root: str | Path, on: str = "valid", data: str | Path | None = None,
                  log=print) -> tuple[pd.DataFrame, list[str], bool]:
-    """One ``results/output.csv`` row per model folder; also returns warnings to show, and whether a
-    model trained on real data had to be scored on synthetic beats (no data found)."""
+    """One ``results/output.csv`` row per model folder; also returns warnings to show, and whether the
+    figures are stand-ins (synthetic beats, asked for with ``data='synthetic'``).
+
+    On the embedded sample (no data given anywhere) each model is scored on every sample beat it can
+    label instead of its split: :func:`score_on_sample`. A folder trained on synthetic beats is named in
+    the warnings and not scored against real data."""
+    if resolve_source(data) == sample_dir():
+        table, warnings = score_on_sample(models_root, on, log)
+        return table, warnings, False
     rows, warnings, cache, stand_in = [], [], {}, False
-    dirs = model_dirs(models_root)
-    if not dirs:
-        raise NotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")
-    for path in dirs:
-        model = load_model(path)
+    for model in _real_models(models_root, warnings):
         if on == "holdout" and not model.info.get("holdout"):
             # nothing to score: a ds1ds2 model's unseen patients are its test split (heartbeat protocol)
             warnings.append(f"{model.tag} was trained without a patient holdout: left out of the holdout scores")
             continue
         beats, ds = split_of(model, data, on, cache)
-        if ds.synthetic and not model.info.get("synthetic", False):
-            stand_in = True
-            warnings.append(f"{model.tag} was trained on {model.info.get('data')} but no data was found: "
-                            "scored on SYNTHETIC beats, the figures mean nothing")
+        stand_in = stand_in or ds.synthetic
         recorded = model.info.get("data_path")
         if not ds.synthetic and recorded is not None and recorded != ds.data_path:
             warnings.append(f"{model.tag} was trained on {model.info.get('data')}; scored on {ds.source}")
@@ -100,3 +103,64 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
         log(f"  {model.tag:<14} {on} {len(beats)} beats  Recallmacro {rows[-1]['Recallmacro']:.4f}  "
             f"F1scoremacro {rows[-1]['F1scoremacro']:.4f}")
     return pd.DataFrame(rows), warnings, stand_in
+
+
+def _real_models(models_root: str | Path, warnings: list[str]):
+    """The model folders to score, loaded; those trained on synthetic beats are named and skipped."""
+    dirs = model_dirs(models_root)
+    if not dirs:
+        raise NotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")
+    for path in dirs:
+        model = load_model(path)
+        if model.info.get("synthetic", False):
+            warnings.append(f"{path} was trained on SYNTHETIC beats: not scored (its figures would mean nothing; "
+                            "retrain it on real data or delete the folder)")
+            continue
+        yield model
+
+
+def seen_records(info: dict, records: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Which of ``records`` were in the model's training data, from its recorded split (None: not recorded)."""
+    held = set(info.get("holdout") or ())
+    split = info.get("split", "intra")
+    if split == "intra":  # split by beat: every patient of the data is on the training side
+        return tuple(r for r in records if r not in held)
+    if split == "ds1ds2":
+        return tuple(r for r in records if r in DS1 and r not in held)
+    return None  # split by record with a seed: the assignment of these records is not recorded
+
+
+def score_on_sample(models_root: str | Path, on: str, log=print) -> tuple[pd.DataFrame, list[str]]:
+    """Every MIT-BIH model on the embedded sample's beats (its own window and rhythm), saying which of the
+    sample's patients it trained on. A ds1ds2 model sees the beats its protocol keeps (no paced record, no Q).
+    ``on`` is only reported: the sample is too small to rebuild a model's split, so every beat is scored."""
+    from heartbeat.data.sources import cached_wfdb_beats
+
+    rows, warnings, beats_of = [], [], {}
+    warnings.append(f"no data given (--data, $HEARTBEAT_DATA, data/): scored on the EMBEDDED SAMPLE, "
+                    f"{len(SAMPLE_RECORDS)} real MIT-BIH records ({','.join(SAMPLE_RECORDS)}), every beat of them "
+                    f"instead of each model's {on} split. A check that the path works, not a benchmark: the full "
+                    "database gives the README's figures (heartbeat data download, then make run)")
+    for model in _real_models(models_root, warnings):
+        if model.task != "mitbih":
+            warnings.append(f"{model.tag} is a {model.task} model: the sample holds MIT-BIH records only, not scored")
+            continue
+        window = model.inputs.window
+        if window not in beats_of:
+            beats_of[window] = cached_wfdb_beats(sample_dir(), window=window)
+        beats = beats_of[window]
+        split = model.info.get("split", "intra")
+        if split == "ds1ds2":
+            beats, _ = protocol_beats(beats)
+        seen = seen_records(model.info, tuple(sorted(set(beats.record))))
+        pred = model.predict_beats(beats)
+        row = output_row(model.tag, beats.y, pred, len(model.classes))
+        row.update({"data": f"{SAMPLE_NAME} records {','.join(sorted(set(beats.record)))}", "beats": len(beats),
+                    "split": split, "window": window, "rhythm": bool(model.inputs.rhythm),
+                    "trained_on_records": "not recorded" if seen is None else (",".join(seen) or "none")})
+        rows.append(row)
+        trained = ("which of them it trained on is not recorded" if seen is None
+                   else f"it trained on {'records ' + ','.join(seen) if seen else 'none'} of them")
+        log(f"  {model.tag:<22} {len(beats):>5} sample beats  Recallmacro {row['Recallmacro']:.4f}  "
+            f"({'rhythm, ' if model.inputs.rhythm else ''}{window} window; {trained})")
+    return pd.DataFrame(rows), warnings

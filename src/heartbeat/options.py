@@ -14,9 +14,11 @@ OBJECTIVES = ("f2_macro", "recall_macro", "f1_macro", "accuracy", "abnormal_sens
 
 EPILOG_DATA = """
 Data sources, in order: --data PATH, else $HEARTBEAT_DATA, else the project's data/ folder,
-else the built-in SYNTHETIC beats (said loudly). A folder may hold the course parquet files
-(heart_big_train.parq + heart_big_test.parq), Kaggle's CSV files (mitbih_train.csv +
-mitbih_test.csv, ptbdb_normal.csv + ptbdb_abnormal.csv) or raw MIT-BIH WFDB records.
+else the embedded sample (4 real MIT-BIH records shipped with the project). A folder may hold
+the course parquet files (heart_big_train.parq + heart_big_test.parq), Kaggle's CSV files
+(mitbih_train.csv + mitbih_test.csv, ptbdb_normal.csv + ptbdb_abnormal.csv) or raw MIT-BIH
+WFDB records (heartbeat data download fetches them). --data synthetic asks for built-in
+synthetic beats, to try the code: they are never used unless asked for.
 """
 
 
@@ -31,7 +33,7 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default=None, help="data file or folder (default: $HEARTBEAT_DATA, data/, synthetic)")
+    p.add_argument("--data", default=None, help="data file or folder, or 'synthetic' (default: $HEARTBEAT_DATA, else data/, else the embedded sample)")
     p.add_argument("--task", choices=["mitbih", "ptb"], default="mitbih", help="default: mitbih")
     p.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="intra",
                    help="how a source without its own test file is split: intra (by beat, stratified), inter "

@@ -49,26 +49,35 @@ def cmd_evaluate(args) -> int:
 def cmd_score(args) -> int:
     import pandas as pd
 
+    from heartbeat.data.sample import sample_dir
+    from heartbeat.data.sources import SYNTHETIC, resolve_source
     from heartbeat.evaluate import score_models
 
     on = args.on
     default = Path("results/output.csv" if on == "valid" else f"results/output_{on}.csv")
+    where = resolve_source(args.data)
+    if where == sample_dir():
+        # the committed full-data figures stay where they are: scores on the sample go beside them
+        default = default.with_name(default.stem + "_sample.csv")
+        print("data: the embedded sample (4 real MIT-BIH records shipped with the project); no --data, "
+              "$HEARTBEAT_DATA or data/ given")
+    elif where == SYNTHETIC:
+        default = default.with_name(default.stem + "_synthetic.csv")
+        print("data: SYNTHETIC beats, as asked (--data synthetic): the figures mean nothing")
+    else:
+        print(f"data: {where}" + ("" if args.data else " (from $HEARTBEAT_DATA or data/)"))
     print(f"scoring every model in {args.models} on its {on} split"
           + {"test": " (final evaluation: the test split)",
              "holdout": " (patients held out of train and test)"}.get(on, ""))
-    table, warnings, synthetic = score_models(args.models, on=on, data=args.data)
+    table, warnings, _ = score_models(args.models, on=on, data=args.data)
     for w in warnings:
         print("WARNING:", w, file=sys.stderr)
     out = Path(args.out) if args.out else default
-    if synthetic and not args.out:
-        # the real figures stay where they are: stand-in scores on synthetic beats go beside them
-        out = default.with_name(default.stem + "_synthetic.csv")
-        print(f"WARNING: no data found, so {default} (real-data figures) is left alone; the synthetic-beat "
-              f"scores go to {out}. Give --data PATH or set HEARTBEAT_DATA for real figures.", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6f")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
-        print(table.to_string(index=False))
+        print(table.drop(columns=[c for c in ("data", "window", "split") if c in table], errors="ignore")
+              .to_string(index=False))
     print("wrote", out)
     return 0
 
@@ -126,7 +135,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--on", choices=["valid", "test", "holdout"], default="valid",
                    help="valid (default), test (the final evaluation only) or holdout (the patients the "
                         "model was trained without, when it was trained with --holdout)")
-    r.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/, synthetic)")
+    r.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, else data/, else the embedded sample)")
     r.add_argument("--out", default=None,
                    help="CSV path (default: results/output.csv, output_test.csv or output_holdout.csv)")
     r.set_defaults(func=cmd_score)

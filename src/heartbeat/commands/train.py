@@ -25,6 +25,10 @@ def cmd_train(args) -> int:
     from heartbeat.data import valid_split
     from heartbeat.data.sources import describe, load_dataset
 
+    from heartbeat.api import refuse_existing
+
+    out = Path(args.out or Path("models") / Path(args.gin).stem)
+    refuse_existing(out, "give --force to overwrite it", args.force)  # before any data is read or epoch run
     set_threads(args.threads)
     inputs, objective = config_values(args.gin, args.bind)
     ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout,
@@ -36,9 +40,8 @@ def cmd_train(args) -> int:
     def show(row, _model):
         print(epoch_line({**row, "objective_name": objective}), flush=True)
 
-    out = Path(args.out or Path("models") / Path(args.gin).stem)
     model = train(args.gin, args.bind, data=ds, out=out, epochs=args.epochs, valid_size=args.valid_size,
-                  seed=args.seed, device=args.device, on_epoch=show)
+                  seed=args.seed, device=args.device, on_epoch=show, force=True)
     m, best = model.info["valid"], model.info["best_epoch"]
     print(f"best epoch {best}: {objective} {m[objective]:.4f}, recall_macro {m['recall_macro']:.4f}, "
           f"f1_macro {m['f1_macro']:.4f}; per-class recall "
@@ -61,5 +64,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--valid-size", type=float, default=0.2, help="share of train carved out for validation (0.2)")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     t.add_argument("--out", default=None, help="model folder (default: models/<gin file stem>)")
+    t.add_argument("--force", action="store_true",
+                   help="overwrite the model folder if it exists (without it, an existing folder is refused)")
     add_device_arg(t)
     t.set_defaults(func=cmd_train)

@@ -170,6 +170,8 @@ class Dataset:
     #: what was read, relative to the data root (the folder given, or holding the file given): "" is the root
     #: itself, None synthetic beats. ``source`` names the root "<data>", never a path of this machine.
     data_path: str | None = None
+    #: the embedded sample of 4 records (heartbeat.data.sample), the data of last resort
+    sample: bool = False
 
     @property
     def task(self) -> str:

@@ -1,4 +1,9 @@
-"""Where data comes from: an explicit path, else ``$HEARTBEAT_DATA``, else ``data/``, else synthetic.
+"""Where data comes from: ``--data``, else ``$HEARTBEAT_DATA``, else ``data/``, else the embedded sample.
+
+One resolution for every command, the API and the Makefile. The embedded sample is four real
+MIT-BIH records shipped with the project (:mod:`heartbeat.data.sample`, ODC-By 1.0), so a fresh
+clone runs on real ECG. The built-in **synthetic** beats are used only when asked for by name
+(``--data synthetic``, ``data="synthetic"``): never as a silent fall-back.
 
 A folder is searched (itself and its immediate subfolders) for, in this order:
 
@@ -10,12 +15,12 @@ A folder is searched (itself and its immediate subfolders) for, in this order:
    and cached, then split here); for PTB, a single parquet file with "ptb" in its name
    (split here).
 
-A single file is read and split here. When nothing is found, the built-in synthetic set is
-used and :func:`load_dataset` marks the result ``synthetic=True`` so the caller warns loudly.
+A single file is read and split here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sys
@@ -25,6 +30,7 @@ import numpy as np
 
 from heartbeat.data.beatset import WINDOWS, BeatSet, DataError, Dataset
 from heartbeat.data.readers import read_beats, write_beats
+from heartbeat.data.sample import SAMPLE_NAME, sample_dir
 from heartbeat.data.splits import protocol_beats, split
 from heartbeat.data.synthetic import synthetic_beats
 
@@ -39,10 +45,12 @@ PAIRS = {
 DS2_HOLDOUT = ("105", "210", "222", "228", "233")
 BUILDER_VERSION = "annot-rhythm-v2"  # bump when wfdb_beats changes what it builds
 
+#: the data argument that asks for the built-in synthetic beats (a smoke test of the code, not of a model)
+SYNTHETIC = "synthetic"
 SYNTHETIC_WARNING = (
-    "!!! NO DATA FOUND: using the built-in SYNTHETIC beats. They are not ECG and every figure "
-    "on them is meaningless. Give --data PATH, set HEARTBEAT_DATA, or put files in data/ "
-    "(see data/README.md). !!!"
+    "!!! SYNTHETIC beats (asked for with --data synthetic): they are not ECG and every figure on them "
+    "is meaningless. Without --data, the real records of $HEARTBEAT_DATA, data/ or the embedded "
+    "sample are used. !!!"
 )
 
 
@@ -50,18 +58,33 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def default_source() -> Path | None:
-    """``$HEARTBEAT_DATA`` if set, else the project's ``data/`` folder if it holds data, else None."""
+def default_source() -> Path:
+    """Where data comes from when none is given: ``$HEARTBEAT_DATA`` if set, else the project's ``data/``
+    folder if it holds data, else the embedded sample of real records (:func:`heartbeat.data.sample.sample_dir`)."""
     env = os.environ.get("HEARTBEAT_DATA")
     if env:
         path = Path(env).expanduser()
         if not path.exists():
-            raise DataError(f"HEARTBEAT_DATA={env}: no such file or folder")
+            raise DataError(f"HEARTBEAT_DATA={env}: no such file or folder (unset it to use data/ or the "
+                            "embedded sample)")
         return path
     local = project_root() / "data"
     if local.is_dir() and any(p.name != "README.md" and not p.name.startswith(".") for p in local.iterdir()):
         return local
-    return None
+    return sample_dir()
+
+
+def is_synthetic_request(path) -> bool:
+    return isinstance(path, str) and path.strip().lower() == SYNTHETIC
+
+
+def resolve_source(path: str | Path | None) -> Path | str:
+    """The one data resolution: ``path``, else :func:`default_source`; ``'synthetic'`` stays as it is."""
+    if path is None or (isinstance(path, str) and not path.strip()):
+        return default_source()
+    if is_synthetic_request(path):
+        return SYNTHETIC
+    return Path(path).expanduser()
 
 
 def load_dataset(
@@ -89,7 +112,11 @@ def load_dataset(
     if window not in WINDOWS:
         raise DataError(f"unknown beat window {window!r}; expected one of {WINDOWS}")
     records = parse_holdout(holdout)
-    ds = _load(path, task, split_how, seed, test_size, synthetic_size, progress, records, window)
+    where = resolve_source(path)
+    ds = _load(where, task, split_how, seed, test_size, synthetic_size, progress, records, window)
+    if where == sample_dir():  # the embedded sample says so in every source line, and the dataset knows it
+        ds = dataclasses.replace(ds, source=ds.source.replace(DATA_ROOT, SAMPLE_NAME, 1) + " (embedded sample: "
+                                 "4 real MIT-BIH records; give --data for the full database)", sample=True)
     for part in (ds.train, ds.test):
         if part.window != window:
             raise DataError(f"{ds.source}: holds {part.window!r} beats, but {window!r} beats were asked for "
@@ -148,14 +175,17 @@ def _relative(p: Path, root: Path) -> str:
 
 
 def _load(path, task, split_how, seed, test_size, synthetic_size, progress, records, window) -> Dataset:
-    path = Path(path) if path is not None else default_source()
-    if path is None:  # synthetic beats have no patients: a holdout names none of them and is left out
+    path = resolve_source(path)
+    if path == SYNTHETIC:  # synthetic beats have no patients: a holdout names none of them and is left out
         beats = synthetic_beats(synthetic_size, task=task, seed=seed)
         beats.window = window  # synthetic shapes stand in for either window
         train, test = split(beats, "intra", test_size, seed)
         return Dataset(train, test, source=beats.report.source, synthetic=True)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    if path == sample_dir() and task != "mitbih":
+        raise DataError(f"no {task} data given: the embedded sample holds MIT-BIH records only. Give --data PATH "
+                        "(e.g. a ptbdb_*.csv pair or a *ptb*.parq file) or set HEARTBEAT_DATA")
     if path.is_file():
         beats = read_beats(path, task=None)
         return _split_one(beats, _shown(path, path.parent), split_how, seed, test_size, records, path.name)

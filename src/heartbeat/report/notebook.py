@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default=None, help="models folder (default: $HEARTBEAT_MODELS, else models/)")
     p.add_argument("--figures", default=None, help="static figures folder (default: RESULTS/figures)")
     p.add_argument("--data", default=None, help="data for the data section and the confusion matrices "
-                                                "(default: $HEARTBEAT_DATA, data/, synthetic)")
+                                                "(default: $HEARTBEAT_DATA, else data/, else the embedded sample)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell (default: 900)")
     args = p.parse_args(argv)
     from nbclient.exceptions import CellExecutionError
