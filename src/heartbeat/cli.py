@@ -16,13 +16,25 @@ from heartbeat.commands import VERB_MODULES, warn_if_synthetic  # noqa: F401  (w
 from heartbeat.options import EPILOG_DATA
 
 
+START_HERE = """
+where to start (each verb has its own --help):
+  heartbeat score                              # every committed model in models/ -> results/output*.csv (make run)
+  heartbeat predict src/heartbeat/data/sample/mitdb/208 --model models/cnn1d-rhythm-all  # -> predictions/208/
+  heartbeat data download                      # the full MIT-BIH database into data/mitdb (needs internet)
+  heartbeat train gin/models/cnn1d.gin --out models/mine --epochs 5  # one model from a gin file
+  python hypertune.py --smoke-test             # a 1-minute search; python hypertune.py --help for real ones
+  heartbeat serve --model models/cnn1d-rhythm-all                    # the prediction service (see docs/serving.md)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from heartbeat import __version__
     from heartbeat.serve.cli import add_parsers as add_serve_parsers
 
     p = argparse.ArgumentParser(prog="heartbeat", description="ECG heartbeat classification: data, training, "
                                 "hyperparameter search, evaluation, reports and serving.",
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_DATA)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=START_HERE + EPILOG_DATA)
     p.add_argument("--version", action="version", version=f"heartbeat {__version__}")
     sub = p.add_subparsers(dest="verb", required=True)
     for name in VERB_MODULES:

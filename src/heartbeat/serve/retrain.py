@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import select
 
 from heartbeat.data import BeatSet, DataError, Dataset, load_dataset, split, valid_split
+from heartbeat.data.sample import SAMPLE_NAME, sample_dir
 from heartbeat.data.sources import default_source
 from heartbeat.serve.db import RetrainRequest, labelled_beats, make_engine, redact, session_factory, utcnow
 from heartbeat.serve.monitor import write_reference
@@ -53,7 +54,7 @@ def original_dataset(info: dict, data: str | Path | None = None) -> Dataset:
         return Dataset(train, test, source=beats.report.source, synthetic=True)
     # the record names what was read relative to the data root; the root is this machine's own
     root = default_source()
-    if root is None:
+    if root == sample_dir() and not str(info.get("data", "")).startswith(SAMPLE_NAME):
         raise DataError(f"the model's training data ({info.get('data')}) is not found here: give --data PATH, or "
                         "set HEARTBEAT_DATA to the folder holding it")
     rel = info.get("data_path")
