@@ -36,6 +36,21 @@ TOLERANCE_S = 0.15          # detected and annotated beats match within 150 ms
 REFINE_S = 0.05             # a detected peak moves to the largest deflection within 50 ms
 CHUNK_S = 1800.0            # longer recordings are detected 30 min at a time, with progress
 OVERLAP_S = 5.0
+#: the rates recorders use: a refused rate names the one of these the beats fit best
+COMMON_FS = (125, 128, 250, 256, 360, 500, 1000)
+#: a heart rate (median RR of the detected beats) outside this is no heart, so the rate is wrong
+HEART_RATE_BPM = (20.0, 300.0)
+#: the R wave's width at a quarter of its height (about half the QRS duration): 22..75 ms on the 47
+#: MIT-BIH records at 360 Hz (first minute, MLII), paced and ventricular beats included; no beat is
+#: narrower than 18 ms (a QRS under ~40 ms) or wider than 200 ms, so outside this the rate is wrong
+R_WIDTH_MS = (18.0, 200.0)
+#: where the beats of an ECG sit (log scale, the 47 MIT-BIH records): heart rate 77 bpm (sd 0.21),
+#: R width 40 ms (sd 0.30); the likely rate is the common rate that puts the beats nearest to it
+TYPICAL_LOG_BPM, SD_LOG_BPM = 4.34, 0.21
+TYPICAL_LOG_WIDTH_MS, SD_LOG_WIDTH = 3.68, 0.30
+LIKELY_S = 60.0             # the likely rate is judged on the first minute
+#: the leads an unnamed column (NPY, CSV without a header, a served segment) may be named as
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6", "MLI", "MLII", "MLIII")
 
 
 @dataclass
@@ -47,10 +62,16 @@ class Recording:
     lead: str
     source: str
     notes: list[str] = field(default_factory=list)
+    units: str = "mV"  # a WFDB header's; CSV, NPY and served samples are taken to be in mV
 
     @property
     def seconds(self) -> float:
         return len(self.signal) / self.fs
+
+    @property
+    def name(self) -> str:
+        """The record's name: a WFDB record's, or a file's stem (``rec100.csv`` -> ``rec100``)."""
+        return Path(self.source).stem if Path(self.source).suffix.lower() in (".csv", ".npy") else Path(self.source).name
 
 
 def read_recording(path: str | Path, fs: float | None = None, lead: str | None = None) -> Recording:
@@ -60,7 +81,7 @@ def read_recording(path: str | Path, fs: float | None = None, lead: str | None =
     path = Path(path)
     base = path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
     if base.with_suffix(".hea").exists():
-        signals, names, file_fs = _read_wfdb(base)
+        signals, names, file_fs, units = _read_wfdb(base)
         if fs is not None and abs(fs - file_fs) > 1e-6:
             raise DataError(f"{path}: --fs {fs} disagrees with the record's header ({file_fs} Hz); leave --fs out")
         fs = file_fs
@@ -69,6 +90,7 @@ def read_recording(path: str | Path, fs: float | None = None, lead: str | None =
         raise DataError(f"{path}: no such file, and no WFDB record {base.with_suffix('.hea').name}")
     elif path.suffix.lower() in (".csv", ".npy"):
         signals, names = _read_csv(path) if path.suffix.lower() == ".csv" else _read_npy(path)
+        units = ["mV"] * len(names)
         where = str(path)
     else:
         raise DataError(f"{path}: unsupported recording {path.suffix!r}; expected a WFDB record (.hea), "
@@ -77,15 +99,31 @@ def read_recording(path: str | Path, fs: float | None = None, lead: str | None =
         raise DataError(f"{where}: no sampling rate: give --fs HZ (a CSV or NPY file does not say it)")
     if not MIN_FS <= fs <= MAX_FS:
         raise DataError(f"{where}: sampling rate {fs} Hz is out of range; expected {MIN_FS:g}..{MAX_FS:g} Hz")
-    notes = []
+    column, lead, notes = pick_lead(names, lead, where, named=names != [f"lead{i}" for i in range(len(names))])
+    signal = np.asarray(signals[:, column], dtype=np.float64)
+    return check_signal(Recording(signal, float(fs), lead, where, notes, units=units[column] or "mV"))
+
+
+def pick_lead(names: list[str], lead: str | None, where: str, named: bool = True) -> tuple[int, str, list[str]]:
+    """The column to read, the lead's name and a note: the one lead check of ``heartbeat predict`` and
+    ``/predict/record``.
+
+    ``names`` are the recording's leads (a WFDB header's, a CSV header's), or ``lead0``, ``lead1``, ...
+    where the columns are unnamed (``named=False``: NPY, CSV without a header, a served segment).
+    No ``lead``: MLII, else the first lead, with a note. A named recording's lead must be one of its
+    names; a single unnamed column may also be named as one of :data:`STANDARD_LEADS` (say what it is);
+    anything else is refused with the leads it could be."""
     if lead is None:
-        lead = "MLII" if "MLII" in names else names[0]
-        if lead != "MLII":
-            notes.append(f"no MLII lead (leads {names}): used {lead}")
-    elif lead not in names:
-        raise DataError(f"{where}: no lead {lead!r}; the recording has {names}")
-    signal = np.asarray(signals[:, names.index(lead)], dtype=np.float64)
-    return check_signal(Recording(signal, float(fs), lead, where, notes))
+        if "MLII" in names:
+            return names.index("MLII"), "MLII", []
+        return 0, names[0], [f"no MLII lead (leads {names}): used {names[0]}"]
+    if lead in names:
+        return names.index(lead), lead, []
+    standard = {s.lower(): s for s in STANDARD_LEADS}
+    if not named and len(names) == 1 and lead.lower() in standard:
+        return 0, standard[lead.lower()], []
+    also = f", or for its single unnamed lead one of {', '.join(STANDARD_LEADS)}" if not named and len(names) == 1 else ""
+    raise DataError(f"{where}: no lead {lead!r}; the recording has {names}{also}")
 
 
 def check_signal(rec: Recording) -> Recording:
@@ -116,14 +154,14 @@ def check_signal(rec: Recording) -> Recording:
     return rec
 
 
-def _read_wfdb(base: Path) -> tuple[np.ndarray, list[str], float]:
+def _read_wfdb(base: Path) -> tuple[np.ndarray, list[str], float, list[str]]:
     import wfdb
 
     try:
         rec = wfdb.rdrecord(str(base))
     except Exception as exc:  # wfdb raises several types for broken headers or missing .dat files
         raise DataError(f"{base}: not a readable WFDB record ({exc})") from exc
-    return rec.p_signal, list(rec.sig_name), float(rec.fs)
+    return rec.p_signal, list(rec.sig_name), float(rec.fs), list(rec.units)
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -209,13 +247,110 @@ def recording_beats(rec: Recording, window: str, peaks: np.ndarray | None = None
     from heartbeat.data.wfdb_beats import beats_from_signal
 
     peaks = detect_peaks(rec.signal, rec.fs, progress) if peaks is None else np.asarray(peaks, dtype=np.int64)
-    if len(peaks) < MIN_BEATS:
-        raise DataError(f"{rec.source}: {len(peaks)} beats found in {rec.seconds:.1f} s of lead {rec.lead}; "
-                        f"expected at least {MIN_BEATS} (is it an ECG, at {rec.fs:g} Hz?)")
+    check_rate(rec, peaks)
     X, rhythm, keep = beats_from_signal(rec.signal, rec.fs, peaks, window)
     return BeatSet(X=X[keep], y=np.zeros(int(keep.sum()), dtype=np.int64), task="mitbih",
-                   record=np.full(int(keep.sum()), Path(rec.source).name), rhythm=rhythm[keep],
+                   record=np.full(int(keep.sum()), rec.name), rhythm=rhythm[keep],
                    rhythm_names=RHYTHM_NAMES, sample=peaks[keep], time=peaks[keep] / rec.fs, window=window)
+
+
+def r_width_samples(signal: np.ndarray, peaks: np.ndarray, rr: float, most: int = 500) -> float:
+    """The median width, in samples, of the R wave at a quarter of its height over the local median.
+
+    Measured in samples only (the window is a quarter of the median RR either side, the height the
+    largest deflection within 5% of RR of the peak), so it holds whatever rate the caller believes;
+    at most ``most`` beats, evenly spread, are measured."""
+    half, near = int(rr // 4), max(1, int(rr * 0.05))
+    inner = peaks[(peaks >= half) & (peaks < len(signal) - half)]
+    inner = inner[np.linspace(0, len(inner) - 1, min(most, len(inner))).astype(int)] if len(inner) else inner
+    widths = []
+    for p in inner:
+        a = np.abs(signal[p - half:p + half] - np.median(signal[p - half:p + half]))
+        k = half - near + int(np.argmax(a[half - near:half + near + 1]))  # the R (or QS) apex
+        above = a > 0.25 * a[k]
+        left = np.flatnonzero(~above[:k])
+        right = np.flatnonzero(~above[k:])
+        widths.append((right[0] if len(right) else len(a) - k) + k - (left[-1] + 1 if len(left) else 0))
+    return float(np.median(widths)) if widths else float("nan")
+
+
+class RateError(DataError):
+    """A sampling rate at which the beats would be impossible (:func:`check_rate`)."""
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """What the detected beats imply at a rate: beats, median heart rate and R width."""
+
+    fs: float
+    beats: int
+    bpm: float
+    r_width_ms: float
+
+    @classmethod
+    def measure(cls, signal: np.ndarray, fs: float, peaks: np.ndarray) -> "Rhythm":
+        if len(peaks) < MIN_BEATS:
+            return cls(fs, len(peaks), float("nan"), float("nan"))
+        rr = float(np.median(np.diff(peaks)))
+        return cls(fs, len(peaks), 60.0 * fs / rr, 1000.0 * r_width_samples(signal, peaks, rr) / fs)
+
+    @property
+    def plausible(self) -> bool:
+        return (HEART_RATE_BPM[0] <= self.bpm <= HEART_RATE_BPM[1]
+                and R_WIDTH_MS[0] <= self.r_width_ms <= R_WIDTH_MS[1])
+
+    @property
+    def distance(self) -> float:
+        """How far from an ordinary ECG's beats (squared z-scores, log scale); inf if no beats."""
+        if not self.plausible:
+            return float("inf")
+        return (((np.log(self.bpm) - TYPICAL_LOG_BPM) / SD_LOG_BPM) ** 2
+                + ((np.log(self.r_width_ms) - TYPICAL_LOG_WIDTH_MS) / SD_LOG_WIDTH) ** 2)
+
+
+def likely_fs(signal: np.ndarray) -> Rhythm | None:
+    """The common rate (:data:`COMMON_FS`) at which the first minute's beats look most like an ECG's:
+    each rate's own detection, heart rate and R width; None when no rate gives a plausible ECG."""
+    from wfdb.processing import xqrs_detect
+
+    best = None
+    for fs in COMMON_FS:
+        x = np.asarray(signal[:int(LIKELY_S * fs)], dtype=np.float64)
+        try:
+            peaks = np.unique(np.asarray(xqrs_detect(x, fs, verbose=False), dtype=np.int64))
+        except Exception:  # XQRS fails on some signals at some rates (too short to learn from): not this rate
+            continue
+        r = Rhythm.measure(x, fs, peaks)
+        if r.plausible and (best is None or r.distance < best.distance):
+            best = r
+    return best
+
+
+def check_rate(rec: Recording, peaks: np.ndarray) -> Rhythm:
+    """Refuse a sampling rate that makes the beats impossible: the one rate check of ``heartbeat predict``
+    and ``/predict/record``.
+
+    At ``rec.fs`` the detected beats' median RR must give 20..300 bpm and their R waves be 10..200 ms
+    wide; otherwise (or with fewer than three beats) a :class:`DataError` says what the rate implies and
+    names the common rate at which the beats look most like an ECG's (a :class:`RateError`)."""
+    at = Rhythm.measure(rec.signal, rec.fs, peaks)
+    if at.plausible:
+        return at
+    if at.beats < MIN_BEATS:
+        what = f"{at.beats} beats found in {rec.seconds:.1f} s of lead {rec.lead}; expected at least {MIN_BEATS}"
+    else:
+        what = (f"at {rec.fs:g} Hz its {at.beats} beats imply a heart rate of {at.bpm:.0f} bpm (expected "
+                f"{HEART_RATE_BPM[0]:g}..{HEART_RATE_BPM[1]:g}) and R waves {at.r_width_ms:.0f} ms wide (expected "
+                f"{R_WIDTH_MS[0]:g}..{R_WIDTH_MS[1]:g})")
+    best = likely_fs(rec.signal)
+    if best is None:
+        hint = "no common rate gives ECG-like beats either (is it an ECG?)"
+    elif best.fs == rec.fs:
+        hint = "is it an ECG?"
+    else:
+        hint = (f"the beats look like {best.fs:g} Hz ({best.bpm:.0f} bpm, R waves {best.r_width_ms:.0f} ms wide "
+                f"there): is the sampling rate {best.fs:g} Hz?")
+    raise RateError(f"{rec.source}: sampling rate {rec.fs:g} Hz is implausible: {what}; {hint}")
 
 
 def longest_runs(abnormal: np.ndarray, times: np.ndarray, top: int = 5) -> list[dict]:
@@ -272,43 +407,102 @@ def match_beats(reference: np.ndarray, detected: np.ndarray, fs: float) -> tuple
 
 
 CLASS_COLOURS = {"N": "#4d4d4d", "S": "#1f77b4", "V": "#d62728", "F": "#ff7f0e", "Q": "#9467bd"}
+CLASS_NAMES = {"N": "normal", "S": "supraventricular ectopic", "V": "ventricular ectopic", "F": "fusion",
+               "Q": "unknown / paced"}
+GAP_S = 2.0          # an RR longer than this is a span with no detected beat: a pause or missed beats
+GAP_COLOUR = "#e8b800"
 
 
-def draw_strip(rec: Recording, table: pd.DataFrame, path: str | Path, seconds: float = 10.0) -> Path:
-    """The ECG as a person reads it: 10 s strips, each beat marked and shaded in its class's colour.
+def no_beat_spans(times: np.ndarray, seconds: float, gap: float = GAP_S) -> list[tuple[float, float]]:
+    """(start, end) in seconds of every span longer than ``gap`` with no detected beat, the recording's
+    start and end included: a pause, asystole, noise, or beats the detector missed."""
+    edges = np.concatenate([[0.0], np.sort(np.asarray(times, dtype=float)), [seconds]])
+    at = np.flatnonzero(np.diff(edges) > gap)
+    return [(float(edges[k]), float(edges[k + 1])) for k in at]
 
-    Strips: the first 20 s, then the 10 s around each of the two longest abnormal runs."""
+
+def clock(t: float) -> str:
+    """Seconds as a clock: ``12:04`` (min:s), or ``1:02:03`` past an hour."""
+    t = int(round(t))
+    h, m, sec = t // 3600, t % 3600 // 60, t % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def strip_panels(rec: Recording, table: pd.DataFrame, seconds: float) -> list[tuple[float, str]]:
+    """(start, why) of each panel: the first 20 s, the longest span with no beat, the two longest abnormal runs."""
+    panels = [(0.0, "start"), (seconds, "start")]
+    gaps = no_beat_spans(table["time_s"].to_numpy(), rec.seconds)
+    if gaps:
+        lo, hi = max(gaps, key=lambda g: g[1] - g[0])
+        panels.append((max(0.0, lo - 2.0), f"no beat detected for {hi - lo:.1f} s"))
+    for r in longest_runs(table["abnormal"].to_numpy(), table["time_s"].to_numpy(), top=2):
+        if r["beats"] > 0:
+            panels.append((max(0.0, r["start_s"] - 2.0), f"abnormal run of {r['beats']} beats"))
+    kept: dict[float, str] = {}
+    for start, why in panels:
+        start = round(start, 1)
+        if start < rec.seconds and not any(abs(start - s) < seconds / 2 for s in kept):
+            kept[start] = why
+    return sorted(kept.items())
+
+
+def strip_figure(rec: Recording, table: pd.DataFrame, seconds: float = 10.0):
+    """The ECG as a person reads it: 10 s panels, each beat marked and shaded in its class's colour,
+    spans with no detected beat shaded and labelled, the signal in mV; returns the matplotlib figure.
+
+    Panels: the first 20 s, then the 10 s around the longest span with no beat and around each of the
+    two longest abnormal runs; each is titled with where it is in the recording (``12:04–12:14``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    starts = [0.0, seconds]
-    runs = longest_runs(table["abnormal"].to_numpy(), table["time_s"].to_numpy(), top=2)
-    starts += [max(0.0, r["start_s"] - 2.0) for r in runs if r["beats"] > 0]
-    starts = [s for s in dict.fromkeys(round(s, 1) for s in starts) if s < rec.seconds]
-    fig, axes = plt.subplots(len(starts), 1, figsize=(12, 2.2 * len(starts)), squeeze=False)
+    panels = strip_panels(rec, table, seconds)
+    gaps = no_beat_spans(table["time_s"].to_numpy(), rec.seconds)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.4 * len(panels) + 0.8), squeeze=False)
     t = np.arange(len(rec.signal)) / rec.fs
-    for ax, start in zip(axes[:, 0], starts):
+    for ax, (start, why) in zip(axes[:, 0], panels):
+        end = min(start + seconds, rec.seconds)
         at = (t >= start) & (t < start + seconds)
         ax.plot(t[at], rec.signal[at], color="black", linewidth=0.7)
-        beats = table[(table.time_s >= start) & (table.time_s < start + seconds)]
         top = rec.signal[at].max() if at.any() else 1.0
-        for row in beats.itertuples():
-            colour = CLASS_COLOURS.get(row[3], "black")
-            if row.abnormal:
-                ax.axvspan(row.time_s - 0.25, row.time_s + 0.4, color=colour, alpha=0.18, linewidth=0)
-            ax.text(row.time_s, top, row[3], color=colour, ha="center", va="bottom", fontsize=9, fontweight="bold")
+        for lo, hi in gaps:
+            if hi > start and lo < start + seconds:
+                ax.axvspan(max(lo, start), min(hi, start + seconds), color=GAP_COLOUR, alpha=0.25, linewidth=0)
+                ax.text((max(lo, start) + min(hi, start + seconds)) / 2, top, "no beat detected", color="#8a6d00",
+                        ha="center", va="bottom", fontsize=8, style="italic")
+        beats = table[(table.time_s >= start) & (table.time_s < start + seconds)]
+        for time_s, cls, abnormal in zip(beats["time_s"], beats["class"], beats["abnormal"]):
+            colour = CLASS_COLOURS.get(cls, "black")
+            if abnormal:
+                ax.axvspan(time_s - 0.25, time_s + 0.4, color=colour, alpha=0.18, linewidth=0)
+            ax.text(time_s, top, cls, color=colour, ha="center", va="bottom", fontsize=9, fontweight="bold")
         ax.set_xlim(start, start + seconds)
-        ax.set_ylabel(rec.lead)
+        ax.set_title(f"{clock(start)}\u2013{clock(end)}" + ("" if why == "start" else f"  ({why})"),
+                     fontsize=9, loc="left")
+        ax.set_ylabel(f"{rec.lead} ({rec.units})")
         ax.margins(y=0.25)
         ax.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 0].set_xlabel("time in the recording (s)")
     counts = table["class"].value_counts()
-    fig.suptitle(f"{Path(rec.source).name}: {len(table)} beats, "
-                 + ", ".join(f"{c} {int(counts.get(c, 0))}" for c in CLASS_COLOURS)
-                 + f"; abnormal burden {100 * table['abnormal'].mean():.1f}%", fontsize=11)
-    fig.tight_layout()
+    handles = [Patch(color=c, alpha=0.6, label=f"{k} {CLASS_NAMES[k]} ({int(counts.get(k, 0))})")
+               for k, c in CLASS_COLOURS.items()]
+    handles.append(Patch(color=GAP_COLOUR, alpha=0.4, label=f"no beat detected > {GAP_S:g} s ({len(gaps)})"))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 1 - 0.45 / fig.get_figheight()))
+    burden = 100 * table["abnormal"].mean() if len(table) else 0.0
+    fig.suptitle(f"{rec.name}: {len(table)} beats in {clock(rec.seconds)}, lead {rec.lead} at {rec.fs:g} Hz; "
+                 f"abnormal burden {burden:.1f}%", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
+    return fig
+
+
+def draw_strip(rec: Recording, table: pd.DataFrame, path: str | Path, seconds: float = 10.0) -> Path:
+    """:func:`strip_figure` saved as a PNG at ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = strip_figure(rec, table, seconds)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return Path(path)

@@ -13,18 +13,22 @@ def cmd_predict(args) -> int:
     import json
 
     from heartbeat.modelio import load_model
-    from heartbeat.recording import classify, read_recording, write_prediction
+    from heartbeat.recording import check_rate, classify, detect_peaks, read_recording, write_prediction
 
-    model = load_model(args.model, runtime=args.runtime, device=args.device)
     out_root = Path(args.out)
-    recordings = [read_recording(r, fs=args.fs, lead=args.lead) for r in args.records]  # all checked first
-    for rec in recordings:
+    recordings = [read_recording(r, fs=args.fs, lead=args.lead) for r in args.records]  # all checked first ...
+    peaks = []
+    for rec in recordings:  # ... their sampling rate too (it needs the beats), before anything is written
         print(f"{rec.source}: {rec.seconds / 60:.1f} min of lead {rec.lead} at {rec.fs:g} Hz"
               + "".join(f"\n  note: {n}" for n in rec.notes), file=sys.stderr)
-        table, summary = classify(model, rec, progress=True)
+        peaks.append(detect_peaks(rec.signal, rec.fs, progress=True))
+        check_rate(rec, peaks[-1])
+    model = load_model(args.model, runtime=args.runtime, device=args.device)
+    for rec, found in zip(recordings, peaks):
+        table, summary = classify(model, rec, found, progress=True)
         summary["model"] = model.tag
-        out = write_prediction(out_root / Path(rec.source).name, rec, table, summary, plot=not args.no_plot)
-        print(f"{Path(rec.source).name}: {summary['beats']} beats ("
+        out = write_prediction(out_root / rec.name, rec, table, summary, plot=not args.no_plot)
+        print(f"{rec.name}: {summary['beats']} beats ("
               + ", ".join(f"{c} {n}" for c, n in summary["per_class"].items())
               + f"), abnormal burden {summary['abnormal_burden_percent']:.1f}%; longest abnormal run "
               + (f"{summary['longest_abnormal_runs'][0]['beats']} beats" if summary["longest_abnormal_runs"] else "none")
@@ -59,7 +63,11 @@ def add_parsers(sub) -> None:
                                      "peaks (XQRS), cut beats and rhythm the way the model was trained, and "
                                      "write OUT/<record>/beats.csv (time_s, sample, class, p_<class>, abnormal), "
                                      "summary.json (beats per class, abnormal burden, longest abnormal runs) and "
-                                     "strip.png (the ECG with each beat marked in its class's colour).",
+                                     "strip.png (the ECG in mV, each beat marked in its class's colour, spans "
+                                     "with no detected beat shaded). <record> is a WFDB record's name or a CSV / "
+                                     "NPY file's stem. A sampling rate at which the beats would be impossible "
+                                     "(heart rate outside 20..300 bpm, R waves outside 18..200 ms) is refused, "
+                                     "naming the rate the beats fit.",
                          epilog="examples:\n"
                                 "  heartbeat predict --model models/cnn1d-rhythm-all ../shared/data/mitdb/208\n"
                                 "  heartbeat predict --model M holter.csv --fs 250 --lead II --out predictions\n"

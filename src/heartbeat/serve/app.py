@@ -30,7 +30,9 @@ lowest role each accepts (:mod:`heartbeat.serve.auth`):
 - ``GET /retrain-requests`` (admin): every retraining request, open and done.
 
 ``/docs`` (Swagger UI, with an *Authorize* button for both credentials) and
-``/openapi.json`` describe the API and hold no data; ``--no-docs`` turns them off.
+``/openapi.json`` describe the API and hold no data; ``--no-docs`` turns them off. ``/docs``
+loads its assets from the service itself (``/static/...``, :mod:`heartbeat.serve.docs`), so it
+works on a network without internet.
 
 A beat is exactly 187 finite numbers (JSON numbers, not strings); anything else is a 422
 whose ``detail`` names the beat and value index and what was expected, and whose
@@ -57,6 +59,7 @@ from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.serve import auth
 from heartbeat.serve.db import make_engine, redact, session_factory
 from heartbeat.serve.deps import Service
+from heartbeat.serve.docs import add_docs
 from heartbeat.serve.guard import Guard, Throttle
 from heartbeat.serve.monitor import Monitor, MonitorSettings, read_reference
 from heartbeat.serve.routes import monitoring, predict, users
@@ -183,8 +186,10 @@ def create_app(settings: Settings) -> FastAPI:
         description=(f"ECG heartbeat classification: model **{model.tag}** ({model.family}, task {model.task}, "
                      f"classes {', '.join(model.classes)}). Authorize with an API key (X-API-Key) or a user "
                      "name and password (OAuth2 password flow)."),
-        docs_url="/docs" if settings.docs else None, redoc_url=None,
+        docs_url=None, redoc_url=None,  # /docs is served offline by heartbeat.serve.docs
         openapi_url="/openapi.json" if settings.docs else None)
+    if settings.docs:
+        add_docs(app, "/openapi.json")
     throttle = Throttle(settings.max_failures, settings.failure_window, settings.lockout)
     app.state.service = Service(settings, model, version, sessions, monitor, throttle)
 

@@ -29,10 +29,12 @@ from typing import Callable
 
 import anyio
 
+from heartbeat.serve.docs import PATHS as DOCS_PATHS
+
 log = logging.getLogger("heartbeat.serve")
 
 #: the only paths that answer without a credential, matched exactly (``/healthz`` is not ``/health``)
-OPEN_PATHS = frozenset({"/health", "/token", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+OPEN_PATHS = frozenset({"/health", "/token", "/openapi.json", *DOCS_PATHS})  # the docs page and its assets
 MAX_KEYS = 100_000  # failure records kept at most: a flood of made-up user names cannot grow memory further
 
 

@@ -35,9 +35,12 @@ class BeatsIn(BaseModel):
 
 
 class RecordIn(BaseModel):
-    samples: Annotated[list[Finite], Field(min_length=1, description="one lead of a raw ECG, in its own units")]
-    fs: Annotated[float, Field(gt=0, description="sampling rate in Hz")]
-    lead: str | None = Field(None, max_length=32, description="the lead's name, for the record (e.g. MLII)")
+    samples: Annotated[list[Finite], Field(min_length=1, description="one lead of a raw ECG, in mV")]
+    fs: Annotated[float, Field(gt=0, description="sampling rate in Hz; refused (422, naming the rate the beats "
+                                                 "fit) where the beats would be impossible at it")]
+    lead: str | None = Field(None, max_length=32, description="what the lead is: one of I, II, III, aVR, aVL, aVF, "
+                                                              "V1..V6, MLI, MLII, MLIII (or lead0); checked as "
+                                                              "heartbeat predict checks an NPY file's")
 
 
 class BeatOut(BaseModel):

@@ -71,7 +71,8 @@ def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request)
     """Classify every beat of a raw segment (one lead, at most ``max_record_seconds``): R peaks, beats and
     rhythm are found as ``heartbeat predict`` finds them; each beat is stored like any other prediction,
     so it is monitored and open to feedback."""
-    from heartbeat.recording import MAX_FS, MIN_FS, Recording, check_signal, recording_beats, summarise
+    from heartbeat.recording import (MAX_FS, MIN_FS, RateError, Recording, check_signal, pick_lead, recording_beats,
+                                     summarise)
 
     import pandas as pd
 
@@ -81,11 +82,17 @@ def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request)
     if seconds > svc.settings.max_record_seconds:
         raise invalid(("body", "samples"), f"samples: {seconds:.0f} s of signal at {body.fs:g} Hz; at most "
                                            f"{svc.settings.max_record_seconds:g} s per request", "too_long")
+    try:  # the lead is checked as heartbeat predict checks an NPY file's: one unnamed column
+        _, lead, notes = pick_lead(["lead0"], body.lead, "the segment", named=False)
+    except DataError as exc:
+        raise invalid(("body", "lead"), f"lead: {exc}") from exc
     try:
-        rec = check_signal(Recording(np.asarray(body.samples, dtype=np.float64), body.fs, body.lead or "lead",
-                                     "the segment"))
-        beats = recording_beats(rec, svc.model.inputs.window)
+        rec = check_signal(Recording(np.asarray(body.samples, dtype=np.float64), body.fs, lead, "the segment",
+                                     notes))
+        beats = recording_beats(rec, svc.model.inputs.window)  # the sampling rate is checked here, as by the CLI
         X, rhythm = svc.model.inputs.arrays(beats, f"model {svc.model.tag}")
+    except RateError as exc:
+        raise invalid(("body", "fs"), f"fs: {exc}") from exc
     except DataError as exc:
         raise invalid(("body", "samples"), f"samples: {exc}") from exc
     rows = predict_rows(svc, X, p, s, request, rhythm)
@@ -94,7 +101,7 @@ def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request)
     table = pd.DataFrame({"time_s": beats.time, "class": [r.predicted_class for r in rows],
                           "abnormal": [r.abnormal for r in rows]})
     summary = summarise(table, svc.model.classes, rec)
-    return RecordOut(model_version=svc.version, threshold=svc.settings.threshold, fs=body.fs, lead=body.lead,
+    return RecordOut(model_version=svc.version, threshold=svc.settings.threshold, fs=body.fs, lead=rec.lead,
                      seconds=rec.seconds, notes=rec.notes,
                      summary={k: summary[k] for k in ("beats", "per_class", "abnormal_burden_percent",
                                                       "longest_abnormal_runs")}, beats=out)
