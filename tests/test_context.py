@@ -1,0 +1,93 @@
+"""Patient context: underlying rhythm, neighbours and the running template, against values computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from heartbeat.data.context import CONTEXT_NAMES, TEMPLATE_SAMPLES, context_features
+from heartbeat.data.rhythm import rhythm_features
+
+
+def beat(shape: str, n: int = 187) -> np.ndarray:
+    t = np.arange(n) / 125.0
+    if shape == "narrow":
+        x = np.exp(-((t - 0.05) / 0.012) ** 2)
+    else:  # wide, inverted-ish: a V-like beat
+        x = 0.5 - 0.4 * np.exp(-((t - 0.12) / 0.05) ** 2)
+    return x.astype(np.float32)
+
+
+def col(name: str) -> int:
+    return CONTEXT_NAMES.index(name)
+
+
+def test_values_by_hand_on_a_small_record():
+    # 6 beats at 1.0 s, then one 0.6 s early, then a compensatory 1.4 s pause
+    rr = [1.0] * 6 + [0.6, 1.4, 1.0]
+    t = np.concatenate([[0.0], np.cumsum(rr)])
+    X = np.stack([beat("wide") if i == 7 else beat("narrow") for i in range(len(t))])
+    c = context_features(X, t)
+    assert c.shape == (len(t), len(CONTEXT_NAMES))
+    # beat 7 came 0.6 s after beat 6; the underlying RR before it is the median of [1,1,1,1,1,1,1] = 1.0
+    assert c[7, col("under_rr")] == pytest.approx(1.0)
+    assert c[7, col("pre_under")] == pytest.approx(0.6)
+    assert c[7, col("post_under")] == pytest.approx(1.4)
+    assert c[8, col("prev_pre_under")] == pytest.approx(0.6) and c[9, col("prev2_pre_under")] == pytest.approx(0.6)
+    # the beat after the pause: underlying = median(1,1,1,1,1,1,1,0.6) = 1.0, pre 1.4
+    assert c[8, col("pre_under")] == pytest.approx(1.4)
+    # irregularity at beat 8: |diffs| of pre over intervals 1..8 = [0,0,0,0,0,0.4,0.8] plus 0 -> median 0
+    assert c[8, col("irregularity")] == pytest.approx(0.0)
+    # the wide beat against a template of narrow ones: low correlation, large difference; the others ~1
+    assert c[7, col("tmpl_corr")] < 0.3 and c[7, col("tmpl_rms")] > 0.1
+    assert c[6, col("tmpl_corr")] == pytest.approx(1.0, abs=1e-6)
+    assert c[6, col("next_tmpl_corr")] == pytest.approx(c[7, col("tmpl_corr")], abs=1e-6)
+    assert c[8, col("prev_tmpl_corr")] == pytest.approx(c[7, col("tmpl_corr")], abs=1e-6)
+    # the wide beat did not join the template: the beat after it still matches perfectly
+    assert c[8, col("tmpl_corr")] == pytest.approx(1.0, abs=1e-6)
+    head = X[7, :TEMPLATE_SAMPLES]
+    assert c[7, col("tmpl_amp")] == pytest.approx(np.ptp(head) / np.ptp(X[0, :TEMPLATE_SAMPLES]), rel=1e-5)
+
+
+def test_nothing_after_the_next_beat_changes_a_beat():
+    rng = np.random.default_rng(0)
+    t = np.cumsum(rng.uniform(0.6, 1.2, 60))
+    X = rng.uniform(0, 1, (60, 187)).astype(np.float32)
+    base = context_features(X, t)
+    for i in (5, 20, 40):
+        t2, X2 = t.copy(), X.copy()
+        t2[i + 2:] += rng.uniform(0, 0.5)  # every beat after the next moves ...
+        X2[i + 2:] = rng.uniform(0, 1, X2[i + 2:].shape)  # ... and changes shape
+        np.testing.assert_array_equal(context_features(X2, t2)[: i + 1], base[: i + 1])
+
+
+def test_a_run_of_premature_beats_stays_premature_against_the_underlying_rhythm():
+    # 2 minutes of sinus at 1.0 s, then a 20-beat run at 0.45 s (SVT), then sinus again
+    rr = [1.0] * 120 + [0.45] * 20 + [1.0] * 20
+    t = np.concatenate([[0.0], np.cumsum(rr)])
+    X = np.stack([beat("narrow")] * len(t))
+    c = context_features(X, t)
+    r = rhythm_features(t)
+    run = np.arange(121, 141)  # the beats that end the 0.45 s intervals
+    # against the local mean of the last 10 beats, the end of the run no longer looks premature ...
+    assert r[run[-1], 7] > 0.95
+    # ... against the underlying rhythm it does, all the way through
+    assert (c[run, col("pre_under")] < 0.5).all()
+
+
+def test_atrial_fibrillation_is_irregular_and_an_isolated_premature_beat_is_not():
+    rng = np.random.default_rng(1)
+    af = np.concatenate([[0.0], np.cumsum(rng.uniform(0.4, 1.1, 80))])
+    steady = [1.0] * 40 + [0.6, 1.4] + [1.0] * 40
+    sinus = np.concatenate([[0.0], np.cumsum(steady)])
+    X = np.stack([beat("narrow")] * 90)
+    assert np.median(context_features(X[: len(af)], af)[20:, col("irregularity")]) > 0.1
+    assert context_features(X[: len(sinus)], sinus)[42:, col("irregularity")].max() < 0.05
+
+
+def test_edge_cases():
+    assert context_features(np.zeros((0, 187), np.float32), np.zeros(0)).shape == (0, len(CONTEXT_NAMES))
+    one = context_features(np.stack([beat("narrow")]), np.array([3.0]))
+    assert np.isfinite(one).all()
+    with pytest.raises(ValueError, match="sorted"):
+        context_features(np.stack([beat("narrow")] * 2), np.array([2.0, 1.0]))
