@@ -67,15 +67,22 @@ def test_non_scalar_choices_travel_as_text():
 def test_smoke_search_end_to_end(workdir):
     done = hypertune(workdir, "--smoke-test", "--name", "smoke")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    trials = pd.read_csv(workdir / "results" / "smoke" / "trials.csv")
+    trials = pd.read_csv(workdir / "results" / "smoke" / "trials.csv", dtype={"trial_id": str})
     assert len(trials) == 3 and set(trials.status) <= {"completed", "stopped early (ASHA)"}
     assert trials["best_f2_macro"].notna().all()
     model = workdir / "models" / "smoke"
     assert {p.name for p in model.iterdir()} == {"model.pt", "config.gin", "metrics.json"}
     info = json.loads((model / "metrics.json").read_text())
     assert info["valid"]["f2_macro"] == pytest.approx(trials["best_f2_macro"].max())
-    # the winner's config, to retrain it from gin alone: heartbeat train gin/best/smoke.gin
-    assert (workdir / "gin" / "best" / "smoke.gin").read_text() == (model / "config.gin").read_text()
+    # the winner's config, to retrain it from gin alone; a smoke test writes it under runs/, not into gin/best
+    assert (workdir / "runs" / "gin" / "best" / "smoke.gin").read_text() == (model / "config.gin").read_text()
+    assert info["trial_id"] == trials.loc[trials["best_f2_macro"].idxmax(), "trial_id"]
+    # quiet: the project's lines only (one per trial among them), Ray's tables and hints in search.log
+    lines = done.stdout.splitlines()
+    assert sum("completed" in line or "stopped early" in line for line in lines if line.startswith("trial ")) == 3
+    assert len(lines) < 30 and max(map(len, lines)) < 300, done.stdout
+    assert "Trial status" not in done.stdout and "╭" not in done.stdout
+    assert (workdir / "results" / "smoke" / "search.log").read_text().count("heartbeat.search") >= 5
 
     import mlflow
 

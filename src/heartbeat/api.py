@@ -119,8 +119,13 @@ def search(search_file: str | Path = "gin/search/cnn1d.gin", **options) -> Searc
     """Search the space of ``search_file`` with Ray Tune (ASHA + Optuna TPE) and return its result.
 
     ``options`` are :class:`heartbeat.tune.SearchOptions` (``num_samples``, ``time_budget`` in
-    minutes, ``max_epochs``, ``data``, ``split``, ``name``, ``smoke_test``, ...). The result holds the
-    trials table, the summary and the best model folder (``load_model(result.model_dir)``).
+    minutes, ``max_epochs``, ``data``, ``split``, ``name``, ``smoke_test``, ``resume``, ``force``,
+    ``verbose``, ...). The result holds the trials table, the summary and the best model folder
+    (``load_model(result.model_dir)``). Everything goes under ``runs/`` (ignored by git) unless
+    ``root=`` (or ``results=``, ``models=``, ``best_gin=``) says otherwise. Raises
+    :class:`heartbeat.tune.SearchError` before Ray starts when the data cannot serve the space or a
+    folder would be overwritten (``force=True``), and when no trial finished;
+    :class:`heartbeat.tune.SearchInterrupted` on Ctrl-C, saying how to continue (``resume=True``).
     """
     return run_search(SearchOptions(search=str(search_file), **options))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from heartbeat.options import add_tune_args, TUNE_DESCRIPTION, TUNE_EPILOG
 
@@ -10,7 +11,7 @@ from heartbeat.options import add_tune_args, TUNE_DESCRIPTION, TUNE_EPILOG
 def cmd_tune(args) -> int:
     from heartbeat.tune import cli as tune_cli
 
-    return tune_cli(args)
+    return tune_cli(args, ["heartbeat", *sys.argv[1:]])  # messages (and the resume hint) quote this command
 
 
 def cmd_ablate(args) -> int:
@@ -19,12 +20,25 @@ def cmd_ablate(args) -> int:
     return main_cli(args)
 
 
+def add_search_flags(p) -> None:
+    """The search's own flags beside heartbeat.options.add_tune_args: overwriting, output, where it writes."""
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing model folder, gin/best/<tag>.gin and experiment (start it afresh)")
+    p.add_argument("--verbose", action="store_true", help="show Ray's tables and the libraries' logs and warnings "
+                                                          "(always in <results>/<name>/search.log)")
+    p.add_argument("--root", default=None, help="folder that holds the search's results/, models/ and gin/best/ "
+                                                "(default: the project; runs/ for --smoke-test); --results, "
+                                                "--models and --best-gin override it")
+    p.set_defaults(results=None, models=None, best_gin=None)  # None: under --root
+
+
 def add_parsers(sub) -> None:
     """Register this module's verbs on the CLI's subparsers."""
-    tu = sub.add_parser("tune", help="hyperparameter search with Ray Tune (the same as python hypertune.py)",
+    tu = sub.add_parser("tune", aliases=["search"], help="hyperparameter search with Ray Tune (the same as python hypertune.py)",
                         description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_tune_args(tu)
+    add_search_flags(tu)
     tu.set_defaults(func=cmd_tune)
 
     ab = sub.add_parser("ablate", help="Table 3: the base model, then one change per row, each trained the same "
