@@ -66,6 +66,35 @@ def test_a_bad_segment_is_a_422_that_says_why(rhythm_server, body, status, says)
     assert r.status_code == status and says in r.text, r.text
 
 
+@pytest.mark.parametrize("fs", [50, 1000])
+def test_a_wrong_sampling_rate_is_a_422_naming_the_likely_rate(rhythm_server, fs):
+    x, _ = synthetic_ecg(seconds=15)  # 15 s at 360 Hz: 108 s at 50 Hz, within the server's 120 s
+    r = rhythm_server.call("POST", "/predict/record", rhythm_server.key,
+                           json={"samples": np.round(x, 4).tolist(), "fs": fs})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"][0]
+    assert detail["loc"] == ["body", "fs"] and "implausible" in detail["msg"] and "360 Hz" in detail["msg"]
+
+
+def test_the_lead_is_checked_as_the_cli_checks_it(rhythm_server, tmp_path):
+    from heartbeat.data import DataError
+    from heartbeat.recording import read_recording
+
+    x, _ = synthetic_ecg(seconds=20)
+    np.save(tmp_path / "seg.npy", x)
+    with pytest.raises(DataError) as cli:
+        read_recording(tmp_path / "seg.npy", fs=360, lead="V9")
+    r = rhythm_server.call("POST", "/predict/record", rhythm_server.key,
+                           json={"samples": np.round(x, 4).tolist(), "fs": 360, "lead": "V9"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "lead"]
+    said = r.json()["detail"][0]["msg"]
+    assert said.replace("lead: the segment: ", "") == str(cli.value).replace(f"{tmp_path / 'seg.npy'}: ", "")
+    ok = rhythm_server.call("POST", "/predict/record", rhythm_server.key,
+                            json={"samples": np.round(x, 4).tolist(), "fs": 360, "lead": "mlii"})
+    assert ok.status_code == 200 and ok.json()["lead"] == "MLII" == read_recording(tmp_path / "seg.npy", fs=360,
+                                                                                   lead="mlii").lead
+
+
 def test_a_rhythm_model_asks_for_the_rhythm_of_a_bare_beat(rhythm_server):
     beat = [0.5] * 187
     r = rhythm_server.call("POST", "/predict", rhythm_server.key, json={"beat": beat})
