@@ -5,6 +5,10 @@ their average Se; Q is left out (:mod:`heartbeat.data.splits`). This module scor
 folder trained with ``--split ds1ds2`` on DS2, the test split (its final evaluation), with the
 metrics module's whole-set functions, and lays the rows beside published results on the same
 protocol. It also scores each DS2 patient on its own, to show which patients fail on which class.
+
+The per-class Se and +P are those of the EC57 module (:func:`heartbeat.ec57.class_stats` of the
+class matrix of the annotated beats, every beat its own match): this table is the one
+``heartbeat ec57`` reports as ``classes_annotated``, on the beats the protocol keeps.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_fscore_support
 
 from heartbeat.data.beatset import BeatSet
 from heartbeat.errors import DataError, NotFoundError
@@ -41,14 +44,19 @@ def se_p(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> di
     """Se and +P of N, S, V and F (a class absent from ``y_true``: NaN Se), and their macro Se.
 
     Beats of the other classes are scored too: a beat predicted Q counts as a miss of its class.
+    ``classes`` name the labels (the AAMI classes of :data:`heartbeat.ec57.CLASSES`, in any order).
     """
-    labels = [classes.index(c) for c in PROTOCOL_CLASSES]
-    precision, recall, _, support = precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                                    zero_division=np.nan)
+    from heartbeat.ec57 import CLASSES, class_matrix, class_stats
+
+    to_aami = np.array([CLASSES.index(c) for c in classes], dtype=np.int64)
+    every = np.arange(len(y_true))
+    stats = class_stats(class_matrix(to_aami[np.asarray(y_true, dtype=np.int64)],
+                                     to_aami[np.asarray(y_pred, dtype=np.int64)], every, every))
     row: dict[str, float] = {"n": float(len(y_true))}
-    for c, p, r, n in zip(PROTOCOL_CLASSES, precision, recall, support):
-        row[f"Se_{c}"], row[f"P_{c}"], row[f"n_{c}"] = float(r), float(p), float(n)
-    row["macro_Se"] = float(np.nanmean([row[f"Se_{c}"] for c in PROTOCOL_CLASSES]))
+    for c in PROTOCOL_CLASSES:
+        row[f"Se_{c}"], row[f"P_{c}"], row[f"n_{c}"] = stats[c]["se"], stats[c]["ppv"], float(stats[c]["n"])
+    se = [row[f"Se_{c}"] for c in PROTOCOL_CLASSES]
+    row["macro_Se"] = float(np.nanmean(se)) if not np.isnan(se).all() else float("nan")
     return row
 
 

@@ -1,4 +1,4 @@
-"""``heartbeat`` verbs: score model folders: one model on any data, every model on its split, data shift, DS1 -> DS2, raw recordings against annotations."""
+"""``heartbeat`` verbs: score model folders: one model on any data, every model on its split, data shift, DS1 -> DS2, raw recordings against annotations (endtoend, ec57)."""
 
 from __future__ import annotations
 
@@ -119,6 +119,24 @@ def cmd_endtoend(args) -> int:
     return 0
 
 
+def cmd_ec57(args) -> int:
+    import json
+
+    from heartbeat import ec57
+    from heartbeat.modelio import load_model
+
+    model = load_model(args.model, runtime=args.runtime)
+    records = args.records.split(",") if args.records else None
+    print(f"EC57: {model.tag} on {args.data}, the raw path end to end against the annotated beats", file=sys.stderr)
+    _, result = ec57.run(model, args.data, records, learning_period=args.learning_period,
+                         log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    if args.out:
+        out = ec57.write(result, args.out)
+        print(f"wrote {out / 'report.json'}, {out / 'per_record.csv'} and {out / 'matrix.csv'}", file=sys.stderr)
+    print(json.dumps(ec57.to_json(result)) if args.json else ec57.text(result))
+    return 0
+
+
 def add_parsers(sub) -> None:
     """Register this module's verbs on the CLI's subparsers."""
     e = sub.add_parser("evaluate", help="one model folder on any data: metrics, or --json")
@@ -176,3 +194,27 @@ def add_parsers(sub) -> None:
     ee.add_argument("--out", default="results/endtoend", help="output folder (default: results/endtoend)")
     add_runtime_arg(ee)
     ee.set_defaults(func=cmd_endtoend)
+
+    ec = sub.add_parser("ec57", help="ANSI/AAMI EC57 report of the raw path on annotated records: QRS, VEB, SVEB "
+                                     "gross and record-average, the class matrix, de Chazal's per-class table",
+                        description="Run the whole raw path (detect R peaks, cut beats and rhythm, classify) on "
+                                    "annotated WFDB records and compare it beat by beat with the reference "
+                                    "annotations as ANSI/AAMI EC57 does (150 ms match window): per record, gross "
+                                    "and record-average QRS Se/+P, VEB and SVEB Se/+P/FPR; the AAMI class matrix "
+                                    "(with missed beats and extra detections); per-class Se/+P at detected and at "
+                                    "annotated peaks. De Chazal's and the inter-patient literature's rows compare "
+                                    "with the per-class table at annotated peaks; results reported as EC57 with "
+                                    "the gross VEB/SVEB. A ds1ds2 model is scored on the DS2 records present by "
+                                    "default, any other model on every record of the folder.",
+                        epilog="example: heartbeat ec57 --model models/cnn1d-ds1ds2 --data ../shared/data/mitdb "
+                               "--out results/ec57/cnn1d-ds1ds2",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ec.add_argument("--model", required=True, help="model folder (models/<tag>) of the 5 AAMI classes")
+    ec.add_argument("--data", required=True, help="folder of annotated WFDB records (NNN.hea, .dat, .atr)")
+    ec.add_argument("--records", default=None, help="comma-separated records (default: see above)")
+    ec.add_argument("--json", action="store_true", help="print one JSON object (an undefined statistic: null)")
+    ec.add_argument("--out", default=None, help="also write report.json, per_record.csv and matrix.csv here")
+    ec.add_argument("--learning-period", action="store_true",
+                    help="EC57's learning period: beats in each record's first 5 minutes are not scored")
+    add_runtime_arg(ec)
+    ec.set_defaults(func=cmd_ec57)
