@@ -31,7 +31,10 @@ def test_build_writes_course_files(tmp_path, mitdb, capsys):
     assert main(["data", "build", "--mitdb", str(sub), "--out", str(tmp_path / "out"), "--split", "inter"]) == 0
     train = pd.read_parquet(tmp_path / "out" / "heart_big_train.parq")
     test = pd.read_parquet(tmp_path / "out" / "heart_big_test.parq")
-    assert list(train.columns) == SIGNAL_COLUMNS + ["target", "record", "sample", "time", *RHYTHM_NAMES]
+    from heartbeat.data.context import CONTEXT_NAMES
+
+    assert list(train.columns) == SIGNAL_COLUMNS + ["target", "record", "sample", "time", *RHYTHM_NAMES,
+                                                    *CONTEXT_NAMES]
     assert set(train.record).isdisjoint(test.record)
     assert "annotated" in capsys.readouterr().out
 

@@ -39,12 +39,12 @@ def test_values_by_hand_on_a_small_record():
     # irregularity at beat 8: |diffs| of pre over intervals 1..8 = [0,0,0,0,0,0.4,0.8] plus 0 -> median 0
     assert c[8, col("irregularity")] == pytest.approx(0.0)
     # the wide beat against a template of narrow ones: low correlation, large difference; the others ~1
-    assert c[7, col("tmpl_corr")] < 0.3 and c[7, col("tmpl_rms")] > 0.1
-    assert c[6, col("tmpl_corr")] == pytest.approx(1.0, abs=1e-6)
-    assert c[6, col("next_tmpl_corr")] == pytest.approx(c[7, col("tmpl_corr")], abs=1e-6)
-    assert c[8, col("prev_tmpl_corr")] == pytest.approx(c[7, col("tmpl_corr")], abs=1e-6)
+    assert c[7, col("tmpl_dist")] > 0.7 and c[7, col("tmpl_rms")] > 0.1
+    assert c[6, col("tmpl_dist")] == pytest.approx(0.0, abs=1e-6)
+    assert c[6, col("next_tmpl_dist")] == pytest.approx(c[7, col("tmpl_dist")], abs=1e-6)
+    assert c[8, col("prev_tmpl_dist")] == pytest.approx(c[7, col("tmpl_dist")], abs=1e-6)
     # the wide beat did not join the template: the beat after it still matches perfectly
-    assert c[8, col("tmpl_corr")] == pytest.approx(1.0, abs=1e-6)
+    assert c[8, col("tmpl_dist")] == pytest.approx(0.0, abs=1e-6)
     head = X[7, :TEMPLATE_SAMPLES]
     assert c[7, col("tmpl_amp")] == pytest.approx(np.ptp(head) / np.ptp(X[0, :TEMPLATE_SAMPLES]), rel=1e-5)
 
@@ -85,9 +85,47 @@ def test_atrial_fibrillation_is_irregular_and_an_isolated_premature_beat_is_not(
     assert context_features(X[: len(sinus)], sinus)[42:, col("irregularity")].max() < 0.05
 
 
+def test_every_value_is_finite_and_not_negative():
+    rng = np.random.default_rng(2)
+    t = np.cumsum(rng.uniform(0.3, 2.0, 200))
+    c = context_features(rng.uniform(0, 1, (200, 187)).astype(np.float32), t)
+    assert np.isfinite(c).all() and (c >= -1e-6).all()
+
+
 def test_edge_cases():
     assert context_features(np.zeros((0, 187), np.float32), np.zeros(0)).shape == (0, len(CONTEXT_NAMES))
     one = context_features(np.stack([beat("narrow")]), np.array([3.0]))
     assert np.isfinite(one).all()
     with pytest.raises(ValueError, match="sorted"):
         context_features(np.stack([beat("narrow")] * 2), np.array([2.0, 1.0]))
+
+
+def test_context_is_an_input_binding_that_round_trips_through_the_model_folder(tmp_path):
+    """BeatInput.context adds the context columns to the rhythm input; the folder records their names, and a
+    model without context still takes its 8 rhythm columns from beats that carry all 19."""
+    import heartbeat as hb
+    from heartbeat.data.beatset import BeatSet
+    from heartbeat.data.context import ALL_RHYTHM_NAMES
+    from heartbeat.data.sample import sample_dir
+    from heartbeat.data.sources import cached_wfdb_beats
+    from heartbeat.errors import ConfigError
+    from heartbeat.inputs import BeatInput
+
+    with pytest.raises(ConfigError, match="context = True needs BeatInput.rhythm = True"):
+        BeatInput(context=True)
+    assert BeatInput(rhythm=True, context=True).names == ALL_RHYTHM_NAMES
+    beats = cached_wfdb_beats(sample_dir())
+    assert beats.rhythm_names == ALL_RHYTHM_NAMES
+    data = hb.load_data(sample_dir())
+    out = tmp_path / "ctx"
+    model = hb.train("gin/models/cnn1d.gin", {"BeatInput.rhythm": True, "BeatInput.context": True,
+                                               "CNN1D.channels": 8, "fit.beats_per_epoch": 500},
+                     data=data, out=out, epochs=1)
+    assert model.inputs.context and model.info["rhythm"] == list(ALL_RHYTHM_NAMES)
+    again = hb.load_model(out)
+    np.testing.assert_allclose(again.proba_beats(data.test), model.proba_beats(data.test), atol=1e-6)
+    # beats with the rhythm only (an older built file) are refused by name
+    old = BeatSet(data.test.X, data.test.y, "mitbih", rhythm=data.test.rhythm[:, :8],
+                  rhythm_names=ALL_RHYTHM_NAMES[:8], window=data.test.window)
+    with pytest.raises(ValueError, match="has no under_rr"):
+        again.proba_beats(old)

@@ -178,7 +178,10 @@ def test_real_records_build_with_rhythm(mitdb):
     from heartbeat.data.wfdb_beats import build_beats
 
     beats, report = build_beats(mitdb, ["100", "232"], window="pwave")
-    assert beats.rhythm.shape == (len(beats), len(RHYTHM_NAMES)) and np.isfinite(beats.rhythm).all()
+    from heartbeat.data.context import ALL_RHYTHM_NAMES
+
+    assert beats.rhythm_names == ALL_RHYTHM_NAMES and beats.rhythm_names[: len(RHYTHM_NAMES)] == RHYTHM_NAMES
+    assert beats.rhythm.shape == (len(beats), len(ALL_RHYTHM_NAMES)) and np.isfinite(beats.rhythm).all()
     s = beats.y == 1
     # S beats are premature: their pre-RR ratio to the patient's own rhythm is lower than N beats'
     assert np.median(beats.rhythm[s, col["pre_ratio"]]) < np.median(beats.rhythm[beats.y == 0, col["pre_ratio"]])

@@ -16,6 +16,7 @@ import gin
 import numpy as np
 
 from heartbeat.data.beatset import WINDOWS, BeatSet, DataError
+from heartbeat.data.context import CONTEXT_NAMES
 from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.errors import ConfigError
 
@@ -24,18 +25,31 @@ from heartbeat.errors import ConfigError
 @dataclass(frozen=True)
 class BeatInput:
     """``window``: 'kachuee' (from the R peak, the course's format) or 'pwave' (from 0.28 s before it).
-    ``rhythm``: the beat's RR features (heartbeat.data.rhythm) go in as a second input."""
+    ``rhythm``: the beat's RR features (heartbeat.data.rhythm) go in as a second input.
+    ``context``: the beat's patient context (heartbeat.data.context: RR against the underlying rhythm,
+    the neighbours, the running template) goes in beside the rhythm; it needs ``rhythm``."""
 
     window: str = "kachuee"
     rhythm: bool = False
+    context: bool = False
 
     def __post_init__(self) -> None:
         if self.window not in WINDOWS:
             raise ConfigError(f"unknown BeatInput.window {self.window!r}; expected one of {WINDOWS}")
+        if self.context and not self.rhythm:
+            raise ConfigError("BeatInput.context = True needs BeatInput.rhythm = True: the context goes in "
+                              "beside the rhythm, through the same second input")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The per-beat features the model takes, in order (empty for a beat-only model)."""
+        if not self.rhythm:
+            return ()
+        return RHYTHM_NAMES + (CONTEXT_NAMES if self.context else ())
 
     @property
     def num_rhythm(self) -> int:
-        return len(RHYTHM_NAMES) if self.rhythm else 0
+        return len(self.names)
 
     def arrays(self, beats: BeatSet, who: str = "the model") -> tuple[np.ndarray, np.ndarray | None]:
         """(X, rhythm or None) of ``beats`` as this input takes them; a DataError names what is missing."""
@@ -50,6 +64,11 @@ class BeatInput:
             raise DataError(f"{who} was trained with rhythm input (BeatInput.rhythm = True), but {source} has no "
                             f"rhythm columns ({', '.join(RHYTHM_NAMES)}): rhythm comes only with beats built from "
                             "records (a folder of WFDB records, or a file written by 'heartbeat data build')")
-        if beats.rhythm_names != RHYTHM_NAMES:
-            raise DataError(f"{source}: rhythm columns {beats.rhythm_names}; {who} expects {RHYTHM_NAMES}")
-        return beats.X, beats.rhythm
+        missing = [c for c in self.names if c not in beats.rhythm_names]
+        if missing:
+            raise DataError(f"{source}: has no {', '.join(missing)} column(s) (it has {', '.join(beats.rhythm_names)}); "
+                            f"{who} takes {', '.join(self.names)}: build the beats again from WFDB records "
+                            "('heartbeat data build', or give the folder of records)")
+        if beats.rhythm_names[: len(self.names)] == self.names:
+            return beats.X, beats.rhythm[:, : len(self.names)]
+        return beats.X, beats.rhythm[:, [beats.rhythm_names.index(c) for c in self.names]]

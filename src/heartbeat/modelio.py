@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from heartbeat.data.beatset import CLASSES, BeatSet, DataError
-from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.errors import ConfigError, NotFoundError
 from heartbeat.inputs import BeatInput
 
@@ -163,7 +162,7 @@ def save_model(out: str | Path, model, config: str, info: "ModelInfo | dict", in
     (out / "config.gin").write_text(config)
     record = info if isinstance(info, ModelInfo) else ModelInfo.from_dict(info)
     record.tag, record.family = out.name, family_of(config)
-    record.window, record.rhythm = inputs.window, list(RHYTHM_NAMES) if inputs.rhythm else []
+    record.window, record.rhythm = inputs.window, list(inputs.names)
     record.write(out)
     return out
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.beatset import BeatSet, DataError
-from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.data.context import ALL_RHYTHM_NAMES
 
 MIN_FS, MAX_FS = 50.0, 10_000.0
 MIN_SECONDS = 5.0           # a few beats: the rhythm and the 10 s scaling windows need them
@@ -251,7 +251,7 @@ def recording_beats(rec: Recording, window: str, peaks: np.ndarray | None = None
     X, rhythm, keep = beats_from_signal(rec.signal, rec.fs, peaks, window)
     return BeatSet(X=X[keep], y=np.zeros(int(keep.sum()), dtype=np.int64), task="mitbih",
                    record=np.full(int(keep.sum()), rec.name), rhythm=rhythm[keep],
-                   rhythm_names=RHYTHM_NAMES, sample=peaks[keep], time=peaks[keep] / rec.fs, window=window)
+                   rhythm_names=ALL_RHYTHM_NAMES, sample=peaks[keep], time=peaks[keep] / rec.fs, window=window)
 
 
 def r_width_samples(signal: np.ndarray, peaks: np.ndarray, rr: float, most: int = 500) -> float:
@@ -328,21 +328,30 @@ def likely_fs(signal: np.ndarray) -> Rhythm | None:
 
 def check_rate(rec: Recording, peaks: np.ndarray) -> Rhythm:
     """Refuse a sampling rate that makes the beats impossible: the one rate check of ``heartbeat predict``
-    and ``/predict/record``.
+    and ``/predict/record`` (a :class:`RateError`).
 
-    At ``rec.fs`` the detected beats' median RR must give 20..300 bpm and their R waves be 10..200 ms
-    wide; otherwise (or with fewer than three beats) a :class:`DataError` says what the rate implies and
-    names the common rate at which the beats look most like an ECG's (a :class:`RateError`)."""
+    At ``rec.fs`` the beats must give 20..300 bpm (median RR) and R waves 18..200 ms wide. Two views of
+    the beats are judged: the detected ``peaks``, and the first minute's beats as the detector finds them
+    at the common rate where they look most like an ECG's (:func:`likely_fs`), converted to ``rec.fs``
+    sample for sample. The second catches a wrong rate at which the detector, confused, finds noise at
+    an ordinary-looking pace (a 360 Hz record sent as 50 Hz); it overrules only where it fits an ECG
+    better than the detected peaks do. The error names the likely rate."""
     at = Rhythm.measure(rec.signal, rec.fs, peaks)
-    if at.plausible:
+    best = likely_fs(rec.signal)
+    implied = None
+    if best is not None and best.fs != rec.fs and best.distance < at.distance:
+        scale = rec.fs / best.fs  # the same beats, counted in samples, read at rec.fs
+        implied = Rhythm(rec.fs, best.beats, best.bpm * scale, best.r_width_ms / scale)
+    if at.plausible and (implied is None or implied.plausible):
         return at
-    if at.beats < MIN_BEATS:
+    seen = at if not at.plausible and at.beats >= MIN_BEATS else implied if implied is not None else at
+    if seen.beats < MIN_BEATS:
         what = f"{at.beats} beats found in {rec.seconds:.1f} s of lead {rec.lead}; expected at least {MIN_BEATS}"
     else:
-        what = (f"at {rec.fs:g} Hz its {at.beats} beats imply a heart rate of {at.bpm:.0f} bpm (expected "
-                f"{HEART_RATE_BPM[0]:g}..{HEART_RATE_BPM[1]:g}) and R waves {at.r_width_ms:.0f} ms wide (expected "
+        whose = "its" if seen is at else "the first minute's"
+        what = (f"at {rec.fs:g} Hz {whose} {seen.beats} beats imply a heart rate of {seen.bpm:.0f} bpm (expected "
+                f"{HEART_RATE_BPM[0]:g}..{HEART_RATE_BPM[1]:g}) and R waves {seen.r_width_ms:.0f} ms wide (expected "
                 f"{R_WIDTH_MS[0]:g}..{R_WIDTH_MS[1]:g})")
-    best = likely_fs(rec.signal)
     if best is None:
         hint = "no common rate gives ECG-like beats either (is it an ECG?)"
     elif best.fs == rec.fs:

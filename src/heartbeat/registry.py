@@ -39,7 +39,7 @@ with warnings.catch_warnings():  # MLflow nags about type hints it cannot valida
         """pyfunc wrapper: beats -> class probabilities (n, classes).
 
         The input is an array (n, 187) of beats, or a DataFrame with the signal columns "0".."186"
-        and, for a model trained with rhythm, the rhythm columns (heartbeat.data.rhythm.RHYTHM_NAMES),
+        and, for a model trained with rhythm, the rhythm columns it takes (``model.inputs.names``),
         as ``heartbeat data build`` writes them."""
 
         def load_context(self, context):
@@ -49,11 +49,9 @@ with warnings.catch_warnings():  # MLflow nags about type hints it cannot valida
 
         def predict(self, context, model_input, params=None) -> np.ndarray:
             from heartbeat.data.readers import SIGNAL_COLUMNS
-            from heartbeat.data.rhythm import RHYTHM_NAMES
-
             if isinstance(model_input, pd.DataFrame) and set(SIGNAL_COLUMNS) <= set(map(str, model_input.columns)):
                 frame = model_input.rename(columns=str)
-                rhythm = frame[list(RHYTHM_NAMES)].to_numpy(np.float32) if self.model.inputs.rhythm else None
+                rhythm = frame[list(self.model.inputs.names)].to_numpy(np.float32) if self.model.inputs.rhythm else None
                 return self.model.predict_proba(frame[SIGNAL_COLUMNS].to_numpy(np.float32), rhythm=rhythm)
             return self.model.predict_proba(np.asarray(model_input, dtype=np.float32))
 

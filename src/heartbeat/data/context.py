@@ -12,7 +12,8 @@ of the last :data:`TEMPLATE_BEATS` beats that came on time and looked like the t
 them; a beat is compared with the template as it stood *before* that beat.
 
 Causal as the rhythm is: every value of beat ``i`` comes from beats up to ``i + 1`` (the past and
-the next beat), never from a whole-record statistic. Intervals are in seconds, ratios unitless.
+the next beat), never from a whole-record statistic. Intervals are in seconds, ratios unitless;
+every value is finite and >= 0, since the rhythm's fusion (:mod:`heartbeat.models.fusion`) takes logs.
 
 =====================  =======================================================================
 ``under_rr``           median ``pre_rr`` of the beats in the 5 minutes before this one
@@ -21,11 +22,11 @@ the next beat), never from a whole-record statistic. Intervals are in seconds, r
 ``prev_pre_under``     the previous beat's ``pre_under`` (couplets, bigeminy)
 ``prev2_pre_under``    the one before that
 ``irregularity``       median abs. difference of the last 16 RR intervals / ``under_rr`` (AF: high)
-``tmpl_corr``          correlation of the beat with the patient's running template
+``tmpl_dist``          1 - correlation of the beat with the patient's running template (0: the same shape)
 ``tmpl_rms``           RMS difference from the template (beats scaled to [0, 1])
 ``tmpl_amp``           peak-to-peak amplitude of the beat / that of the template
-``prev_tmpl_corr``     the previous beat's ``tmpl_corr``
-``next_tmpl_corr``     the next beat's correlation with this beat's template
+``prev_tmpl_dist``     the previous beat's ``tmpl_dist``
+``next_tmpl_dist``     the next beat's distance from this beat's template
 =====================  =======================================================================
 """
 
@@ -35,10 +36,14 @@ from collections import deque
 
 import numpy as np
 
+from heartbeat.data.rhythm import RHYTHM_NAMES
+
 CONTEXT_NAMES: tuple[str, ...] = (
     "under_rr", "pre_under", "post_under", "prev_pre_under", "prev2_pre_under", "irregularity",
-    "tmpl_corr", "tmpl_rms", "tmpl_amp", "prev_tmpl_corr", "next_tmpl_corr",
+    "tmpl_dist", "tmpl_rms", "tmpl_amp", "prev_tmpl_dist", "next_tmpl_dist",
 )
+#: every per-beat feature a beat built from a record carries: its rhythm, then its patient context
+ALL_RHYTHM_NAMES: tuple[str, ...] = RHYTHM_NAMES + CONTEXT_NAMES
 UNDERLYING_SECONDS = 300.0
 IRREGULAR_INTERVALS = 16
 TEMPLATE_BEATS = 16
@@ -137,5 +142,5 @@ def context_features(X: np.ndarray, times: np.ndarray) -> np.ndarray:
     tmpl = template_features(X, pre_under, post_under)
     prev_corr = np.concatenate([[1.0], tmpl[:-1, 0]])
     out = np.column_stack([under, pre_under, post_under, prev, prev2, irregularity(pre, under),
-                           tmpl[:, 0], tmpl[:, 1], tmpl[:, 2], prev_corr, tmpl[:, 3]])
+                           1 - tmpl[:, 0], tmpl[:, 1], tmpl[:, 2], 1 - prev_corr, 1 - tmpl[:, 3]])
     return out.astype(np.float32)

@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.beatset import BEAT_LEN, CLASSES, WINDOWS, BeatSet, DataError, LoadReport
+from heartbeat.data.context import CONTEXT_NAMES
 from heartbeat.data.rhythm import RHYTHM_NAMES
 
 SIGNAL_COLUMNS = [str(i) for i in range(BEAT_LEN)]
 #: where beats were built from records: the R peak's sample index and time (s), and the rhythm
 POSITION_COLUMNS = ["sample", "time"]
-OPTIONAL_COLUMNS = ["record", *POSITION_COLUMNS, *RHYTHM_NAMES]
+OPTIONAL_COLUMNS = ["record", *POSITION_COLUMNS, *RHYTHM_NAMES, *CONTEXT_NAMES]
 WINDOW_KEY = b"heartbeat.window"  # parquet schema metadata: how the beats were cut
 
 #: file name -> task, for the names in circulation.
@@ -86,8 +87,8 @@ def _parquet_table(path: Path) -> tuple[pd.DataFrame, pd.Series, dict, str]:
     if missing or extra:
         raise DataError(
             f"{path}: wrong columns ({len(df.columns)} found): expected signal columns "
-            f"'0'..'{BEAT_LEN - 1}', 'target' and optionally 'record', 'sample', 'time' and the rhythm "
-            f"columns {', '.join(RHYTHM_NAMES)}"
+            f"'0'..'{BEAT_LEN - 1}', 'target' and optionally 'record', 'sample', 'time', the rhythm "
+            f"columns {', '.join(RHYTHM_NAMES)} and the context columns {', '.join(CONTEXT_NAMES)}"
             + (f"; missing {_short(missing)}" if missing else "")
             + (f"; unexpected {_short(extra)}" if extra else "")
         )
@@ -95,6 +96,11 @@ def _parquet_table(path: Path) -> tuple[pd.DataFrame, pd.Series, dict, str]:
     if rhythm and len(rhythm) != len(RHYTHM_NAMES):
         raise DataError(f"{path}: rhythm columns {rhythm} without "
                         f"{_short([c for c in RHYTHM_NAMES if c not in rhythm])}; expected all of them or none")
+    context = [c for c in CONTEXT_NAMES if c in df.columns]
+    if context and (len(context) != len(CONTEXT_NAMES) or not rhythm):
+        raise DataError(f"{path}: context columns {_short(context)} without "
+                        f"{_short([c for c in (*RHYTHM_NAMES, *CONTEXT_NAMES) if c not in df.columns])}; "
+                        "expected all of the context columns, with the rhythm columns, or none")
     window = meta.get(WINDOW_KEY, b"kachuee").decode()
     if window not in WINDOWS:
         raise DataError(f"{path}: unknown beat window {window!r} in its metadata; expected one of {WINDOWS}")
@@ -107,8 +113,9 @@ def _parquet_table(path: Path) -> tuple[pd.DataFrame, pd.Series, dict, str]:
         if col in df.columns:
             keywords[col] = _finite(path, df, [col])[:, 0]
     if rhythm:
-        keywords["rhythm"] = _finite(path, df, list(RHYTHM_NAMES))
-        keywords["rhythm_names"] = RHYTHM_NAMES
+        names = RHYTHM_NAMES + (CONTEXT_NAMES if context else ())
+        keywords["rhythm"] = _finite(path, df, list(names))
+        keywords["rhythm_names"] = names
     return signals, labels, keywords, window
 
 

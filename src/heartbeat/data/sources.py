@@ -43,7 +43,7 @@ PAIRS = {
 #: while the two records that hold most F beats (208, 213) and most S beats (232) stay for training.
 #: About 13% of the beats; a model trained with this holdout has never seen these patients.
 DS2_HOLDOUT = ("105", "210", "222", "228", "233")
-BUILDER_VERSION = "annot-rhythm-v2"  # bump when wfdb_beats changes what it builds
+BUILDER_VERSION = "annot-rhythm-context-v3"  # bump when wfdb_beats changes what it builds
 
 #: the data argument that asks for the built-in synthetic beats (a smoke test of the code, not of a model)
 SYNTHETIC = "synthetic"

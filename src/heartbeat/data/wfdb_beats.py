@@ -41,7 +41,8 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from heartbeat.data.beatset import BEAT_LEN, FS, WINDOWS, BeatSet, DataError, LoadReport
-from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
+from heartbeat.data.context import ALL_RHYTHM_NAMES, context_features
+from heartbeat.data.rhythm import rhythm_features
 
 SOURCE_FS = 360
 WINDOW_SECONDS = 10
@@ -104,8 +105,9 @@ def beats_from_signal(signal: np.ndarray, fs: float, peaks: np.ndarray,
     ``signal`` is the lead at ``fs`` Hz (finite), ``peaks`` the R-peak sample indices at ``fs``
     (sorted): annotated ones for training, detected ones for a raw recording. Returns ``X``
     (n, 187) float32 cut by ``window`` (:data:`heartbeat.data.beatset.WINDOWS`), ``rhythm``
-    (n, 8) float32 (:func:`heartbeat.data.rhythm.rhythm_features`, from the peak times at full
-    resolution) and ``keep`` (n,) bool: False for a beat cut off by the end of the signal
+    (n, 19) float32, columns :data:`heartbeat.data.context.ALL_RHYTHM_NAMES`: the rhythm
+    (:func:`heartbeat.data.rhythm.rhythm_features`, from the peak times at full resolution) and the
+    patient context (:func:`heartbeat.data.context.context_features`), and ``keep`` (n,) bool: False for a beat cut off by the end of the signal
     before half of its span. The rhythm of a kept beat still counts the dropped ones as beats.
     """
     if window not in WINDOWS:
@@ -134,7 +136,8 @@ def beats_from_signal(signal: np.ndarray, fs: float, peaks: np.ndarray,
             offset = max(-start, 0)  # a P-wave window before the record's start is zero-filled
             keep[i] = 2 * (len(piece) + offset) >= length
             X[i, offset: offset + len(piece)] = np.clip((piece - smin) / span, 0.0, 1.0)
-    return X, rhythm_features(peaks / fs), keep
+    times = peaks / fs
+    return X, np.hstack([rhythm_features(times), context_features(X, times)]), keep
 
 
 def record_beats(folder: Path, name: str, window: str = "kachuee") -> tuple[BeatSet, np.ndarray, str | None, int]:
@@ -168,7 +171,7 @@ def record_beats(folder: Path, name: str, window: str = "kachuee") -> tuple[Beat
     annotated = np.bincount(labels, minlength=5)
     X, rhythm, keep = beats_from_signal(signal, rec.fs, samples, window)
     beats = BeatSet(X=X[keep], y=labels[keep], task="mitbih", record=np.full(int(keep.sum()), name),
-                    rhythm=rhythm[keep], rhythm_names=RHYTHM_NAMES, sample=samples[keep],
+                    rhythm=rhythm[keep], rhythm_names=ALL_RHYTHM_NAMES, sample=samples[keep],
                     time=samples[keep] / rec.fs, window=window)
     return beats, annotated, note, int((~is_beat).sum())
 

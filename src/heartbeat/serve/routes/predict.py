@@ -36,6 +36,10 @@ def rhythm_of(svc: Svc, given, n: int, field_name: str) -> np.ndarray | None:
     """The rhythm a model trained with it needs (a 422 naming the field where it is missing)."""
     if not svc.model.inputs.rhythm:
         return None
+    if svc.model.inputs.context:  # a template of the patient's beats cannot come from beats sent one by one
+        raise invalid(("body", field_name), f"model {svc.model.tag} judges each beat against the patient's own "
+                                            "running template and rhythm (BeatInput.context): send the raw signal "
+                                            "to /predict/record", "context")
     if given is None:
         raise invalid(("body", field_name), f"{field_name}: model {svc.model.tag} was trained with rhythm input: give "
                                             f"{'each beat' if n > 1 else 'the beat'}'s {len(RHYTHM_NAMES)} rhythm "
