@@ -5,7 +5,7 @@ epochs), once per seed, and scored on its validation split (what selection may l
 test split and, for a ``ds1ds2`` base, on DS2's unseen patients, which is the test split there.
 A row differs from the base in exactly the bindings it names; :data:`VARIANTS` lists them, in
 the groups the summary shows: imbalance handling, dropout, width, depth, kernel size,
-augmentation, rhythm, window, another family in place of the base's, and five copies of the base
+augmentation, rhythm, the patient context (:mod:`heartbeat.data.context`), window, another family in place of the base's, and five copies of the base
 pooled (:mod:`heartbeat.models.ensemble`).
 
 ``heartbeat ablate`` runs the missing (variant, seed) pairs, ``--jobs`` at a time with one
@@ -39,6 +39,7 @@ VARIANTS: list[tuple[str, str, list[str]]] = [
     ("kernel", "kernel 7", ["CNN1D.kernel_size = 7"]),
     ("augmentation", "no augmentation", ["fit.augment = None"]),
     ("rhythm", "no rhythm", ["BeatInput.rhythm = False"]),
+    ("context", "patient context", ["BeatInput.context = True"]),
     ("window", "P-wave window", ["BeatInput.window = 'pwave'"]),
     ("family", "ResNet1D", ["fit.model = @ResNet1D"]),
     ("family", "GBT baseline", ["fit.model = @GBTBaseline"]),
@@ -93,6 +94,12 @@ def run_ablation(base: str, out: str | Path = "results/table3", seeds=(0, 1), jo
                 row = fut.result()
                 pd.DataFrame([row]).to_csv(runs_path, mode="a", header=not runs_path.exists(), index=False,
                                            float_format="%.5f")
+                if split == "ds1ds2":  # its test side is DS2: a look, logged
+                    from heartbeat.looks import config_text, log_look
+
+                    bindings = next(b for _, lab, b in VARIANTS if lab == row["variant"])
+                    log_look("heartbeat ablate", f"{out.name}: {row['variant']}", config_text(bindings, base),
+                             {k[5:]: v for k, v in row.items() if k.startswith("test_")}, seed=int(row["seed"]))
                 log(f"  [{i}/{len(todo)}] {row['variant']} seed {row['seed']}: valid macro recall "
                     f"{row['valid_recall_macro']:.3f}, test macro Se {row['test_macro_Se']:.3f}", flush=True)
     table = summarise(pd.read_csv(runs_path))
