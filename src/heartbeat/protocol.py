@@ -92,6 +92,9 @@ def protocol_report(models_root: str | Path = "models", data: str | Path | None 
                      "records_DS1": len(set(ds.train.record)), "records_DS2": len(set(test.record))})
         records.append(per_record(model.tag, test, pred, model.classes))
         r = rows[-1]
+        from heartbeat.looks import log_look
+
+        log_look("heartbeat protocol", model.tag, model.config, r)  # DS2 is its test side: a look, logged
         log(f"  {model.tag:<20} DS2 macro Se {r['macro_Se']:.3f}  " + "  ".join(
             f"{c} Se {r[f'Se_{c}']:.3f} +P {r[f'P_{c}']:.3f}" for c in PROTOCOL_CLASSES))
     if not rows:

@@ -130,6 +130,16 @@ def cmd_ec57(args) -> int:
     print(f"EC57: {model.tag} on {args.data}, the raw path end to end against the annotated beats", file=sys.stderr)
     _, result = ec57.run(model, args.data, records, learning_period=args.learning_period,
                          log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    from heartbeat.data.splits import DS2
+
+    if model.info.get("split") == "ds1ds2" and set(result["records"]) & set(DS2):  # a look at DS2, logged
+        from heartbeat.looks import log_look
+
+        c = result["classes"]
+        se = [c[k]["se"] for k in ("N", "S", "V", "F")]
+        log_look("heartbeat ec57", f"{model.tag} on {len(set(result['records']) & set(DS2))} DS2 records",
+                 model.config, {"macro_Se": sum(se) / 4, **{f"Se_{k}": c[k]["se"] for k in "SVF"},
+                                **{f"P_{k}": c[k]["ppv"] for k in "SV"}})
     if args.out:
         out = ec57.write(result, args.out)
         print(f"wrote {out / 'report.json'}, {out / 'per_record.csv'} and {out / 'matrix.csv'}", file=sys.stderr)
