@@ -493,8 +493,6 @@ class SearchLog:
             logging.getLogger("py.warnings").propagate = False
             quiet = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # MLflow's download bars
                      "RAY_AIR_NEW_OUTPUT": "0"}  # Ray's new output prints its tables even at verbose=0
-            if not os.environ.get("RAY_ADDRESS") and os.environ.get("RAY_AUTH_MODE") is None:
-                quiet["RAY_AUTH_MODE"] = "token"  # Ray's default for a local Ray, said explicitly: no warning
             self._env = {k: os.environ.get(k) for k in quiet}
             os.environ.update(quiet)
         logging.getLogger("ray.tune.tune").addFilter(self.interrupt)
