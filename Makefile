@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Targets that rebuild committed models (search, deploy, ptb) pass --force: rebuilding them is what they are for.
 # Data: the same resolution inside and outside make: DATA=path (or $HEARTBEAT_DATA), else data/, else the
 # embedded sample of 4 real records. `make run DATA=../shared/data` scores on the full shared database.
 DATA   ?=
@@ -44,8 +45,8 @@ HOLDOUT       ?= ds2
 SEARCH_ARGS   ?= --num-samples 12 --max-epochs 15 --time-budget 12 --holdout $(HOLDOUT)
 search: $(STAMP) ## search every family on the real data (~40 min on 2 cores), then fit the baseline
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
-	for f in $(FAMILIES); do $(PY) hypertune.py --search gin/search/$$f.gin --name $$f $(SEARCH_ARGS) || exit 1; done
-	$(VENV)/bin/heartbeat train gin/models/baseline.gin --out models/baseline --holdout $(HOLDOUT)
+	for f in $(FAMILIES); do $(PY) hypertune.py --search gin/search/$$f.gin --name $$f $(SEARCH_ARGS) --force || exit 1; done
+	$(VENV)/bin/heartbeat train gin/models/baseline.gin --out models/baseline --holdout $(HOLDOUT) --force
 
 .PHONY: search
 
@@ -54,7 +55,7 @@ BEST          ?= cnn1d
 BEST_ARGS     ?= --num-samples 40 --max-epochs 25 --time-budget 15 --holdout $(HOLDOUT)
 search-best: $(STAMP) ## a longer search of BEST (more trials, more epochs) -> models/BEST-long (~15 min)
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
-	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-long $(BEST_ARGS)
+	$(PY) hypertune.py --search gin/search/$(BEST).gin --name $(BEST)-long $(BEST_ARGS) --force
 
 # the winner of search-best retrained with one change each: what augmentation, imbalance handling and width
 # are worth on the intra-patient split. Two at a time, one thread each: make -j2 ablate-intra
@@ -82,15 +83,19 @@ ablate: $(STAMP) ## Table 3: BEST-ds1ds2 with one change per row, 2 seeds -> res
 
 search-inter: $(STAMP) ## tune BEST with rhythm on DS1 (--split ds1ds2) -> models/BEST-ds1ds2 (~25 min)
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
-	$(PY) hypertune.py --search gin/search/inter.gin --name $(BEST)-ds1ds2 --split ds1ds2 $(INTER_ARGS)
+	$(PY) hypertune.py --search gin/search/inter.gin --name $(BEST)-ds1ds2 --split ds1ds2 $(INTER_ARGS) --force
 
 # the winner's configuration trained on every shared record (paced ones included, so Q is learnt):
 # the model to deploy for new patients
 deploy: $(STAMP) ## BEST-ds1ds2's configuration trained on every record -> models/BEST-rhythm-all
-	$(VENV)/bin/heartbeat train gin/best/$(BEST)-ds1ds2.gin --split intra --threads 2 --out models/$(BEST)-rhythm-all
+	$(VENV)/bin/heartbeat train gin/best/$(BEST)-ds1ds2.gin --split intra --threads 2 --out models/$(BEST)-rhythm-all --force
 
 protocol: $(STAMP) ## every ds1ds2 model on DS2: Se and +P per class beside published rows -> results/ds1ds2/
 	$(VENV)/bin/heartbeat protocol
+
+ec57: $(STAMP) ## BEST-ds1ds2 on DS2 end to end as ANSI/AAMI EC57 reports it (QRS, VEB, SVEB) -> results/ec57/
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: EC57 needs the annotated records"; exit 2; }
+	$(VENV)/bin/heartbeat ec57 --model models/$(BEST)-ds1ds2 --data $(HEARTBEAT_DATA)/mitdb --out results/ec57/$(BEST)-ds1ds2
 
 endtoend: $(STAMP) ## BEST-ds1ds2 on DS2 from detected R peaks vs annotated ones -> results/endtoend/
 	$(VENV)/bin/heartbeat endtoend --model models/$(BEST)-ds1ds2 --data $(HEARTBEAT_DATA)/mitdb
@@ -102,17 +107,17 @@ shift: $(STAMP) ## every model on its unseen patients and corrupted test beats -
 PTB_FROM ?= $(BEST)-long
 PTB_ARGS ?= --task ptb --bind 'fit.beats_per_epoch = 2000' --bind 'fit.epochs = 40' --bind 'fit.patience = 10'
 ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/PTB_FROM (all layers, head only) -> results/shift/ptb.csv
-	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/scratch
-	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/finetune \
+	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/scratch --force
+	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/finetune --force \
 		--bind "fit.init_from = 'models/$(PTB_FROM)'"
-	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/head-only \
+	$(VENV)/bin/heartbeat train gin/best/$(PTB_FROM).gin $(PTB_ARGS) --out models/ptb/head-only --force \
 		--bind "fit.init_from = 'models/$(PTB_FROM)'" --bind "fit.freeze = 'backbone'"
 	$(VENV)/bin/heartbeat score --models models/ptb --on test --out results/shift/ptb.csv
 
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-best ablate ablate-intra search-inter deploy protocol endtoend shift ptb readme
+.PHONY: search-best ablate ablate-intra search-inter deploy protocol ec57 endtoend shift ptb readme
 
 notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
 	$(VENV)/bin/heartbeat notebook
