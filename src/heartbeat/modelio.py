@@ -92,6 +92,8 @@ class LoadedModel:
     net: object
     inputs: BeatInput = BeatInput()
     session: object = None  # an onnxruntime session when loaded with runtime='onnx'
+    #: per-class weights of the recall-first operating point (heartbeat.operating), None: the plain argmax
+    weights: np.ndarray | None = None
 
     @property
     def runtime(self) -> str:
@@ -119,8 +121,14 @@ class LoadedModel:
         return self.net.predict_proba(X, rhythm=rhythm)
 
     def predict(self, X: np.ndarray | BeatSet, rhythm: np.ndarray | None = None) -> np.ndarray:
-        """Class labels (n,) of beats (an array with its rhythm, or a BeatSet)."""
-        return self.predict_proba(X, rhythm=rhythm).argmax(1)
+        """Class labels (n,) of beats (an array with its rhythm, or a BeatSet), at the folder's operating point."""
+        return self.decide(self.predict_proba(X, rhythm=rhythm))
+
+    def decide(self, P: np.ndarray) -> np.ndarray:
+        """Labels of probabilities ``P``: argmax, weighted by the operating point where the folder has one."""
+        from heartbeat.operating import decide
+
+        return decide(P, self.weights)
 
     def evaluate(self, beats: BeatSet) -> dict:
         """Every metric (heartbeat.metrics) of this model on ``beats``, per class too, and the confusion matrix."""
@@ -134,7 +142,7 @@ class LoadedModel:
         return self.predict_proba(X, rhythm=rhythm)
 
     def predict_beats(self, beats: BeatSet) -> np.ndarray:
-        return self.proba_beats(beats).argmax(1)
+        return self.decide(self.proba_beats(beats))
 
 
 def family_of(config: str) -> str:
@@ -204,8 +212,10 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") ->
 
             net.to(resolve_device(device)).eval()
     session = onnx_session(path / FILENAME) if runtime == "onnx" else None
+    from heartbeat.operating import read as read_operating_point
+
     return LoadedModel(path, record.tag or path.name, family, task, CLASSES[task], config, info, net, inputs,
-                       session)
+                       session, read_operating_point(path, CLASSES[task]))
 
 
 def _json_default(value):

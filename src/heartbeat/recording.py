@@ -397,7 +397,7 @@ def classify(model, rec: Recording, peaks: np.ndarray | None = None, batch_size:
     if progress:
         print(file=sys.stderr)
     P = np.concatenate(parts)
-    pred = P.argmax(1)
+    pred = model.decide(P)  # at the folder's operating point (heartbeat.operating), where it has one
     table = pd.DataFrame({"time_s": beats.time, "sample": beats.sample,
                           "class": np.asarray(model.classes)[pred]})
     for j, c in enumerate(model.classes):

@@ -147,6 +147,40 @@ def cmd_ec57(args) -> int:
     return 0
 
 
+def cmd_operate(args) -> int:
+    from heartbeat import operating
+    from heartbeat.errors import DataError, ExistsError
+    from heartbeat.evaluate import split_of
+    from heartbeat.modelio import load_model
+
+    model = load_model(args.model)
+    if args.clear:
+        (Path(args.model) / operating.OPERATING_FILE).unlink(missing_ok=True)
+        print(f"{model.tag}: operating point removed; it decides by plain argmax again")
+        return 0
+    targets = operating.parse_targets(args.target or ["S=0.9", "V=0.95"], model.classes)
+    if (Path(args.model) / operating.OPERATING_FILE).exists() and not args.force:
+        raise ExistsError(f"{Path(args.model) / operating.OPERATING_FILE} already exists; give --force to choose "
+                          "it again, or --clear to remove it")
+    valid, ds = split_of(model, args.data, "valid", {})
+    if ds.synthetic or ds.sample:
+        raise DataError("an operating point is chosen on the model's own validation split, which needs the data "
+                        "it was trained on: give --data (the embedded sample and synthetic beats cannot rebuild it)")
+    P = model.proba_beats(valid)
+    se0, ppv0 = operating.recall_precision(valid.y, P.argmax(1), len(model.classes))
+    w, after = operating.choose_weights(valid.y, P, model.classes, targets)
+    before = {"se": dict(zip(model.classes, map(float, se0))), "ppv": dict(zip(model.classes, map(float, ppv0)))}
+    where = f"validation split of {ds.source} ({len(valid)} beats)"
+    path = operating.write(args.model, model.classes, w, targets, where, before, after)
+    print(f"{model.tag}: operating point chosen on the {where}")
+    print(f"  {'class':<6}{'weight':>8}{'Se before':>11}{'Se after':>10}{'+P before':>11}{'+P after':>10}  target")
+    for i, c in enumerate(model.classes):
+        goal = f"{targets[c]:.3f}" + ("" if after["reached"].get(c, True) else " (not reached)") if c in targets else ""
+        print(f"  {c:<6}{w[i]:>8.2f}{se0[i]:>11.3f}{after['se'][c]:>10.3f}{ppv0[i]:>11.3f}{after['ppv'][c]:>10.3f}  {goal}")
+    print(f"wrote {path}: predict, evaluate, ec57 and serve decide with it")
+    return 0
+
+
 def add_parsers(sub) -> None:
     """Register this module's verbs on the CLI's subparsers."""
     e = sub.add_parser("evaluate", help="one model folder on any data: metrics, or --json")
@@ -156,6 +190,24 @@ def add_parsers(sub) -> None:
     add_runtime_arg(e)
     add_device_arg(e)
     e.set_defaults(func=cmd_evaluate)
+
+    op = sub.add_parser("operate", help="a recall-first operating point: per-class weights reaching target "
+                                        "sensitivities on the model's validation split",
+                        description="Choose per-class weights w (a beat is labelled argmax(p * w)) so that each "
+                                    "target class reaches its target sensitivity on the model's validation split "
+                                    "(for a ds1ds2 model: records inside DS1, never DS2), and store them in the "
+                                    "model folder (operating_point.json). More sick beats found, at the cost of "
+                                    "more false alarms: the +P columns say how many.",
+                        epilog="example: heartbeat operate --model models/cnn1d-ds1ds2 --data ../shared/data "
+                               "--target S=0.9 --target V=0.95",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    op.add_argument("--model", required=True, help="model folder (models/<tag>)")
+    op.add_argument("--target", action="append", default=[], metavar="CLASS=SE",
+                    help="target sensitivity of a class, repeatable (default: S=0.9 and V=0.95)")
+    op.add_argument("--data", default=None, help="the data the model was trained on (default: $HEARTBEAT_DATA, data/)")
+    op.add_argument("--force", action="store_true", help="replace an operating point the folder already has")
+    op.add_argument("--clear", action="store_true", help="remove the folder's operating point (plain argmax)")
+    op.set_defaults(func=cmd_operate)
 
     r = sub.add_parser("score", help="every model in models/ on its valid (or test) split -> results/output.csv",
                        epilog=EPILOG_DATA, formatter_class=argparse.RawDescriptionHelpFormatter)

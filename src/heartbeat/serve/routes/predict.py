@@ -22,8 +22,9 @@ def predict_rows(svc: Svc, X: np.ndarray, p: auth.Principal, s: Session, request
     request.state.beats = len(X)
     P = svc.model.predict_proba(X, rhythm=rhythm)  # (n, classes)
     p_abnormal = 1.0 - P[:, 0]
+    labels = svc.model.decide(P)  # at the model folder's operating point, where it has one
     rows = [Prediction(user_id=p.user_id, model_version=svc.version, task=svc.model.task, input_hash=beat_hash(x),
-                       beat=beat_bytes(x), probabilities=[float(v) for v in P[i]], predicted=int(P[i].argmax()),
+                       beat=beat_bytes(x), probabilities=[float(v) for v in P[i]], predicted=int(labels[i]),
                        abnormal=bool(p_abnormal[i] >= svc.settings.threshold)) for i, x in enumerate(X)]
     s.add_all(rows)
     s.commit()
