@@ -44,7 +44,7 @@ KEY_PREFIX, TOKEN_PREFIX = "hbk_", "hbt_"
 MIN_BOOTSTRAP_KEY = 32  # characters: a bootstrap key is chosen by a person, so ask for length
 MIN_PASSWORD = 8
 PBKDF2_ITERATIONS = 600_000  # OWASP 2023 for PBKDF2-HMAC-SHA256; stored with the hash, so it can grow
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")  # matched whole (fullmatch: "$" would let "admin\n" in)
 
 
 class AuthError(Exception):
@@ -102,7 +102,7 @@ def verify_password(password: str, stored: str | None) -> bool:
 
 # ---------------------------------------------------------------- users
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ValueError(f"user name {name!r}: expected 1-64 characters among letters, digits and _.@-")
     return name
 

@@ -26,7 +26,8 @@ The reference is the training data's statistics in the model folder (``reference
 written by :func:`write_reference`; ``heartbeat retrain`` writes it) when present, else the
 first ``drift_reference`` (N) beats served by this model version. The recent beats are the
 last ``drift_window`` served beats (after the reference ones), and the PSI is reported once
-there are at least ``MIN_DRIFT_BEATS`` of them.
+there are at least ``MIN_DRIFT_BEATS`` of them. A beat with a non-finite feature (stored before beats
+were range-checked) is left out of both sides.
 """
 
 from __future__ import annotations
@@ -75,16 +76,18 @@ class Reference:
 
     @classmethod
     def from_beats(cls, X: np.ndarray, source: str) -> "Reference":
-        F = summary_features(X)
+        with np.errstate(invalid="ignore", over="ignore"):
+            F = finite_rows(summary_features(X))  # one NaN beat would make every cut point NaN
         edges, shares = {}, {}
         for j, name in enumerate(FEATURES):
-            inner = np.unique(np.quantile(F[:, j], np.linspace(0, 1, BINS + 1)[1:-1]))
+            inner = np.unique(np.quantile(F[:, j], np.linspace(0, 1, BINS + 1)[1:-1])) if len(F) else np.zeros(0)
             edges[name] = inner.tolist()
             shares[name] = _shares(F[:, j], inner).tolist()
-        return cls(edges, shares, len(X), source)
+        return cls(edges, shares, len(F), source)
 
     def psi(self, X: np.ndarray) -> dict[str, float]:
-        F = summary_features(X)
+        with np.errstate(invalid="ignore", over="ignore"):
+            F = finite_rows(summary_features(X))
         out = {}
         for j, name in enumerate(FEATURES):
             a = np.maximum(_shares(F[:, j], np.asarray(self.edges[name])), PSI_FLOOR)
@@ -101,6 +104,12 @@ class Reference:
         if tuple(d.get("features", ())) != FEATURES:
             raise ValueError(f"reference features {d.get('features')} differ from {list(FEATURES)}")
         return cls(d["edges"], d["shares"], int(d["n"]), d.get("source", "?"))
+
+
+def finite_rows(F: np.ndarray) -> np.ndarray:
+    """The rows of a feature table whose features are all finite (a stored beat from before the range
+    check, or one that overflowed float32, is left out of the drift figures)."""
+    return F[np.isfinite(F).all(axis=1)]
 
 
 def _shares(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:

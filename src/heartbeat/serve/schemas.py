@@ -1,7 +1,8 @@
 """The service's request and response bodies (pydantic), and how a validation error is worded.
 
-A beat is exactly 187 finite numbers (JSON numbers, not strings); anything else is a 422 whose
-``detail`` names the beat and value index and what was expected, and whose ``message`` sums it up.
+A beat is exactly 187 numbers in [0, 1] (JSON numbers, not strings; :data:`BEAT_TOLERANCE` either side
+tolerated); anything else is a 422 whose ``detail`` names the beat and value index, the value and what
+was expected, and whose ``message`` sums it up.
 """
 
 from __future__ import annotations
@@ -14,12 +15,22 @@ from pydantic import BaseModel, Field
 from heartbeat.data.beatset import BEAT_LEN
 from heartbeat.data.rhythm import RHYTHM_NAMES
 
+#: beats are scaled to [0, 1] by the preprocessing (heartbeat.data.wfdb_beats.beats_from_signal clips them there);
+#: a value beyond it by more than this is not a beat the model has ever seen, and is refused rather than labelled
+BEAT_TOLERANCE = 0.01
+BEAT_LOW, BEAT_HIGH = 0.0 - BEAT_TOLERANCE, 1.0 + BEAT_TOLERANCE
+FLOAT32_MAX = 3.4028234663852886e38  # a value past it overflows the model's float32 to infinity
+
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Beat = Annotated[list[Finite], Field(min_length=BEAT_LEN, max_length=BEAT_LEN,
-                                     description=f"one beat: {BEAT_LEN} finite numbers (125 Hz, scaled to [0, 1])")]
+BeatValue = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=BEAT_LOW, le=BEAT_HIGH)]
+Finite32 = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+Beat = Annotated[list[BeatValue], Field(min_length=BEAT_LEN, max_length=BEAT_LEN,
+                                        description=f"one beat: {BEAT_LEN} numbers in [0, 1] (125 Hz, scaled as "
+                                                    f"the model's preprocessing scales them; ±{BEAT_TOLERANCE} "
+                                                    "tolerated)")]
 
 
-Rhythm = Annotated[list[Finite], Field(min_length=len(RHYTHM_NAMES), max_length=len(RHYTHM_NAMES),
+Rhythm = Annotated[list[Finite32], Field(min_length=len(RHYTHM_NAMES), max_length=len(RHYTHM_NAMES),
                                        description=f"the beat's rhythm ({', '.join(RHYTHM_NAMES)}; seconds and "
                                                    "ratios), for a model trained with rhythm")]
 
@@ -79,8 +90,11 @@ class RecordOut(BaseModel):
     beats: list[RecordBeatOut]
 
 
+INT64_MAX = 2**63 - 1  # the largest id a database integer column holds
+
+
 class FeedbackIn(BaseModel):
-    prediction_id: Annotated[int, Field(strict=True, ge=1)]
+    prediction_id: Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
     label: str | int = Field(description="the true class: its name (e.g. 'V') or its index")
 
 
@@ -118,12 +132,17 @@ def explain(err: dict) -> dict:
     if "input" not in err:  # raised by an endpoint, already worded
         return {"loc": list(loc), "type": typ, "msg": err.get("msg", typ)}
     is_beat = loc[-1:] == ("beat",) or (len(loc) == 3 and loc[1] == "beats" and isinstance(loc[2], int))
+    is_value = (len(loc) == 3 and loc[1] == "beat") or (len(loc) == 4 and loc[1] == "beats")  # a beat's value
     if is_beat and typ in ("too_short", "too_long"):
         msg = f"{where}: expected {BEAT_LEN} numbers, got {len(value)}"
     elif typ in ("too_short", "too_long") and loc[-1:] == ("beats",):
         msg = f"beats: expected at least 1 beat, got {len(value)}"
     elif is_beat and typ == "list_type":
         msg = f"{where}: expected a list of {BEAT_LEN} numbers, got {_short(value)}"
+    elif is_value and typ in ("greater_than_equal", "less_than_equal"):
+        msg = (f"{where}: {_short(value)} is outside [0, 1], the range the model's preprocessing scales beats to "
+               f"(±{BEAT_TOLERANCE} tolerated): send beats as heartbeat.data makes them, or the raw signal to "
+               "/predict/record")
     elif typ in ("float_type", "float_parsing", "finite_number"):
         msg = f"{where}: expected a finite number, got {_short(value)}"
     elif typ == "json_invalid":

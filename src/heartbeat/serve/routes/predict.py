@@ -21,6 +21,10 @@ def predict_rows(svc: Svc, X: np.ndarray, p: auth.Principal, s: Session, request
                  rhythm: np.ndarray | None = None) -> list[BeatOut]:
     request.state.beats = len(X)
     P = svc.model.predict_proba(X, rhythm=rhythm)  # (n, classes)
+    bad = np.flatnonzero(~np.isfinite(P).all(axis=1))
+    if len(bad):  # a NaN argmax is class 0, "normal": no label at all rather than that one
+        raise invalid(("body",), f"beat {bad[0]}: the model gave non-finite probabilities ({len(bad)} beat(s) in "
+                                 "all); nothing was stored or labelled", "non_finite_output")
     p_abnormal = 1.0 - P[:, 0]
     labels = svc.model.decide(P)  # at the model folder's operating point, where it has one
     rows = [Prediction(user_id=p.user_id, model_version=svc.version, task=svc.model.task, input_hash=beat_hash(x),

@@ -1,0 +1,93 @@
+"""The holes found by probing the service (issue 22), each against a real server on 127.0.0.1:
+out-of-range values, ids past int64, names with control characters, the last admin under concurrency,
+the bootstrap key on a restart, the work of one request, keys and their rotation, feedback history."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from test_serve import ADMIN_KEY, Server, body, model_dir  # noqa: F401  (model_dir: the fixture)
+
+from heartbeat.data.synthetic import synthetic_beats
+from heartbeat.serve.monitor import Reference
+
+
+@pytest.fixture(scope="module")
+def srv(model_dir, tmp_path_factory):  # noqa: F811
+    work = tmp_path_factory.mktemp("serve-holes")
+    s = Server(model_dir, work / "serve.db", work, "--max-failures", "100000", "--recall-min-labels", "2",
+               "--recall-window", "4").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def good():
+    return [float(v) for v in synthetic_beats(50, seed=3).X[0]]
+
+
+# ---------------------------------------------------------------- 1. out-of-range values
+@pytest.mark.parametrize("index,value", [(0, 1e39), (5, 1e6), (186, -5.0), (42, 1.5)])
+def test_a_beat_value_outside_the_preprocessing_range_is_a_422_naming_it(srv, good, index, value):
+    beat = list(good)
+    beat[index] = value
+    r = srv.call("POST", "/predict", ADMIN_KEY, json={"beat": beat})
+    assert r.status_code == 422, r.text
+    assert f"beat value {index}: {value!r} is outside [0, 1]" in r.json()["message"]
+    batch = srv.call("POST", "/predict/batch", ADMIN_KEY, json={"beats": [good, beat]})
+    assert batch.status_code == 422 and f"beat 1, value {index}: {value!r} is outside" in batch.json()["message"]
+
+
+def test_values_just_inside_the_tolerance_are_taken(srv, good):
+    beat = list(good)
+    beat[0], beat[1] = 1.005, -0.005
+    r = srv.call("POST", "/predict", ADMIN_KEY, json={"beat": beat})
+    assert r.status_code == 200 and all(math.isfinite(v) for v in r.json()["probabilities"].values())
+
+
+def test_a_model_that_gives_nan_never_labels(model_dir, tmp_path, monkeypatch):  # noqa: F811
+    """In process: whatever the input, a non-finite probability is a 422 and nothing is stored."""
+    from fastapi.testclient import TestClient
+
+    from heartbeat.serve.app import Settings, create_app
+    from heartbeat.serve.db import Prediction, count
+
+    app = create_app(Settings(model_dir, db_url=f"sqlite:///{tmp_path / 'nan.db'}", admin_key=ADMIN_KEY))
+    svc = app.state.service
+    monkeypatch.setattr(svc.model, "predict_proba", lambda X, rhythm=None: np.full((len(X), 5), np.nan))
+    with TestClient(app) as client:
+        r = client.post("/predict/batch", headers={"X-API-Key": ADMIN_KEY}, json={"beats": [[0.5] * 187] * 2})
+    assert r.status_code == 422 and "beat 0: the model gave non-finite probabilities" in r.json()["message"]
+    with svc.sessions() as s:
+        assert count(s, Prediction) == 0
+
+
+def test_the_drift_reference_ignores_non_finite_beats():
+    X = synthetic_beats(600, seed=1).X.copy()
+    poisoned = X.copy()
+    poisoned[3, 10] = np.inf  # a beat stored as float32 from 1e39
+    poisoned[4, 0] = np.nan
+    clean = Reference.from_beats(np.delete(X, [3, 4], axis=0), "clean")
+    ref = Reference.from_beats(poisoned, "poisoned")
+    assert ref.n == len(X) - 2 and ref.edges == clean.edges
+    assert all(np.isfinite(e).all() for e in ref.edges.values())
+    shifted = synthetic_beats(300, seed=2).X * 0.5
+    assert ref.psi(np.vstack([shifted, poisoned[3:5]])) == clean.psi(shifted)
+    assert clean.psi(shifted)["std"] > 0.25
+
+
+# ---------------------------------------------------------------- 2. 422s, not 500s
+def test_a_prediction_id_past_int64_is_a_422(srv):
+    r = srv.call("POST", "/feedback", ADMIN_KEY, json={"prediction_id": 2**63, "label": "N"})
+    assert r.status_code == 422, r.text
+    assert srv.call("POST", "/feedback", ADMIN_KEY, json={"prediction_id": 2**63 - 1, "label": "N"}).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["admin\n", "eve\r", "tab\tname", "nul\x00", "bell\x07"])
+def test_a_user_name_with_a_control_character_is_a_422(srv, name):
+    r = srv.call("POST", "/users", ADMIN_KEY, json={"name": name, "role": "reader"})
+    assert r.status_code == 422, r.text
+    assert "expected 1-64 characters among letters, digits and _.@-" in r.json()["message"]
