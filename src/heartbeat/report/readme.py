@@ -91,14 +91,19 @@ def protocol_section(results: Path) -> list[str]:
     cols = ["model", "macro_Se", *[f"{k}_{c}" for c in "NSVF" for k in ("Se", "P")]]
     shown = t[cols].rename(columns={f"P_{c}": f"+P_{c}" for c in "NSVF"})
     ours = t[t["source"].str.startswith("this project")]
+    looks = results / "ds1ds2" / "looks.csv"
+    n_looks = len(pd.read_csv(looks)) if looks.exists() else 0
+    present = ours["source"].iloc[0].removeprefix("this project (").removesuffix(")") if len(ours) else ""
+    complete = present.startswith("22 of 22")
     out = ["**New patients: DS1 → DS2** (`make search-inter`, then `make protocol`): de Chazal et al.'s (2004) "
            "inter-patient protocol. Trained and selected on DS1 only (validation by record inside DS1); DS2 is "
-           "seen once, by this evaluation. Se is sensitivity (recall), +P positive predictivity (precision), "
-           "macro_Se their mean over N, S, V and F. The four paced records (102, 104, 107, 217) are left out as in "
-           "the protocol, and so are the few Q beats of the other records. "
-           + (f"{ours['source'].iloc[0].removeprefix('this project (').removesuffix(')')} are here: records 119, 201, "
-              "209 and 223 are held back from this project, and they hold most of DS1's S beats. " if len(ours) else "")
-           + "The published rows used all 22 (" + "; ".join(PUBLISHED_REFS) + ").", "", markdown(shown), ""]
+           f"the test side, and every look at it is logged ({n_looks} so far, `results/ds1ds2/looks.csv`). Se is "
+           "sensitivity (recall), +P positive predictivity (precision), macro_Se their mean over N, S, V and F. The "
+           "four paced records (102, 104, 107, 217) are left out as in the protocol, and so are the few Q beats of "
+           "the other records. "
+           + (f"{present} are here" + (", as in the published rows" if complete else
+                                       "; the published rows used all 22") + ". " if present else "")
+           + "Published rows: " + "; ".join(PUBLISHED_REFS) + ".", "", markdown(shown), ""]
     per = results / "ds1ds2" / "per_record.csv"
     if per.exists() and len(ours):
         p = pd.read_csv(per)
