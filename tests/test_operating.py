@@ -27,10 +27,14 @@ def test_weights_reach_the_target_and_cost_precision():
     P[:, 1] = np.r_[rng.uniform(0.0, 0.4, 900), rng.uniform(0.1, 0.9, 100)]
     P[:, 0] = 1 - P[:, 1]
     se0 = recall_precision(y, P.argmax(1), 5)[0][1]
-    w, after = choose_weights(y, P, CLASSES, {"S": 0.95})
+    w, after = choose_weights(y, P, CLASSES, {"S": 0.95}, max_loss=1.0)
     assert se0 < 0.7 and after["se"]["S"] >= 0.95 and after["reached"] == {"S": True}
     assert w[1] > 1 and (w[[0, 2, 3, 4]] == 1).all()
     assert after["ppv"]["S"] < 1.0  # found more, at the cost of false alarms
+    # a bound on what the others may lose holds the weight back
+    w2, bounded = choose_weights(y, P, CLASSES, {"S": 0.95}, max_loss=0.01)
+    assert w2[1] < w[1] and bounded["se"]["N"] >= recall_precision(y, P.argmax(1), 5)[0][0] - 0.01
+    assert bounded["reached"] == {"S": False}
     # the smallest weight that reaches it: one grid step less does not
     smaller = w.copy()
     smaller[1] /= 1.0926  # the grid's ratio (200 ** (1/60))

@@ -23,6 +23,8 @@ from heartbeat.errors import ConfigError, DataError
 OPERATING_FILE = "operating_point.json"
 #: the weights tried for a class, from the plain argmax (1) up
 GRID = tuple(float(w) for w in np.geomspace(1.0, 200.0, 61))
+#: how much sensitivity any other class may lose, from its plain-argmax value, to find more of a target class
+MAX_LOSS = 0.05
 
 
 def decide(P: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -67,14 +69,18 @@ def parse_targets(items: list[str] | dict[str, float], classes: tuple[str, ...])
 
 
 def choose_weights(y: np.ndarray, P: np.ndarray, classes: tuple[str, ...], targets: dict[str, float],
-                   rounds: int = 3) -> tuple[np.ndarray, dict]:
-    """The smallest weights (coordinate by coordinate, ``rounds`` passes) that bring each target class to its
-    target sensitivity on (y, P); a class that cannot reach it gets the weight of its best Se. Returns the
-    weights and what they achieve ({'reached': {...}, 'se': {...}, 'ppv': {...}})."""
+                   max_loss: float = MAX_LOSS, rounds: int = 3) -> tuple[np.ndarray, dict]:
+    """Weights that bring each target class to its target sensitivity on (y, P), the smallest that do, while
+    no other class loses more than ``max_loss`` of the sensitivity it has at the plain argmax.
+
+    Coordinate by coordinate over :data:`GRID`, ``rounds`` passes. A class that cannot reach its target
+    within that bound gets the weight of its best sensitivity inside it. Returns the weights and what they
+    achieve ({'reached': {...}, 'se': {...}, 'ppv': {...}})."""
     y, P = np.asarray(y), np.asarray(P)
     k = len(classes)
     if P.shape != (len(y), k):
         raise DataError(f"probabilities of shape {P.shape} for {len(y)} beats and {k} classes")
+    floor = np.nan_to_num(recall_precision(y, P.argmax(1), k)[0], nan=0.0) - max_loss
     w = np.ones(k)
     order = [classes.index(c) for c in targets]
     for _ in range(rounds):
@@ -82,19 +88,22 @@ def choose_weights(y: np.ndarray, P: np.ndarray, classes: tuple[str, ...], targe
             goal = targets[classes[c]]
             if not (y == c).any():
                 continue
-            best, best_se = w[c], -1.0
+            best, best_se = 1.0, -1.0
             for g in GRID:
                 w[c] = g
-                se = recall_precision(y, decide(P, w), k)[0][c]
-                if se >= goal:
-                    best = g
+                se = np.nan_to_num(recall_precision(y, decide(P, w), k)[0], nan=1.0)
+                others = np.delete(np.arange(k), c)
+                if (se[others] < floor[others] - 1e-12).any():
+                    break  # heavier weights only take more from the other classes
+                if se[c] > best_se + 1e-12:
+                    best, best_se = g, se[c]
+                if se[c] >= goal:
                     break
-                if se > best_se + 1e-12:
-                    best, best_se = g, se
             w[c] = best
     se, ppv = recall_precision(y, decide(P, w), k)
     reached = {classes[c]: bool(se[c] >= targets[classes[c]]) for c in order if not np.isnan(se[c])}
-    return w, {"reached": reached, "se": dict(zip(classes, map(float, se))), "ppv": dict(zip(classes, map(float, ppv)))}
+    return w, {"reached": reached, "se": dict(zip(classes, map(float, se))), "ppv": dict(zip(classes, map(float, ppv))),
+               "max_loss": max_loss}
 
 
 def write(folder: str | Path, classes: tuple[str, ...], weights: np.ndarray, targets: dict[str, float],

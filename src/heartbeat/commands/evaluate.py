@@ -168,7 +168,7 @@ def cmd_operate(args) -> int:
                         "it was trained on: give --data (the embedded sample and synthetic beats cannot rebuild it)")
     P = model.proba_beats(valid)
     se0, ppv0 = operating.recall_precision(valid.y, P.argmax(1), len(model.classes))
-    w, after = operating.choose_weights(valid.y, P, model.classes, targets)
+    w, after = operating.choose_weights(valid.y, P, model.classes, targets, max_loss=args.max_loss)
     before = {"se": dict(zip(model.classes, map(float, se0))), "ppv": dict(zip(model.classes, map(float, ppv0)))}
     where = f"validation split of {ds.source} ({len(valid)} beats)"
     path = operating.write(args.model, model.classes, w, targets, where, before, after)
@@ -196,8 +196,9 @@ def add_parsers(sub) -> None:
                         description="Choose per-class weights w (a beat is labelled argmax(p * w)) so that each "
                                     "target class reaches its target sensitivity on the model's validation split "
                                     "(for a ds1ds2 model: records inside DS1, never DS2), and store them in the "
-                                    "model folder (operating_point.json). More sick beats found, at the cost of "
-                                    "more false alarms: the +P columns say how many.",
+                                    "model folder (operating_point.json), without any other class losing more than "
+                                    "--max-loss of its sensitivity. More sick beats found, at the cost of more false "
+                                    "alarms: the +P columns say how many.",
                         epilog="example: heartbeat operate --model models/cnn1d-ds1ds2 --data ../shared/data "
                                "--target S=0.9 --target V=0.95",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -205,6 +206,9 @@ def add_parsers(sub) -> None:
     op.add_argument("--target", action="append", default=[], metavar="CLASS=SE",
                     help="target sensitivity of a class, repeatable (default: S=0.9 and V=0.95)")
     op.add_argument("--data", default=None, help="the data the model was trained on (default: $HEARTBEAT_DATA, data/)")
+    op.add_argument("--max-loss", type=float, default=0.05,
+                    help="the most sensitivity any other class may lose, from its plain-argmax value, so that a "
+                         "target class finds more (default: 0.05)")
     op.add_argument("--force", action="store_true", help="replace an operating point the folder already has")
     op.add_argument("--clear", action="store_true", help="remove the folder's operating point (plain argmax)")
     op.set_defaults(func=cmd_operate)
