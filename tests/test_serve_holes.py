@@ -91,3 +91,66 @@ def test_a_user_name_with_a_control_character_is_a_422(srv, name):
     r = srv.call("POST", "/users", ADMIN_KEY, json={"name": name, "role": "reader"})
     assert r.status_code == 422, r.text
     assert "expected 1-64 characters among letters, digits and _.@-" in r.json()["message"]
+
+
+# ---------------------------------------------------------------- 3. the last admin, the bootstrap key
+def active_admins(srv) -> list[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(srv.db_url)
+    try:
+        with engine.connect() as c:
+            return [r[0] for r in c.execute(sa.text("SELECT name FROM users WHERE role = 'admin' AND active"))]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture()
+def admins(model_dir, tmp_path):  # noqa: F811
+    s = Server(model_dir, tmp_path / "serve.db", tmp_path, "--workers", "2").start()
+    yield s
+    s.stop()
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one_admin(admins):
+    """Rounds of: two active admins, each disabling the other at the same moment (two workers)."""
+    import threading
+
+    survivor, key = "admin", ADMIN_KEY
+    for i in range(12):
+        other = admins.call("POST", "/users", key, json={"name": f"adm{i}", "role": "admin"}).json()["api_key"]
+        barrier = threading.Barrier(2)
+
+        def disable(credential, name):
+            barrier.wait()
+            return admins.call("DELETE", f"/users/{name}", credential).status_code
+
+        with ThreadPoolExecutor(2) as pool:
+            a = pool.submit(disable, key, f"adm{i}")
+            b = pool.submit(disable, other, survivor)
+            codes = sorted([a.result(), b.result()])
+        left = active_admins(admins)
+        assert len(left) == 1, (i, codes, left)
+        assert codes[0] == 200 and codes[1] in (401, 409), codes
+        if left[0] != survivor:
+            survivor, key = left[0], other
+
+
+def test_a_restart_with_the_bootstrap_key_of_a_disabled_admin_is_idempotent(model_dir, tmp_path):  # noqa: F811
+    import sqlalchemy as sa
+
+    srv = Server(model_dir, tmp_path / "serve.db", tmp_path).start()
+
+    engine = sa.create_engine(srv.db_url)
+    with engine.begin() as c:  # the state the race used to leave: no active admin
+        c.execute(sa.text("UPDATE users SET active = false WHERE name = 'admin'"))
+        c.execute(sa.text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP"))
+    engine.dispose()
+    srv.stop()
+    srv.start()  # the same HEARTBEAT_ADMIN_KEY: it used to exit 1 with an IntegrityError
+    assert srv.call("GET", "/me", ADMIN_KEY).json()["name"] == "admin"
+    assert active_admins(srv) == ["admin"]
+    srv.stop()
+    srv.start()
+    assert srv.call("GET", "/me", ADMIN_KEY).json() == {"name": "admin", "role": "admin", "via": "api_key"}
+    srv.stop()

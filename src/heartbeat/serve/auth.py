@@ -20,7 +20,9 @@ No credential: 401 with ``WWW-Authenticate: Bearer``; a role too low: 403.
 
 The first admin: on start, if the database has no active admin and a bootstrap key is given
 (``--admin-key-file PATH`` or ``$HEARTBEAT_ADMIN_KEY``), a user ``admin`` with that API key is
-created. Once an admin exists the bootstrap key is ignored (it makes no second admin).
+created. Once an admin exists the bootstrap key is ignored (it makes no second admin). A start with a
+bootstrap key already in the database, and no active admin, re-enables that key's admin: starting
+twice with the same key ends where starting once did.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from heartbeat.serve.db import AccessToken, ApiKey, User, utcnow
@@ -131,6 +133,21 @@ def add_api_key(session: Session, user: User, key: str | None = None) -> str:
     return key
 
 
+def lock_users(session: Session) -> None:
+    """Serialise changes to users within the calling transaction, on every worker and database.
+
+    A write comes first: on SQLite it takes the database's write lock (a second writer waits its
+    busy timeout), on PostgreSQL the admins' row locks (a second transaction waits until this one
+    ends). What is read after it is what the other transaction committed, so two admins who
+    disable each other at once cannot both see the other as the remaining admin."""
+    session.execute(update(User).where(User.role == "admin").values(role="admin"))
+
+
+def active_admins(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)
+                          .where(User.role == "admin", User.active.is_(True))) or 0
+
+
 def deactivate_user(session: Session, user: User) -> None:
     """Disable a user and revoke their keys and tokens."""
     now = utcnow()
@@ -151,6 +168,14 @@ def bootstrap_admin(session: Session, key: str | None, name: str = "admin") -> s
     if len(key) < MIN_BOOTSTRAP_KEY:
         raise ValueError(f"the bootstrap admin key is {len(key)} characters; use at least {MIN_BOOTSTRAP_KEY} "
                          "random ones, e.g. python -c \"import secrets; print('hbk_' + secrets.token_urlsafe(32))\"")
+    known = session.execute(select(User, ApiKey).join(ApiKey, ApiKey.user_id == User.id)
+                            .where(ApiKey.key_hash == sha256_hex(key))).first()
+    if known is not None:  # a start with the same key again: the first start's admin, active again
+        user, api_key = known
+        if user.role != "admin":
+            raise ValueError(f"the bootstrap admin key is an API key of the {user.role} {user.name!r}: use another key")
+        user.active, api_key.revoked_at = True, None
+        return f"re-enabled the admin {user.name!r} of the bootstrap key (no active admin was left)"
     while session.scalar(select(User.id).where(User.name == name)) is not None:
         name += "_"  # a disabled 'admin' keeps its name and history
     create_user(session, name, "admin", api_key=key, created_by="bootstrap")

@@ -91,11 +91,13 @@ def new_key(name: str, p: Admin, s: DB) -> dict:
 
 @router.delete("/users/{name}", tags=["users"])
 def disable_user(name: str, p: Admin, s: DB) -> dict:
+    """Disable a user and revoke their keys and tokens; never the last active admin, even when two
+    admins disable each other at the same moment (auth.lock_users)."""
+    auth.lock_users(s)
     user = user_named(s, name)
     if user is None:
         raise HTTPException(404, f"no user named {name!r}")
-    admins = count(s, User, User.role == "admin", User.active.is_(True))
-    if user.role == "admin" and user.active and admins <= 1:
+    if user.role == "admin" and user.active and auth.active_admins(s) <= 1:
         raise HTTPException(409, "cannot disable the last active admin")
     auth.deactivate_user(s, user)
     s.commit()
