@@ -2,17 +2,16 @@
 
 A clinic has a recording, not beats already cut out. This module reads one lead of a WFDB
 record, a CSV or an NPY file, checks it (sampling rate, NaN runs, length, flat or saturated
-signal), finds the R peaks with wfdb's XQRS detector, and hands signal and peaks to
+signal), finds the R peaks with the project's detector (:mod:`heartbeat.detect`), and hands signal and peaks to
 :func:`heartbeat.data.wfdb_beats.beats_from_signal`, the same function that builds the
 training beats from annotated peaks, so the model sees exactly what it saw in training.
 
-Why XQRS: on the 43 shared MIT-BIH records (``python bench/detectors.py``,
-``results/bench/detectors.csv``) it missed and added the fewest beats of the three detectors
-compared (wfdb's XQRS, sleepecg, neurokit2), and its peaks sit on the annotated R peaks
-(median offset 0 ms). sleepecg is ~100 times faster, but XQRS still runs over 1,000 times
-faster than real time on one core (a 24-hour Holter in about 75 s), and a missed beat costs
-more than a second of waiting. Moving peaks to the largest nearby deflection made all three
-worse, so the detector's peaks are used as they are.
+Why :mod:`heartbeat.detect`: on the 47 shared MIT-BIH records (``python bench/detectors.py``,
+``results/bench/detectors.csv``, matched as ``heartbeat ec57`` matches) it misses and adds fewer beats
+than wfdb's XQRS, sleepecg and neurokit2 (gross Se 0.9989 and +P 0.9988), DS2 included, whose
+patients its weights never saw; and it runs about 30 times faster than XQRS (a 24-hour Holter's
+peaks in a few seconds on one core). A long recording is detected 10 minutes at a time, so memory
+stays bounded however long it is.
 """
 
 from __future__ import annotations
@@ -33,9 +32,8 @@ MIN_BEATS = 3
 FLAT_FRACTION = 0.5         # more than half the samples on one value: a flat signal
 CLIPPED_FRACTION = 0.1      # more than a tenth at the signal's minimum or maximum: saturated
 TOLERANCE_S = 0.15          # detected and annotated beats match within 150 ms
-REFINE_S = 0.05             # a detected peak moves to the largest deflection within 50 ms
-CHUNK_S = 1800.0            # longer recordings are detected 30 min at a time, with progress
-OVERLAP_S = 5.0
+CHUNK_S = 600.0             # longer recordings are detected 10 min at a time (bounded memory)
+OVERLAP_S = 60.0            # each chunk sees this much of its neighbours: heartbeat.detect.CONTEXT_S
 #: the rates recorders use: a refused rate names the one of these the beats fit best
 COMMON_FS = (125, 128, 250, 256, 360, 500, 1000)
 #: a heart rate (median RR of the detected beats) outside this is no heart, so the rate is wrong
@@ -202,21 +200,24 @@ def _is_float(v) -> bool:
 
 
 def detect_peaks(signal: np.ndarray, fs: float, progress: bool = False) -> np.ndarray:
-    """R-peak sample indices (sorted, unique) found by wfdb's XQRS detector.
+    """R-peak sample indices (sorted, unique) found by :func:`heartbeat.detect.detect`.
 
-    A recording longer than :data:`CHUNK_S` is detected in chunks of that length (each seeing
-    :data:`OVERLAP_S` of its neighbours, a peak kept by the chunk it falls in), with progress
-    shown; a peak found twice across a boundary (within 0.2 s) is kept once."""
-    from wfdb.processing import xqrs_detect
+    A recording longer than :data:`CHUNK_S` is detected in chunks of that length, each seeing
+    :data:`OVERLAP_S` of its neighbours (more than the detector's reach, :data:`heartbeat.detect.CONTEXT_S`,
+    so a peak near an edge is decided as in one piece), a peak kept by the chunk it falls in, with
+    progress shown past 30 minutes; a peak found twice across a boundary (within the refractory
+    period) is kept once."""
+    from heartbeat.detect import REFRACTORY_S, detect
 
     x = np.asarray(signal, dtype=np.float64)
     step, pad = int(CHUNK_S * fs), int(OVERLAP_S * fs)
     if len(x) <= step + pad:
-        return np.unique(np.asarray(xqrs_detect(x, fs, verbose=False), dtype=np.int64))
+        return np.unique(detect(x, fs))
+    progress = progress and len(x) > 1800 * fs
     parts = []
     for start in range(0, len(x), step):
         lo, hi = max(0, start - pad), min(len(x), start + step + pad)
-        found = np.asarray(xqrs_detect(x[lo:hi], fs, verbose=False), dtype=np.int64) + lo
+        found = detect(x[lo:hi], fs, start=lo) + lo
         parts.append(found[(found >= start) & (found < start + step)])
         if progress:
             print(f"\r  R peaks: {min(start + step, len(x)) / fs / 60:.0f}/{len(x) / fs / 60:.0f} min", end="",
@@ -224,20 +225,8 @@ def detect_peaks(signal: np.ndarray, fs: float, progress: bool = False) -> np.nd
     if progress:
         print(file=sys.stderr)
     peaks = np.unique(np.concatenate(parts))
-    keep = np.concatenate([[True], np.diff(peaks) >= 0.2 * fs])
+    keep = np.concatenate([[True], np.diff(peaks) >= REFRACTORY_S * fs])
     return peaks[keep]
-
-
-def refine_peaks(signal: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarray:
-    """Each peak moved to the largest deflection from the local median within 50 ms (compared in
-    bench/detectors.py; not used, since it moved peaks off the annotated R peaks)."""
-    half = max(1, int(round(REFINE_S * fs)))
-    out = np.empty_like(peaks)
-    for i, p in enumerate(peaks):
-        lo, hi = max(p - half, 0), min(p + half + 1, len(signal))
-        seg = signal[lo:hi]
-        out[i] = lo + int(np.argmax(np.abs(seg - np.median(seg))))
-    return np.unique(out)
 
 
 def recording_beats(rec: Recording, window: str, peaks: np.ndarray | None = None, progress: bool = False) -> BeatSet:
@@ -311,15 +300,12 @@ class Rhythm:
 def likely_fs(signal: np.ndarray) -> Rhythm | None:
     """The common rate (:data:`COMMON_FS`) at which the first minute's beats look most like an ECG's:
     each rate's own detection, heart rate and R width; None when no rate gives a plausible ECG."""
-    from wfdb.processing import xqrs_detect
+    from heartbeat.detect import detect
 
     best = None
     for fs in COMMON_FS:
         x = np.asarray(signal[:int(LIKELY_S * fs)], dtype=np.float64)
-        try:
-            peaks = np.unique(np.asarray(xqrs_detect(x, fs, verbose=False), dtype=np.int64))
-        except Exception:  # XQRS fails on some signals at some rates (too short to learn from): not this rate
-            continue
+        peaks = detect(x, fs)
         r = Rhythm.measure(x, fs, peaks)
         if r.plausible and (best is None or r.distance < best.distance):
             best = r
