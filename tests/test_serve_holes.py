@@ -154,3 +154,62 @@ def test_a_restart_with_the_bootstrap_key_of_a_disabled_admin_is_idempotent(mode
     srv.start()
     assert srv.call("GET", "/me", ADMIN_KEY).json() == {"name": "admin", "role": "admin", "via": "api_key"}
     srv.stop()
+
+
+# ---------------------------------------------------------------- 4. the work of one request
+@pytest.fixture(scope="module")
+def bounded(model_dir, tmp_path_factory):  # noqa: F811
+    work = tmp_path_factory.mktemp("serve-bounded")
+    s = Server(model_dir, work / "serve.db", work, "--record-time-limit", "0.3").start()
+    yield s
+    s.stop()
+
+
+def timed(srv, **kw):
+    import time
+
+    t = time.perf_counter()
+    r = srv.call("POST", "/predict/record", ADMIN_KEY, headers={"content-type": "application/json"}, **kw)
+    return r, time.perf_counter() - t
+
+
+def test_ten_minutes_at_10_khz_is_refused_within_a_second(bounded):
+    raw = b'{"fs": 10000, "samples": [' + b",".join([b"0"] * 6_000_000) + b"]}"  # 12 MB, under the byte bound
+    r, seconds = timed(bounded, data=raw)
+    assert r.status_code == 413 and "more than 600000 numbers" in r.json()["detail"], r.text
+    assert seconds < 1.0
+
+
+@pytest.mark.parametrize("fs,seconds", [(10000, 60), (5000, 30)])
+def test_samples_times_rate_over_the_bound_is_a_422_within_a_second(bounded, fs, seconds):
+    r, took = timed(bounded, json={"samples": [0.0] * (fs * seconds), "fs": fs})
+    assert r.status_code == 422, r.text
+    assert f"samples x Hz of work; at most 6e+08 per request, i.e. {6e8 / fs ** 2:.3g} s at {fs} Hz" \
+        in r.json()["message"]
+    assert took < 1.0
+
+
+def test_finding_beats_past_the_time_limit_is_a_422_at_the_limit(bounded):
+    from test_recording import synthetic_ecg
+
+    x, _ = synthetic_ecg(fs=360, seconds=600)  # allowed work (7.8e7) but ~0.7 s of detection, past the 0.3 s limit
+    r, took = timed(bounded, json={"samples": x.round(4).tolist(), "fs": 360})
+    assert r.status_code == 422 and "took longer than 0.3 s (the record time limit)" in r.json()["message"], r.text
+    assert took < 2.0
+    x, _ = synthetic_ecg(fs=360, seconds=5)
+    ok, _ = timed(bounded, json={"samples": x.round(4).tolist(), "fs": 360})
+    assert ok.status_code == 200 and len(ok.json()["beats"]) >= 3, ok.text
+
+
+def test_the_time_limit_kills_the_child():
+    import time
+
+    from heartbeat.serve.limits import TimeLimit, call_with_time_limit
+
+    t = time.perf_counter()
+    with pytest.raises(TimeLimit):
+        call_with_time_limit(time.sleep, (30,), 0.3)
+    assert time.perf_counter() - t < 1.5
+    assert call_with_time_limit(sum, ([1, 2],), 5) == 3
+    with pytest.raises(ValueError, match="invalid literal"):
+        call_with_time_limit(int, ("x",), 5)

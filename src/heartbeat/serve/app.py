@@ -16,8 +16,9 @@ lowest role each accepts (:mod:`heartbeat.serve.auth`):
   beats -> one result per beat, in order; a model trained with rhythm also needs ``"rhythm"``
   (``"rhythms"`` for a batch): the beat's 8 RR values (heartbeat.data.rhythm);
 - ``POST /predict/record`` (reader): ``{"samples": [...], "fs": 360, "lead": "MLII"}``, a raw
-  segment of at most ``max_record_seconds`` -> every beat found in it, with its time, class
-  and probabilities (stored like any prediction), and the segment's summary;
+  segment of at most ``max_record_seconds`` and ``max_record_work`` (samples x Hz), its beats found
+  within ``record_time_limit`` seconds -> every beat found in it, with its time, class and
+  probabilities (stored like any prediction), and the segment's summary;
 - ``GET /model`` (reader): tag, version, family, task, classes, threshold, gin config,
   validation metrics, data source;
 - ``GET /monitoring`` (reader): recall on labelled predictions, drift, degraded state,
@@ -45,6 +46,7 @@ status, milliseconds, user; never a secret).
 
 import hashlib
 import logging
+import math
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -68,9 +70,6 @@ from heartbeat.serve.routes import service as service_routes
 from heartbeat.serve.schemas import explain
 
 log = logging.getLogger("heartbeat.serve")
-#: /predict/record's body bound assumes at most this rate over max_record_seconds: a recording sampled
-#: faster is sent in shorter segments (the 413 says so)
-RECORD_FS_BOUND = 1000
 NUMBER_BYTES = 32  # room per JSON number in a body bound
 
 
@@ -87,6 +86,10 @@ class Settings:
     token_minutes: float = 60.0
     max_batch: int = 1024
     max_record_seconds: float = 600.0  # /predict/record: the longest segment taken, at its own fs
+    #: /predict/record: the most work taken, samples x Hz (finding the beats costs both: 600 s at 1,000 Hz
+    #: is 6e8 and ~10 s of one core; 600 s at 10 kHz took 258 s); past it a 422 at once
+    max_record_work: float = 6e8
+    record_time_limit: float | None = 30.0  # seconds to find a segment's beats; past them a 422 (None: no limit)
     max_failures: int = 10       # failed credentials from one address (or logins of one user) ...
     failure_window: float = 60.0  # ... within this many seconds lock it out ...
     lockout: float = 60.0         # ... for this many seconds (429 with Retry-After)
@@ -97,6 +100,8 @@ class Settings:
         self.model_dir = Path(self.model_dir)
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold {self.threshold}: expected a probability in [0, 1]")
+        if self.max_record_seconds <= 0 or self.max_record_work <= 0 or (self.record_time_limit or 1) <= 0:
+            raise ValueError("max_record_seconds, max_record_work and record_time_limit must be > 0")
         if self.max_batch < 1:
             raise ValueError(f"max_batch {self.max_batch}: expected at least 1")
         if self.max_failures < 1 or self.failure_window <= 0 or self.lockout <= 0:
@@ -105,14 +110,25 @@ class Settings:
         if m.recall_window < 1 or m.recall_min_labels < 1 or m.drift_reference < 10 or m.drift_window < 1:
             raise ValueError("recall window, recall min labels and drift window must be >= 1, drift reference >= 10")
 
+    @property
+    def max_record_samples(self) -> int:
+        """The most samples any /predict/record can take: n <= seconds x fs and n x fs <= work meet at
+        fs = sqrt(work / seconds), n = sqrt(work x seconds) (600,000 by default: 600 s at 1,000 Hz)."""
+        return int(math.sqrt(self.max_record_work * self.max_record_seconds))
+
+    def max_numbers(self, path: str) -> int | None:
+        """The most JSON numbers a path's body may hold (the Guard counts commas before parsing)."""
+        if path == "/predict/batch":
+            return self.max_batch * (BEAT_LEN + len(RHYTHM_NAMES))
+        if path == "/predict/record":
+            return self.max_record_samples
+        return None
+
     def body_limit(self, path: str) -> int:
         """The largest body a path takes, in bytes. A JSON number takes at most ~25 characters
         (``-1.2345678901234567e-05,``): 32 are allowed; a batch's beats may carry their 8 rhythm values."""
-        if path == "/predict/batch":
-            return self.max_batch * (BEAT_LEN + len(RHYTHM_NAMES)) * NUMBER_BYTES + 65536
-        if path == "/predict/record":
-            return int(self.max_record_seconds * RECORD_FS_BOUND * NUMBER_BYTES) + 65536
-        return 65536
+        numbers = self.max_numbers(path)
+        return 65536 if numbers is None else numbers * NUMBER_BYTES + 65536
 
 
 def folder_version(model_dir: Path) -> str:
@@ -164,6 +180,10 @@ def create_app(settings: Settings) -> FastAPI:
     from heartbeat.modelio import load_model
 
     model = load_model(settings.model_dir)
+    if settings.record_time_limit:  # /predict/record finds beats in a forked child: import its code once, here
+        import heartbeat.data.wfdb_beats  # noqa: F401
+        import heartbeat.detect  # noqa: F401
+        import heartbeat.recording  # noqa: F401
     version = settings.model_version or folder_version(settings.model_dir)
     engine = make_engine(settings.db_url)
     sessions = session_factory(engine)
@@ -199,7 +219,8 @@ def create_app(settings: Settings) -> FastAPI:
             return auth.authenticate(s, key, bearer)
 
     # the Guard runs before FastAPI reads a body; RequestLog, added last, wraps it and logs its answers too
-    app.add_middleware(Guard, authenticate=authenticate, throttle=throttle, limit=settings.body_limit)
+    app.add_middleware(Guard, authenticate=authenticate, throttle=throttle, limit=settings.body_limit,
+                       numbers=settings.max_numbers)
     app.add_middleware(RequestLog)
 
     @app.exception_handler(auth.AuthError)

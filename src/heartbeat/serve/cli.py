@@ -133,7 +133,8 @@ def cmd_serve(args) -> int:
     settings = Settings(
         model_dir=model_dir, model_version=version, source=source, db_url=args.db or os.environ.get(DB_ENV),
         threshold=args.threshold, admin_key=admin_key(args), token_minutes=args.token_minutes,
-        max_batch=args.max_batch, max_record_seconds=args.max_record_seconds, max_failures=args.max_failures,
+        max_batch=args.max_batch, max_record_seconds=args.max_record_seconds,
+        max_record_work=args.max_record_work, record_time_limit=args.record_time_limit or None, max_failures=args.max_failures,
         failure_window=args.failure_window, lockout=args.lockout_seconds, docs=not args.no_docs,
         monitor=MonitorSettings(recall_window=args.recall_window, recall_threshold=args.recall_threshold,
                                 recall_min_labels=args.recall_min_labels, drift_reference=args.drift_reference,
@@ -221,6 +222,12 @@ def add_parsers(sub) -> None:
     s.add_argument("--max-batch", type=int, default=1024, help="most beats in one /predict/batch (default: 1024)")
     s.add_argument("--max-record-seconds", type=float, default=600.0,
                    help="longest raw segment one /predict/record takes, in seconds (default: 600)")
+    s.add_argument("--max-record-work", type=float, default=6e8, metavar="SAMPLES_X_HZ",
+                   help="most work one /predict/record takes, its samples times its rate: finding beats costs both "
+                        "(default: 6e8, 600 s at 1,000 Hz or 6 s at 10 kHz; about 10 s of one core)")
+    s.add_argument("--record-time-limit", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds one /predict/record may spend finding beats (a child process, killed then; "
+                        "a 422); 0: no limit (default: 30)")
     s.add_argument("--forwarded-allow-ips", default=None, metavar="IPS",
                    help="behind a reverse proxy: its address(es), comma-separated, whose X-Forwarded-For is trusted "
                         "as the client's address (default: none; every client is the connecting address)")

@@ -11,7 +11,9 @@
    401 whatever it sends, and learns nothing about the body it should have sent.
 3. **Body limits.** A body larger than its path's bound is refused with 413: at once when its
    Content-Length says so, else (a chunked upload) as soon as the bytes read pass the bound,
-   so no more than the bound is ever held in memory.
+   so no more than the bound is ever held in memory. A body that holds more numbers than its
+   path takes (counted by its commas, before any parsing: short numbers such as ``0,`` fit many
+   in the byte bound) is a 413 too.
 
 Starlette has no body-size limit and FastAPI authenticates in dependencies, which it solves only
 after it has parsed the body: that is why this is written here, as small as it can be.
@@ -97,7 +99,7 @@ async def _respond(send, status: int, detail: str, headers: dict[str, str] | Non
     await send({"type": "http.response.body", "body": body})
 
 
-RECORD_HINT = {"/predict/record": " (max_record_seconds at up to 1,000 Hz: send a faster recording in shorter "
+RECORD_HINT = {"/predict/record": " (max_record_work, samples x Hz: send a long or fast recording in shorter "
                                    "segments)"}
 
 
@@ -114,8 +116,10 @@ class Guard:
     ``limit(path)`` is the largest body, in bytes, a path takes.
     """
 
-    def __init__(self, app, authenticate: Callable, throttle: Throttle, limit: Callable[[str], int]):
+    def __init__(self, app, authenticate: Callable, throttle: Throttle, limit: Callable[[str], int],
+                 numbers: Callable[[str], int | None] = lambda _path: None):
         self.app, self.authenticate, self.throttle, self.limit = app, authenticate, throttle, limit
+        self.numbers = numbers
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -160,6 +164,10 @@ class Guard:
             if not message.get("more_body", False):
                 break
         body, replayed = b"".join(chunks), False
+        most = self.numbers(path)
+        if most is not None and body.count(b",") > most + 64:  # ~10 ms for 19 MB; parsing it would take seconds
+            return await _respond(send, 413, f"the body holds more than {most} numbers, the most {path} takes"
+                                  + RECORD_HINT.get(path, ""))
 
         async def replay():
             nonlocal replayed

@@ -11,6 +11,7 @@ from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.serve import auth
 from heartbeat.serve.db import Prediction, beat_bytes, beat_hash
 from heartbeat.serve.deps import DB, Reader, Svc, invalid
+from heartbeat.serve.limits import TimeLimit, call_with_time_limit
 from heartbeat.serve.schemas import (BatchOut, BeatIn, BeatOut, BeatsIn, PredictionOut, RecordBeatOut, RecordIn,
                                      RecordOut)
 
@@ -87,10 +88,16 @@ def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request)
 
     if not MIN_FS <= body.fs <= MAX_FS:
         raise invalid(("body", "fs"), f"fs: {body.fs} Hz is out of range; expected {MIN_FS:g}..{MAX_FS:g} Hz")
-    seconds = len(body.samples) / body.fs
-    if seconds > svc.settings.max_record_seconds:
+    seconds, cfg = len(body.samples) / body.fs, svc.settings
+    if seconds > cfg.max_record_seconds:
         raise invalid(("body", "samples"), f"samples: {seconds:.0f} s of signal at {body.fs:g} Hz; at most "
-                                           f"{svc.settings.max_record_seconds:g} s per request", "too_long")
+                                           f"{cfg.max_record_seconds:g} s per request", "too_long")
+    work = len(body.samples) * body.fs
+    if work > cfg.max_record_work:  # the cost of finding the beats grows with the samples and the rate
+        raise invalid(("body", "samples"), f"samples: {len(body.samples)} samples at {body.fs:g} Hz is {work:.3g} "
+                                           f"samples x Hz of work; at most {cfg.max_record_work:.3g} per request, "
+                                           f"i.e. {cfg.max_record_work / body.fs ** 2:.3g} s at {body.fs:g} Hz: "
+                                           "send shorter segments", "too_long")
     try:  # the lead is checked as heartbeat predict checks an NPY file's: one unnamed column
         _, lead, notes = pick_lead(["lead0"], body.lead, "the segment", named=False)
     except DataError as exc:
@@ -98,8 +105,12 @@ def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request)
     try:
         rec = check_signal(Recording(np.asarray(body.samples, dtype=np.float64), body.fs, lead, "the segment",
                                      notes))
-        beats = recording_beats(rec, svc.model.inputs.window)  # the sampling rate is checked here, as by the CLI
+        # the sampling rate is checked here, as by the CLI; in a child process killed at the time limit
+        beats = call_with_time_limit(recording_beats, (rec, svc.model.inputs.window), cfg.record_time_limit)
         X, rhythm = svc.model.inputs.arrays(beats, f"model {svc.model.tag}")
+    except TimeLimit as exc:
+        raise invalid(("body", "samples"), f"samples: finding the beats of {seconds:.0f} s at {body.fs:g} Hz {exc} "
+                                           "(the record time limit): send shorter segments", "too_long") from None
     except RateError as exc:
         raise invalid(("body", "fs"), f"fs: {exc}") from exc
     except DataError as exc:
