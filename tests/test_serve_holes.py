@@ -213,3 +213,38 @@ def test_the_time_limit_kills_the_child():
     assert call_with_time_limit(sum, ([1, 2],), 5) == 3
     with pytest.raises(ValueError, match="invalid literal"):
         call_with_time_limit(int, ("x",), 5)
+
+
+# ---------------------------------------------------------------- 5. a model folder is a trust boundary
+@pytest.mark.parametrize("line,why", [
+    ("import this", "an import runs code when the config is parsed"),
+    ("from os import system", "an import runs code when the config is parsed"),
+    ("include 'gin/base.gin'", "include statements are not allowed"),
+    ("torch.optim.Adam.lr = 0.1", "'torch.optim.Adam' is not one of the project's configurables"),
+    ("fit.model = @CNN1D()", "the evaluated reference @CNN1D() is not allowed"),
+])
+def test_a_model_folder_asking_for_more_than_project_bindings_is_refused(model_dir, tmp_path, line, why):  # noqa: F811
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path / "evil"
+    shutil.copytree(model_dir, folder)
+    lines = (folder / "config.gin").read_text().splitlines()
+    (folder / "config.gin").write_text("\n".join(lines[:3] + [line] + lines[3:]) + "\n")
+    r = subprocess.run([sys.executable, "-m", "heartbeat.serve", "serve", "--model", str(folder), "--port", "1",
+                        "--db", f"sqlite:///{tmp_path / 's.db'}"], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"config.gin, line 4: {line!r}: {why}" in r.stderr
+    assert "Beautiful is better than ugly" not in r.stdout + r.stderr  # `import this` never ran
+
+
+def test_every_committed_model_folder_is_safe_to_serve():
+    from heartbeat.config import check_safe
+    from heartbeat.data.sources import project_root
+
+    folders = [d for d in (project_root() / "models").iterdir() if (d / "config.gin").exists()]
+    assert folders
+    for d in folders:
+        check_safe((d / "config.gin").read_text(), str(d / "config.gin"))

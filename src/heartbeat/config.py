@@ -29,11 +29,84 @@ def register_all() -> None:
     import heartbeat.fit  # noqa: F401  (fit)
 
 
-def parse_text(config: str, bindings: list[str] | None = None) -> None:
-    """Clear gin, then parse a config text (e.g. a model folder's config.gin) and extra bindings."""
+def parse_text(config: str, bindings: list[str] | None = None, safe: bool = False, where: str = "config") -> None:
+    """Clear gin, then parse a config text (e.g. a model folder's config.gin) and extra bindings.
+
+    ``safe``: the text comes from outside (a model folder the server loads) and may only bind the
+    project's own configurables (:func:`check_safe`); it is checked before gin runs any of it."""
     register_all()
+    if safe:
+        check_safe(config, where)
     gin.clear_config()
     gin.parse_config([config, *(bindings or [])])
+
+
+class _Recorder(gin.config_parser.ParserDelegate):
+    """Notes the references and macros a config text uses, without resolving any (nothing runs)."""
+
+    def __init__(self):
+        self.references: list[tuple[str, bool]] = []
+        self.macros: list[str] = []
+
+    def configurable_reference(self, scoped_configurable_name, evaluate):
+        self.references.append((scoped_configurable_name, evaluate))
+        return scoped_configurable_name
+
+    def macro(self, macro_name):
+        self.macros.append(macro_name)
+        return macro_name
+
+
+def _project_configurable(selector: str) -> bool:
+    try:
+        match = gin.config._REGISTRY.get_match(selector)
+    except Exception:  # an ambiguous or malformed selector
+        return False
+    return match is not None and (match.module or "").startswith("heartbeat.")
+
+
+def check_safe(config: str, where: str = "config") -> None:
+    """Refuse (ConfigError naming the line) a config text that asks for more than plain bindings of
+    the project's own configurables: ``import``/``from`` lines (gin runs them when it parses),
+    ``include`` (another file), a scope, a macro, an evaluated ``@name()`` reference, or a
+    configurable or reference that is not the project's. A model folder's ``config.gin`` written
+    by ``gin.operative_config_str()`` passes."""
+    register_all()
+    parser = gin.config_parser.ConfigParser(config, _Recorder())
+    lines = config.splitlines()
+
+    def refuse(location, why: str):
+        n = location.line_num
+        text = lines[n - 1].strip() if 0 < n <= len(lines) else ""
+        raise ConfigError(f"{where}, line {n}: {text!r}: {why}; a served model folder may only bind the "
+                          "project's own configurables (heartbeat.*)")
+
+    while True:
+        delegate = parser._delegate
+        delegate.references.clear()
+        delegate.macros.clear()
+        try:
+            statement = parser.parse_statement()
+        except SyntaxError as exc:
+            raise ConfigError(f"{where}, line {exc.lineno}: {exc.msg}") from None
+        if statement is None:
+            return
+        kind = type(statement).__name__
+        if kind == "ImportStatement":
+            refuse(statement.location, "an import runs code when the config is parsed")
+        if kind != "BindingStatement":
+            refuse(statement.location, f"{kind.removesuffix('Statement').lower()} statements are not allowed")
+        if statement.scope:
+            refuse(statement.location, f"the scope {statement.scope!r} is not allowed")
+        if not _project_configurable(statement.selector):
+            refuse(statement.location, f"{statement.selector!r} is not one of the project's configurables")
+        if delegate.macros:
+            refuse(statement.location, f"the macro %{delegate.macros[0]} is not allowed")
+        for name, evaluate in delegate.references:
+            if evaluate:
+                refuse(statement.location, f"the evaluated reference @{name}() is not allowed")
+            if "/" in name or not _project_configurable(name):
+                refuse(statement.location, f"@{name} is not one of the project's configurables")
 
 
 def parse(files: list[str | Path] | str | Path, bindings: list[str] | dict | None = None) -> None:

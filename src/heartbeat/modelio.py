@@ -175,8 +175,12 @@ def save_model(out: str | Path, model, config: str, info: "ModelInfo | dict", in
     return out
 
 
-def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") -> LoadedModel:
+def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu", safe: bool = False) -> LoadedModel:
     """Rebuild a model folder written by :func:`save_model`.
+
+    ``safe``: the folder is not trusted (the server loads it): its ``config.gin`` may only bind the
+    project's own configurables, with no ``import`` lines (heartbeat.config.check_safe), checked
+    before gin runs any of it.
 
     ``runtime='onnx'`` predicts with onnxruntime from the folder's ``model.onnx``
     (``heartbeat export``) instead of torch. ``device`` ('cpu', 'cuda', 'auto') is where a deep
@@ -200,7 +204,7 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu") ->
     task = record.task
     family = family_of(config)
     with preserved_gin():
-        parse_text(config)
+        parse_text(config, safe=safe, where=str(path / "config.gin"))
         model_cls = gin.get_bindings("fit")["model"]
         inputs = BeatInput()  # the window and rhythm the model was trained with (defaults for older folders)
         if family in BASELINES:

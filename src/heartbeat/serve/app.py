@@ -179,7 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
     """
     from heartbeat.modelio import load_model
 
-    model = load_model(settings.model_dir)
+    model = load_model(settings.model_dir, safe=True)  # a model folder is a trust boundary: no gin imports
     if settings.record_time_limit:  # /predict/record finds beats in a forked child: import its code once, here
         import heartbeat.data.wfdb_beats  # noqa: F401
         import heartbeat.detect  # noqa: F401
