@@ -248,3 +248,45 @@ def test_every_committed_model_folder_is_safe_to_serve():
     assert folders
     for d in folders:
         check_safe((d / "config.gin").read_text(), str(d / "config.gin"))
+
+
+# ---------------------------------------------------------------- 6. keys: revoke one, rotate, disable and enable
+def test_revoke_one_key_rotate_and_disable_then_enable_a_user(srv):
+    def me(key):
+        return srv.call("GET", "/me", key).status_code
+
+    first = srv.call("POST", "/users", ADMIN_KEY, json={"name": "kim", "role": "reader"}).json()["api_key"]
+    second = srv.call("POST", "/users/kim/keys", ADMIN_KEY).json()
+    listed = next(u for u in srv.call("GET", "/users", ADMIN_KEY).json() if u["name"] == "kim")
+    assert [k["prefix"] for k in listed["keys"]] == [first[:8] + "...", second["api_key"][:8] + "..."]
+    first_id = listed["keys"][0]["id"]
+
+    r = srv.call("DELETE", f"/users/kim/keys/{first_id}", ADMIN_KEY)  # revoke one key
+    assert r.status_code == 200 and r.json()["revoked_key_id"] == first_id
+    assert me(first) == 401 and me(second["api_key"]) == 200
+    assert srv.call("DELETE", f"/users/kim/keys/{first_id}", ADMIN_KEY).status_code == 404
+    assert srv.call("DELETE", f"/users/kim/keys/{2**63}", ADMIN_KEY).status_code == 422
+
+    rotated = srv.call("POST", "/users/kim/keys?revoke_others=true", ADMIN_KEY).json()  # rotate
+    assert rotated["revoked_key_ids"] == [second["key_id"]]
+    assert me(rotated["api_key"]) == 200 and me(second["api_key"]) == 401
+
+    assert srv.call("DELETE", "/users/kim", ADMIN_KEY).status_code == 200  # disable
+    assert me(rotated["api_key"]) == 401
+    again = srv.call("POST", "/users", ADMIN_KEY, json={"name": "kim", "role": "reader"})
+    assert again.status_code == 409 and "POST /users/kim/enable" in again.json()["detail"]
+    key_for_disabled = srv.call("POST", "/users/kim/keys", ADMIN_KEY)
+    assert key_for_disabled.status_code == 409 and "POST /users/kim/enable" in key_for_disabled.json()["detail"]
+
+    enabled = srv.call("POST", "/users/kim/enable", ADMIN_KEY)  # enable: a new key, the old ones stay revoked
+    assert enabled.status_code == 200 and enabled.json()["active"], enabled.text
+    assert me(enabled.json()["api_key"]) == 200 and me(rotated["api_key"]) == 401
+    assert srv.call("POST", "/users/kim/enable", ADMIN_KEY).status_code == 409
+    assert srv.call("POST", "/users/nobody/enable", ADMIN_KEY).status_code == 404
+
+
+def test_the_last_admin_keeps_a_credential(srv):
+    admin = next(u for u in srv.call("GET", "/users", ADMIN_KEY).json() if u["name"] == "admin")
+    assert len(admin["keys"]) == 1
+    r = srv.call("DELETE", f"/users/admin/keys/{admin['keys'][0]['id']}", ADMIN_KEY)
+    assert r.status_code == 409 and "last credential of the last active admin" in r.json()["detail"]

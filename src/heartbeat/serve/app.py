@@ -26,8 +26,10 @@ lowest role each accepts (:mod:`heartbeat.serve.auth`):
 - ``POST /feedback`` (clinician): ``{"prediction_id": 12, "label": "V"}``, a clinician's label
   for an earlier prediction;
 - ``POST /users`` (admin): ``{"name", "role", "password"?}`` -> the user and their API key
-  (shown once); ``GET /users``: every user, no secrets; ``POST /users/{name}/keys``: a new
-  key; ``DELETE /users/{name}``: disable a user, revoke their keys and tokens;
+  (shown once); ``GET /users``: every user and their keys' ids and prefixes, no secrets;
+  ``POST /users/{name}/keys``: a new key (``?revoke_others=true``: and revoke the others);
+  ``DELETE /users/{name}/keys/{id}``: revoke one key; ``DELETE /users/{name}``: disable a user,
+  revoke their keys and tokens; ``POST /users/{name}/enable``: re-enable, with a new key;
 - ``GET /retrain-requests`` (admin): every retraining request, open and done.
 
 ``/docs`` (Swagger UI, with an *Authorize* button for both credentials) and

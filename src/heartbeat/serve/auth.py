@@ -117,8 +117,10 @@ def create_user(session: Session, name: str, role: str, password: str | None = N
         raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
     if password is not None and len(password) < MIN_PASSWORD:
         raise ValueError(f"password: at least {MIN_PASSWORD} characters")
-    if session.scalar(select(User).where(User.name == name)) is not None:
-        raise LookupError(f"a user named {name!r} already exists")
+    existing = session.scalar(select(User).where(User.name == name))
+    if existing is not None:
+        raise LookupError(f"a user named {name!r} already exists" + (
+            "" if existing.active else f" (disabled: POST /users/{name}/enable re-enables it with a new key)"))
     user = User(name=name, role=role, created_by=created_by,
                 password_hash=hash_password(password) if password else None)
     session.add(user)
@@ -128,9 +130,26 @@ def create_user(session: Session, name: str, role: str, password: str | None = N
 
 
 def add_api_key(session: Session, user: User, key: str | None = None) -> str:
+    return add_key_row(session, user, key)[0]
+
+
+def add_key_row(session: Session, user: User, key: str | None = None) -> tuple[str, ApiKey]:
+    """A new API key for ``user``: (the key in clear, shown once; its row, with an id once flushed)."""
     key = key or new_api_key()
-    session.add(ApiKey(user_id=user.id, key_hash=sha256_hex(key), prefix=key[:8]))
-    return key
+    row = ApiKey(user_id=user.id, key_hash=sha256_hex(key), prefix=key[:8])
+    session.add(row)
+    session.flush()
+    return key, row
+
+
+def revoke_keys(session: Session, user: User, keep: int | None = None) -> list[int]:
+    """Revoke every active key of ``user`` but the one with id ``keep``; the ids revoked."""
+    rows = session.scalars(select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None),
+                                                ApiKey.id != (keep or 0))).all()
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+    return [row.id for row in rows]
 
 
 def lock_users(session: Session) -> None:
