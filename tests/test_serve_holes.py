@@ -290,3 +290,36 @@ def test_the_last_admin_keeps_a_credential(srv):
     assert len(admin["keys"]) == 1
     r = srv.call("DELETE", f"/users/admin/keys/{admin['keys'][0]['id']}", ADMIN_KEY)
     assert r.status_code == 409 and "last credential of the last active admin" in r.json()["detail"]
+
+
+# ---------------------------------------------------------------- 7. feedback: every label, who and when
+def test_every_label_is_kept_with_who_and_when_and_the_latest_counts(srv, good):
+    keys = {n: srv.call("POST", "/users", ADMIN_KEY, json={"name": n, "role": "clinician"}).json()["api_key"]
+            for n in ("dr.a", "dr.b")}
+    pid = srv.call("POST", "/predict", keys["dr.a"], json={"beat": good}).json()["id"]
+    first = srv.call("POST", "/feedback", keys["dr.a"], json={"prediction_id": pid, "label": "V"}).json()
+    second = srv.call("POST", "/feedback", keys["dr.b"], json={"prediction_id": pid, "label": "S"}).json()
+    assert (first["labels"], first["updated"], second["labels"], second["updated"]) == (1, False, 2, True)
+    h = srv.call("GET", f"/feedback/{pid}", keys["dr.a"]).json()
+    assert [(x["label"], x["by"]) for x in h["history"]] == [("V", "dr.a"), ("S", "dr.b")]
+    assert h["label"] == "S" and h["rule"] == "latest" and all(x["at"].endswith("Z") for x in h["history"])
+    assert srv.call("GET", f"/feedback/{pid}", ADMIN_KEY).status_code == 200
+    reader = srv.call("POST", "/users", ADMIN_KEY, json={"name": "rdr", "role": "reader"}).json()["api_key"]
+    assert srv.call("GET", f"/feedback/{pid}", reader).status_code == 403
+    assert srv.call("GET", "/feedback/999999", ADMIN_KEY).status_code == 404
+
+
+def test_monitoring_says_how_many_clinicians_stand_behind_a_degradation(srv, good):
+    key = srv.call("POST", "/users", ADMIN_KEY, json={"name": "dr.solo", "role": "clinician"}).json()["api_key"]
+    preds = srv.call("POST", "/predict/batch", key, json={"beats": [good] * 4}).json()["predictions"]
+    classes = ["N", "S", "V", "F", "Q"]
+    for p in preds:  # one clinician disagrees with every one
+        wrong = classes[(classes.index(p["predicted_class"]) + 1) % 5]
+        assert srv.call("POST", "/feedback", key, json={"prediction_id": p["id"], "label": wrong}).ok
+    m = srv.call("GET", "/monitoring", key).json()
+    assert m["degraded"] and m["recent_recall"]["clinicians"] == 1 and m["recent_recall"]["n"] == 4
+    assert "(labelled by 1 clinician)" in m["reason"]
+    assert m["recall"]["clinicians"] >= 2  # dr.a and dr.b's label of the test above, and dr.solo's
+    import re
+
+    assert re.search(r"\(labelled by \d clinicians?\)", m["retrain_requests"][-1]["reason"])  # when it was made

@@ -100,7 +100,8 @@ class Prediction(Base):
 
 
 class Feedback(Base):
-    """A clinician's label for one prediction; labelling it again replaces the label."""
+    """The label a prediction is judged and retrained by: the latest one a clinician gave (the
+    agreed rule, docs/serving.md); every label given, with who and when, is in :class:`Label`."""
 
     __tablename__ = "feedback"
 
@@ -111,6 +112,18 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     prediction: Mapped[Prediction] = relationship(back_populates="feedback")
+
+
+class Label(Base):
+    """Every label a clinician gave a prediction, with who and when: nothing is overwritten."""
+
+    __tablename__ = "feedback_labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id"), index=True)
+    label: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class RetrainRequest(Base):

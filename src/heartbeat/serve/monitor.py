@@ -2,8 +2,9 @@
 
 **Recall.** Over the predictions of the served model version that a clinician has labelled,
 per-class recall and macro recall (the mean over the classes present among the labels, as
-in :mod:`heartbeat.metrics`). The *recent* macro recall is taken over the ``recall_window``
-(K) most recently labelled predictions; once at least ``recall_min_labels`` of them exist
+in :mod:`heartbeat.metrics`), each prediction judged by its latest label. The *recent* macro recall
+is taken over the ``recall_window`` (K) most recently labelled predictions, and says how many
+clinicians gave those labels (``clinicians``; the degraded reason names it too); once at least ``recall_min_labels`` of them exist
 and it falls below ``recall_threshold``, the service is *degraded*: ``/health`` and
 ``/monitoring`` say so and a retraining request is written to the database (one open
 request per model version; ``heartbeat retrain`` closes it). The state is computed from the
@@ -164,24 +165,33 @@ class Monitor:
         self._reference_last_id: int | None = None  # id of the last served beat in a served reference
 
     # -------------------------------------------------------- recall
-    def labelled(self, session: Session, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, predictions) of this version's labelled predictions, most recently labelled first."""
-        q = (select(Feedback.label, Prediction.predicted).join(Prediction, Feedback.prediction_id == Prediction.id)
+    def labelled(self, session: Session, limit: int | None = None,
+                 who: bool = False) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(labels, predictions[, who labelled]) of this version's labelled predictions (their latest
+        labels), most recently labelled first."""
+        q = (select(Feedback.label, Prediction.predicted, Feedback.user_id)
+             .join(Prediction, Feedback.prediction_id == Prediction.id)
              .where(Prediction.model_version == self.version)
              .order_by(Feedback.updated_at.desc(), Feedback.id.desc()))
         rows = session.execute(q.limit(limit) if limit else q).all()
-        return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64)
+        out = tuple(np.array([r[i] for r in rows], dtype=np.int64) for i in range(3))
+        return out if who else out[:2]
 
     def recall_state(self, session: Session, overall: bool = False) -> dict:
         """The recent recall and the degraded verdict (and, if ``overall``, recall over every label)."""
         k = self.s.recall_window
-        y, p = self.labelled(session, None if overall else k)
+        y, p, who = self.labelled(session, None if overall else k, who=True)
         recent = recall_figures(y[:k], p[:k], self.classes)
+        clinicians = len(set(who[:k].tolist()))  # how many clinicians' labels the verdict stands on
+        recent["clinicians"] = clinicians
         judged = recent["n"] >= self.s.recall_min_labels
         degraded = judged and recent["recall_macro"] < self.s.recall_threshold
         reason = (f"macro recall {recent['recall_macro']:.3f} over the {recent['n']} most recently labelled "
-                  f"predictions is below {self.s.recall_threshold}") if degraded else None
-        return {"all": recall_figures(y, p, self.classes) if overall else None,
+                  f"predictions (labelled by {clinicians} clinician{'s' if clinicians != 1 else ''}) is below "
+                  f"{self.s.recall_threshold}") if degraded else None
+        overall_figures = {**recall_figures(y, p, self.classes), "clinicians": len(set(who.tolist()))} \
+            if overall else None
+        return {"all": overall_figures,
                 "recent": {**recent, "window": k, "threshold": self.s.recall_threshold,
                            "min_labels": self.s.recall_min_labels, "judged": judged},
                 "degraded": degraded, "reason": reason}
