@@ -36,7 +36,9 @@ def test_chunk_edges_lose_and_double_no_beat(monkeypatch, fs):
     """A long recording detected in chunks gives the peaks of one piece (to a sample), edges included."""
     x, truth = synthetic_ecg(fs=fs, seconds=400, seed=7)
     x = x[:truth[-1] + int(0.5 * fs)]  # beats to the end (its RR draws run out before 400 s)
-    whole = detect(x, fs)
+    from heartbeat.detect import fiducial
+
+    whole = fiducial(x, detect(x, fs), fs)  # one piece, by the same fiducial rule
     assert recording.OVERLAP_S >= CONTEXT_S
     monkeypatch.setattr(recording, "CHUNK_S", 61.7)  # six edges, none on a beat by design
     chunked = recording.detect_peaks(x, fs)
@@ -59,3 +61,19 @@ def test_detector_on_real_records(mitdb, record, least):
     ref, found = ref[outside(ref, episodes)], found[outside(found, episodes)]
     ref_idx, _ = match(ref, found, rec.fs)
     assert len(ref_idx) / len(ref) >= least and len(ref_idx) / len(found) >= least
+
+
+def test_the_fiducial_rule_moves_a_peak_to_the_apex_of_its_beat():
+    from heartbeat.detect import fiducial
+
+    fs = 360.0
+    x = np.zeros(3600)
+    apex = np.array([500, 1400, 2300])
+    for a in apex[:2]:
+        x[a - 10:a + 11] = np.hanning(21)  # an upright R wave
+    x[apex[2] - 15:apex[2] + 16] = -1.5 * np.hanning(31)  # a QS wave: its apex points down
+    np.testing.assert_array_equal(fiducial(x, apex + np.array([9, -12, 14]), fs), apex)
+    # peaks more than FIDUCIAL_S from the apex stay near where they were (the rule is local)
+    far = fiducial(x, np.array([500 + 40]), fs)
+    assert 500 <= far[0] <= 540
+    assert len(fiducial(x, np.array([], dtype=np.int64), fs)) == 0

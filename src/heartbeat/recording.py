@@ -200,19 +200,20 @@ def _is_float(v) -> bool:
 
 
 def detect_peaks(signal: np.ndarray, fs: float, progress: bool = False) -> np.ndarray:
-    """R-peak sample indices (sorted, unique) found by :func:`heartbeat.detect.detect`.
+    """R-peak sample indices (sorted, unique) found by :func:`heartbeat.detect.detect`, each moved to the R
+    (or QS) apex by :func:`heartbeat.detect.fiducial`, where the annotated peaks the models learnt at lie.
 
     A recording longer than :data:`CHUNK_S` is detected in chunks of that length, each seeing
     :data:`OVERLAP_S` of its neighbours (more than the detector's reach, :data:`heartbeat.detect.CONTEXT_S`,
     so a peak near an edge is decided as in one piece), a peak kept by the chunk it falls in, with
     progress shown past 30 minutes; a peak found twice across a boundary (within the refractory
     period) is kept once."""
-    from heartbeat.detect import REFRACTORY_S, detect
+    from heartbeat.detect import REFRACTORY_S, detect, fiducial
 
     x = np.asarray(signal, dtype=np.float64)
     step, pad = int(CHUNK_S * fs), int(OVERLAP_S * fs)
     if len(x) <= step + pad:
-        return np.unique(detect(x, fs))
+        return fiducial(x, np.unique(detect(x, fs)), fs)
     progress = progress and len(x) > 1800 * fs
     parts = []
     for start in range(0, len(x), step):
@@ -226,7 +227,7 @@ def detect_peaks(signal: np.ndarray, fs: float, progress: bool = False) -> np.nd
         print(file=sys.stderr)
     peaks = np.unique(np.concatenate(parts))
     keep = np.concatenate([[True], np.diff(peaks) >= REFRACTORY_S * fs])
-    return peaks[keep]
+    return fiducial(x, peaks[keep], fs)
 
 
 def recording_beats(rec: Recording, window: str, peaks: np.ndarray | None = None, progress: bool = False) -> BeatSet:
