@@ -28,7 +28,10 @@ import pandas as pd  # noqa: E402
 
 
 def detectors(which: list[str] | None = None):
-    from heartbeat.detect import detect
+    from heartbeat.recording import detect_peaks
+
+    def heartbeat(x, fs):  # what predict, ec57 and the service run: the detector, in chunks, then the fiducial rule
+        return detect_peaks(x, fs)
 
     def sleepecg(x, fs):
         from sleepecg import detect_heartbeats
@@ -42,7 +45,7 @@ def detectors(which: list[str] | None = None):
         from wfdb.processing import xqrs_detect
         return xqrs_detect(x, fs, verbose=False)
 
-    every = {"heartbeat": detect, "sleepecg": sleepecg, "neurokit2": neurokit2, "xqrs": xqrs}
+    every = {"heartbeat": heartbeat, "sleepecg": sleepecg, "neurokit2": neurokit2, "xqrs": xqrs}
     return {k: v for k, v in every.items() if which is None or k in which}
 
 

@@ -150,8 +150,10 @@ def raw_recording_section(results: Path) -> list[str]:
         d = pd.read_csv(det)
         d = d[["detector", "records", "annotated", "fn", "fp", "Se", "P+", "x_realtime", "median_offset_ms"]]
         out += ["**R-peak detectors** (`python bench/detectors.py`): every shared record, lead MLII, matched to the "
-                "annotated beats within 150 ms; `x_realtime` is seconds of ECG per second of detection, one thread; "
-                "`+refine` moves each peak to the largest deflection within 50 ms.", "",
+                "annotated beats within 150 ms as `heartbeat ec57` matches them; `x_realtime` is seconds of ECG per "
+                "second of detection, one thread; `heartbeat` is `heartbeat.detect` with its fiducial rule, as "
+                "`predict`, `ec57` and the service run it (DS1, DS2 and the non-paced records apart: "
+                "`results/bench/detectors_by_set.csv`).", "",
                 markdown(d.rename(columns={"fn": "missed", "fp": "extra"})), ""]
     rows = [json.loads(p.read_text()) for p in sorted((results / "endtoend").glob("*.json"))]
     if rows:
