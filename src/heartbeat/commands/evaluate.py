@@ -108,6 +108,11 @@ def cmd_endtoend(args) -> int:
     records = args.records.split(",") if args.records else None
     print(f"end-to-end: {model.tag} on {args.data}: detected R peaks against the annotated beats", file=sys.stderr)
     per, summary = end_to_end(model, args.data, records, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    if model.info.get("split") == "ds1ds2":  # scored on DS2 by default: a look, logged
+        from heartbeat.looks import log_look
+
+        log_look("heartbeat endtoend", f"{model.tag} on {summary['records']} records", model.config,
+                 {"macro_Se": summary.get("macro_Se_detected")})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     per.to_csv(out / f"{model.tag}_per_record.csv", index=False, float_format="%.5f")
