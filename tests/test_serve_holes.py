@@ -323,3 +323,79 @@ def test_monitoring_says_how_many_clinicians_stand_behind_a_degradation(srv, goo
     import re
 
     assert re.search(r"\(labelled by \d clinicians?\)", m["retrain_requests"][-1]["reason"])  # when it was made
+
+
+# ---------------------------------------------------------------- 8. retraining a rhythm model from real feedback
+def test_retrain_a_rhythm_model_from_the_feedback_of_its_server(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from test_recording import synthetic_ecg
+
+    import heartbeat as hb
+    from heartbeat.data import BeatSet, write_beats
+    from heartbeat.data.context import ALL_RHYTHM_NAMES
+    from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
+    from heartbeat.modelio import load_model
+
+    beats = synthetic_beats(2000, seed=0)
+    times = np.cumsum(np.where(beats.y == 1, 0.45, 0.85))
+    rng = np.random.default_rng(0)  # 19 per-beat columns, as beats built from records carry; the model takes 8
+    context = rng.normal(size=(len(beats), len(ALL_RHYTHM_NAMES) - len(RHYTHM_NAMES))).astype(np.float32)
+    data = write_beats(BeatSet(X=beats.X, y=beats.y, task="mitbih", record=np.arange(len(beats)) % 4,
+                               rhythm=np.hstack([rhythm_features(times), context]), rhythm_names=ALL_RHYTHM_NAMES),
+                       tmp_path / "beats.parq")
+    model = tmp_path / "models" / "rhythm"
+    hb.train("gin/models/cnn1d.gin", {"fit.beats_per_epoch": 1000, "CNN1D.channels": 8, "BeatInput.rhythm": True},
+             data=hb.load_data(data), out=model, epochs=1)
+
+    srv = Server(model, tmp_path / "serve.db", tmp_path).start()
+    try:
+        key = srv.call("POST", "/users", ADMIN_KEY, json={"name": "dr.r", "role": "clinician"}).json()["api_key"]
+        x, _ = synthetic_ecg(fs=360, seconds=20)
+        rec = srv.call("POST", "/predict/record", key, json={"samples": x.round(4).tolist(), "fs": 360})
+        assert rec.status_code == 200, rec.text
+        one = srv.call("POST", "/predict", key, json={"beat": [float(v) for v in beats.X[0]],
+                                                      "rhythm": [float(v) for v in rhythm_features(times)[0]]})
+        assert one.status_code == 200, one.text
+        ids = [b["id"] for b in rec.json()["beats"]] + [one.json()["id"]]
+        for i, pid in enumerate(ids):
+            assert srv.call("POST", "/feedback", key, json={"prediction_id": pid, "label": "NSV"[i % 3]}).ok
+    finally:
+        srv.stop()
+
+    out = tmp_path / "models" / "rhythm-r1"
+    r = subprocess.run([sys.executable, "-m", "heartbeat.serve", "retrain", "--model", str(model), "--data", str(data),
+                        "--db", f"sqlite:///{tmp_path / 'serve.db'}", "--epochs", "1", "--threads", "1",
+                        "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"feedback beats: {len(ids)}" in r.stdout
+    info = json.loads((out / "metrics.json").read_text())
+    assert info["feedback_beats"] == len(ids) and info["feedback_skipped"] == {}
+    before, after = load_model(model), load_model(out)
+    assert after.inputs == before.inputs and after.inputs.names == RHYTHM_NAMES
+    P = after.predict_proba(beats.X[:5], rhythm=rhythm_features(times)[:5])
+    assert P.shape == (5, 5) and np.isfinite(P).all()
+
+
+def test_an_older_database_gets_the_new_prediction_columns(tmp_path):
+    import sqlalchemy as sa
+
+    from heartbeat.serve.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    with old.begin() as c:  # the predictions table as an older version made it
+        c.execute(sa.text("CREATE TABLE predictions (id INTEGER PRIMARY KEY, created_at DATETIME, user_id INTEGER, "
+                          "model_version VARCHAR(200), task VARCHAR(16), input_hash VARCHAR(64), beat BLOB, "
+                          "probabilities JSON, predicted INTEGER, abnormal BOOLEAN)"))
+        c.execute(sa.text("INSERT INTO predictions VALUES (1, '2026-01-01', NULL, 'v', 'mitbih', 'h', x'00', "
+                          "'[1]', 0, 0)"))
+    old.dispose()
+    engine = make_engine(url)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("predictions")}
+    assert {"rhythm", "rhythm_names", "window"} <= columns
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT id, window FROM predictions")).all() == [(1, None)]
+    engine.dispose()

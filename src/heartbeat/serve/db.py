@@ -15,6 +15,7 @@ has labelled it. Times are naive UTC.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -96,6 +97,11 @@ class Prediction(Base):
     probabilities: Mapped[list] = mapped_column(JSON)
     predicted: Mapped[int] = mapped_column(Integer)
     abnormal: Mapped[bool] = mapped_column(Boolean)
+    # what a model with rhythm input took besides the beat, so that a label can retrain it: the per-beat
+    # features (float32 bytes, (k,)) named by rhythm_names (BeatInput.names), and the beat's window
+    rhythm: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    rhythm_names: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    window: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: stored before it was kept
     feedback: Mapped["Feedback | None"] = relationship(back_populates="prediction")
 
 
@@ -161,7 +167,26 @@ def make_engine(url: str | None = None) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     Base.metadata.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the nullable columns a newer version declares to tables an older one created (create_all
+    makes only missing tables): the one schema change so far, without a migration tool."""
+    from sqlalchemy import inspect, text
+
+    added = []
+    inspector = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                kind = column.type.compile(dialect=engine.dialect)
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -185,14 +210,54 @@ def beats_of(blobs: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), BEAT_LEN).astype(np.float32)
 
 
-def labelled_beats(session: Session, task: str, model_version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Every clinician-labelled beat of ``task`` (optionally of one model version): (X (n, 187), y (n,))."""
+def labelled_beats(session: Session, task: str, model_version: str | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Every clinician-labelled beat of ``task`` (optionally of one model version): (X (n, 187), y (n,)),
+    each by its latest label."""
     q = (select(Prediction.beat, Feedback.label).join(Feedback, Feedback.prediction_id == Prediction.id)
          .where(Prediction.task == task).order_by(Prediction.id))
     if model_version is not None:
         q = q.where(Prediction.model_version == model_version)
     rows = session.execute(q).all()
     return beats_of([r[0] for r in rows]), np.array([r[1] for r in rows], dtype=np.int64)
+
+
+@dataclass
+class Labelled:
+    """The labelled beats a model with given inputs can learn from, and what was left out and why."""
+
+    X: np.ndarray               # (n, 187)
+    y: np.ndarray               # (n,)
+    rhythm: np.ndarray | None   # (n, len(names)), or None for a beat-only model
+    skipped: dict[str, int]     # reason -> labelled beats left out
+
+
+def labelled_inputs(session: Session, task: str, names: tuple[str, ...] = (), window: str = "kachuee") -> Labelled:
+    """Every labelled beat of ``task`` that a model taking ``window`` beats and the per-beat features
+    ``names`` (BeatInput.names; empty: beat-only) can learn from, by its latest label. A beat stored
+    without those features (a beat-only model's prediction, or one stored before they were kept) or of
+    another window is left out and counted: guessing its rhythm would teach the model a wrong one."""
+    rows = session.execute(select(Prediction.beat, Feedback.label, Prediction.rhythm, Prediction.rhythm_names,
+                                  Prediction.window)
+                           .join(Feedback, Feedback.prediction_id == Prediction.id)
+                           .where(Prediction.task == task).order_by(Prediction.id)).all()
+    keep, rhythms, skipped = [], [], {}
+    for i, (_beat, _label, blob, have, win) in enumerate(rows):
+        if (win or "kachuee") != window:  # a beat stored before windows were kept is a kachuee beat
+            skipped[f"{win} window, the model takes {window}"] = skipped.get(f"{win} window, the model takes {window}", 0) + 1
+            continue
+        if names:
+            have = tuple(have or ())
+            if blob is None or any(c not in have for c in names):
+                skipped["no stored rhythm"] = skipped.get("no stored rhythm", 0) + 1
+                continue
+            values = np.frombuffer(blob, dtype="<f4")
+            rhythms.append(values[[have.index(c) for c in names]])
+        keep.append(i)
+    X = beats_of([rows[i][0] for i in keep])
+    y = np.array([rows[i][1] for i in keep], dtype=np.int64)
+    R = (np.stack(rhythms).astype(np.float32) if rhythms else np.zeros((0, len(names)), np.float32)) if names else None
+    return Labelled(X, y, R, skipped)
 
 
 def count(session: Session, model, *where) -> int:

@@ -3,7 +3,10 @@
 The model folder's own ``config.gin`` is parsed again (same family, bindings and ``fit.*``),
 the original data is loaded with the folder's task, split and seed (``metrics.json``; or
 ``--data PATH``), and the validation side is carved exactly as at first, so the new
-version's validation metrics compare like for like with the old one's. Every beat a
+version's validation metrics compare like for like with the old one's. A model with rhythm
+input learns from the labelled beats the service stored with that rhythm (the model's own
+``BeatInput.names`` and window); the training side keeps the same features, so the new folder
+takes the same inputs as the source. Labelled beats without them are left out and counted. Every beat a
 clinician labelled in the service's database (any model version of the same task) is added
 to the *training* side only (``feedback_repeat`` times, to give a few hundred labels weight
 beside tens of thousands of beats). The result is a new model folder with a drift reference
@@ -25,7 +28,9 @@ from sqlalchemy import select
 from heartbeat.data import BeatSet, DataError, Dataset, load_dataset, split, valid_split
 from heartbeat.data.sample import SAMPLE_NAME, sample_dir
 from heartbeat.data.sources import default_source
-from heartbeat.serve.db import RetrainRequest, labelled_beats, make_engine, redact, session_factory, utcnow
+from heartbeat.inputs import BeatInput
+from heartbeat.serve.db import (Labelled, RetrainRequest, labelled_beats, labelled_inputs, make_engine, redact,
+                                session_factory, utcnow)
 from heartbeat.serve.monitor import write_reference
 
 
@@ -74,6 +79,26 @@ def feedback_beats(db_url: str, task: str) -> tuple[np.ndarray, np.ndarray]:
         engine.dispose()
 
 
+def feedback_inputs(db_url: str, task: str, names: tuple[str, ...], window: str) -> Labelled:
+    """The labelled beats of ``db_url`` a model taking ``window`` beats and the features ``names`` learns from."""
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine)() as s:
+            return labelled_inputs(s, task, names, window)
+    finally:
+        engine.dispose()
+
+
+def with_features(beats: BeatSet, inputs: BeatInput, who: str) -> BeatSet:
+    """``beats`` with only the per-beat features the model takes (``inputs.names``, in that order): beats
+    from records carry 19 (heartbeat.data.context.ALL_RHYTHM_NAMES), a model takes some of them, and the
+    labelled beats stored by the service carry exactly those."""
+    from dataclasses import replace
+
+    _, rhythm = inputs.arrays(beats, who)  # a DataError names what is missing
+    return replace(beats, rhythm=np.ascontiguousarray(rhythm, dtype=np.float32), rhythm_names=inputs.names)
+
+
 def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str | None = None,
             out: str | Path | None = None, register: str | None = None, epochs: int | None = None,
             feedback_repeat: int = 1, on_epoch=None) -> RetrainResult:
@@ -98,11 +123,16 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
     seed = int(info.get("seed", 0))
     train, valid = valid_split(dataset, float(info.get("valid_size", 0.2)), seed)
 
+    inputs = BeatInput()  # the window and per-beat features the model takes, from its config.gin
+    names = inputs.names
     if db_url is not None:
-        X_fb, y_fb = feedback_beats(db_url, task)
+        fb = feedback_inputs(db_url, task, names, inputs.window)
     else:
-        X_fb, y_fb = np.zeros((0, train.X.shape[1]), np.float32), np.zeros(0, np.int64)
-    labelled = BeatSet(X_fb, y_fb, task)
+        fb = Labelled(np.zeros((0, train.X.shape[1]), np.float32), np.zeros(0, np.int64),
+                      np.zeros((0, len(names)), np.float32) if names else None, {})
+    if names:  # the training side keeps only the model's own features, so the labelled beats line up with it
+        train = with_features(train, inputs, f"model {model_dir.name}")
+    labelled = BeatSet(fb.X, fb.y, task, rhythm=fb.rhythm, rhythm_names=names if names else (), window=inputs.window)
     parts = [train] + [labelled] * (feedback_repeat if len(labelled) else 0)
     train_all = BeatSet.concat(parts) if len(parts) > 1 else train
 
@@ -115,7 +145,7 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
         "valid": result.metrics, "history": result.history,
         "retrained_from": {"tag": info.get("tag", model_dir.name), "version": folder_version(model_dir),
                            "path": str(model_dir), "valid": info.get("valid")},
-        "feedback_beats": int(len(labelled)), "feedback_repeat": feedback_repeat,
+        "feedback_beats": int(len(labelled)), "feedback_repeat": feedback_repeat, "feedback_skipped": fb.skipped,
         "feedback_classes": {c: int(n) for c, n in labelled.class_counts().items()},
         "feedback_db": redact(db_url) if db_url else None, "train_beats": int(len(train_all)),
     }
@@ -153,6 +183,8 @@ def describe_run(result: RetrainResult, old_valid: dict | None, out=None) -> Non
     print(f"feedback beats: {result.feedback_beats} ("
           + ", ".join(f"{c} {n}" for c, n in info["feedback_classes"].items()) + f"), "
           f"x{info['feedback_repeat']}; training beats {info['train_beats']}", file=out)
+    for why, n in (info.get("feedback_skipped") or {}).items():
+        print(f"left out {n} labelled beat(s): {why}", file=out)
     keys = ("recall_macro", "f2_macro", "f1_macro", "accuracy")
     print(f"{'valid metric':<16}{'before':>10}{'after':>10}", file=out)
     for k in keys + tuple(f"recall_{c}" for c in info["classes"]):
