@@ -408,13 +408,52 @@ def test_a_restart_keeps_users_tokens_predictions_feedback_and_state(watched):
     assert watched.call("GET", "/health").json()["status"] == "degraded"
 
 
-@pytest.mark.skipif(not os.environ.get("HEARTBEAT_TEST_POSTGRES"),
-                    reason="set HEARTBEAT_TEST_POSTGRES to a scratch PostgreSQL URL (its tables are dropped)")
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"  # the CI machine's (trust)
+
+
+def scratch_database(kind: str, tmp_path):
+    """A database URL of ``kind`` for one test, and how to drop it: a SQLite file, or a fresh PostgreSQL
+    database on $HEARTBEAT_TEST_POSTGRES_ADMIN (default: the CI machine's 127.0.0.1:5432), dropped after
+    (never the shared 'test' database, which other runs may use). Skips, saying why, without PostgreSQL."""
+    import os
+    import uuid
+
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'serve.db'}", lambda: None
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    admin = os.environ.get("HEARTBEAT_TEST_POSTGRES_ADMIN", POSTGRES_ADMIN_URL)
+    try:
+        import psycopg  # noqa: F401
+
+        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        name = f"heartbeat_test_{uuid.uuid4().hex[:12]}"
+        with engine.connect() as c:
+            c.execute(sa.text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # no driver, no server, no right to create a database
+        pytest.skip(f"PostgreSQL is not available at {make_url(admin).render_as_string(hide_password=True)} "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); set HEARTBEAT_TEST_POSTGRES_ADMIN "
+                    "to a server where a scratch database may be created")
+
+    def drop():
+        with engine.connect() as c:
+            c.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
+
+    return make_url(admin).set(database=name).render_as_string(hide_password=False), drop
+
+
 def test_postgresql_keeps_everything_across_a_restart(model_dir, tmp_path, beats):
-    url = os.environ["HEARTBEAT_TEST_POSTGRES"]
-    engine = make_engine(url)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    """On $HEARTBEAT_TEST_POSTGRES (a scratch URL: its tables are dropped), else on a fresh database of the
+    server scratch_database finds; skipped, saying why, without PostgreSQL."""
+    if os.environ.get("HEARTBEAT_TEST_POSTGRES"):
+        url, drop = os.environ["HEARTBEAT_TEST_POSTGRES"], lambda: None
+        engine = make_engine(url)
+        Base.metadata.drop_all(engine)
+        engine.dispose()
+    else:
+        url, drop = scratch_database("postgresql", tmp_path)
     srv = Server(model_dir, url, tmp_path, "--recall-min-labels", "2", "--recall-window", "2").start()
     try:
         key = srv.call("POST", "/users", ADMIN_KEY, json={"name": "pg", "role": "clinician"}).json()["api_key"]
@@ -435,6 +474,7 @@ def test_postgresql_keeps_everything_across_a_restart(model_dir, tmp_path, beats
         assert password is None or password not in srv.log.read_text()
     finally:
         srv.stop()
+        drop()
 
 
 # ---------------------------------------------------------------- pieces, in process

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from test_serve import ADMIN_KEY, Server, body, model_dir  # noqa: F401  (model_dir: the fixture)
+from test_serve import ADMIN_KEY, Server, model_dir, scratch_database  # noqa: F401  (model_dir: the fixture)
 
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.serve.monitor import Reference
@@ -106,8 +106,8 @@ def active_admins(srv) -> list[str]:
 
 
 @pytest.fixture()
-def admins(model_dir, tmp_path):  # noqa: F811
-    s = Server(model_dir, tmp_path / "serve.db", tmp_path, "--workers", "2").start()
+def admins(model_dir, tmp_path, db_url):  # noqa: F811
+    s = Server(model_dir, db_url, tmp_path, "--workers", "2").start()
     yield s
     s.stop()
 
@@ -399,3 +399,47 @@ def test_an_older_database_gets_the_new_prediction_columns(tmp_path):
     with engine.connect() as c:
         assert c.execute(sa.text("SELECT id, window FROM predictions")).all() == [(1, None)]
     engine.dispose()
+
+
+# ---------------------------------------------------------------- 9. shared throttling; SQLite and PostgreSQL
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    url, drop = scratch_database(request.param, tmp_path)
+    yield url
+    drop()
+
+
+def test_a_lockout_holds_across_two_workers(model_dir, tmp_path, db_url):  # noqa: F811
+    s = Server(model_dir, db_url, tmp_path, "--workers", "2", "--max-failures", "5", "--failure-window", "60",
+               "--lockout-seconds", "60").start()
+    try:
+        codes = [s.call("GET", "/me", "hbk_wrong-" + str(i), headers={"Connection": "close"}).status_code
+                 for i in range(40)]
+        assert codes == [401] * 5 + [429] * 35, codes  # per worker, 15 and 20 of 40 used to be 401
+        assert s.call("GET", "/me", ADMIN_KEY, headers={"Connection": "close"}).status_code == 429
+        assert s.call("GET", "/health").status_code == 200
+    finally:
+        s.stop()
+
+
+def test_db_throttle_counts_in_the_database_and_prunes(tmp_path):
+    from heartbeat.serve.db import AuthFailure, Lockout, count, make_engine, session_factory
+    from heartbeat.serve.guard import DbThrottle
+
+    sessions = session_factory(make_engine(f"sqlite:///{tmp_path / 't.db'}"))
+    now = [1000.0]
+    a = DbThrottle(sessions, max_failures=3, window=10, lockout=5, clock=lambda: now[0])
+    b = DbThrottle(sessions, max_failures=3, window=10, lockout=5, clock=lambda: now[0])  # another worker
+    assert a.fail(("ip", "x")) == 0 and b.fail(("ip", "x")) == 0 and a.fail(("ip", "x")) == 5
+    assert b.retry_after(("ip", "x")) == 5 and b.retry_after(("ip", "y")) == 0
+    now[0] += 6
+    assert a.retry_after(("ip", "x")) == 0
+    b.fail(("user", "u"))
+    now[0] += 11  # past the window: the old failure no longer counts
+    assert b.fail(("user", "u")) == 0 and b.fail(("user", "u")) == 0 and b.fail(("user", "u")) == 5
+    b.succeed(("user", "u"))
+    a.calls = DbThrottle.PRUNE_EVERY - 1
+    now[0] += 100
+    a.fail(("ip", "z"))
+    with sessions() as s:
+        assert count(s, Lockout) == 0 and count(s, AuthFailure) == 1

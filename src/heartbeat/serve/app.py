@@ -65,7 +65,7 @@ from heartbeat.serve import auth
 from heartbeat.serve.db import make_engine, redact, session_factory
 from heartbeat.serve.deps import Service
 from heartbeat.serve.docs import add_docs
-from heartbeat.serve.guard import Guard, Throttle
+from heartbeat.serve.guard import DbThrottle, Guard
 from heartbeat.serve.monitor import Monitor, MonitorSettings, read_reference
 from heartbeat.serve.routes import monitoring, predict, users
 from heartbeat.serve.routes import service as service_routes
@@ -213,7 +213,8 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs else None)
     if settings.docs:
         add_docs(app, "/openapi.json")
-    throttle = Throttle(settings.max_failures, settings.failure_window, settings.lockout)
+    # in the database: every worker (--workers N) counts the same failures and honours the same lockouts
+    throttle = DbThrottle(sessions, settings.max_failures, settings.failure_window, settings.lockout)
     app.state.service = Service(settings, model, version, sessions, monitor, throttle)
 
     def authenticate(key: str | None, bearer: str | None) -> auth.Principal:

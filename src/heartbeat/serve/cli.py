@@ -233,7 +233,7 @@ def add_parsers(sub) -> None:
                         "as the client's address (default: none; every client is the connecting address)")
     s.add_argument("--workers", type=int, default=1,
                    help="server processes (uvicorn workers) sharing the port and the database (default: 1); "
-                        "the failed-credential counts are per worker")
+                        "they share the failed-credential counts and lockouts through the database")
     s.add_argument("--max-failures", type=int, default=10,
                    help="failed credentials from one address, or failed logins of one user, that start a lockout "
                         "(default: 10)")

@@ -148,6 +148,28 @@ class RetrainRequest(Base):
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class AuthFailure(Base):
+    """One failed credential of a throttle key (``ip:<address>``, ``user:<name>``), at a wall-clock
+    time: every worker process counts the same failures (heartbeat.serve.guard.DbThrottle)."""
+
+    __tablename__ = "auth_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+class Lockout(Base):
+    """A throttle key locked out until a wall-clock time (seconds since the epoch). A key may have
+    several rows (two workers locking it out at once both write one): the latest ``until`` counts."""
+
+    __tablename__ = "lockouts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    until: Mapped[float] = mapped_column(Float)
+
+
 def make_engine(url: str | None = None) -> Engine:
     """An engine for ``url`` (default: :func:`default_url`) with the tables created.
 

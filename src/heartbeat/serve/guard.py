@@ -5,7 +5,9 @@
 1. **Throttling.** A client address (or, at ``/token``, a user name) with ``max_failures`` failed
    credentials within ``window`` seconds is locked out for ``lockout`` seconds: every request
    from it gets 429 with ``Retry-After``, a correct credential included, until the lockout
-   expires. Each lockout is logged with the address and user name, never the secret.
+   expires. Each lockout is logged with the address and user name, never the secret. The
+   service counts in its database (:class:`DbThrottle`), so all worker processes share the
+   counts; :class:`Throttle` is the same rule in one process's memory.
 2. **Authentication first.** Every path but the open ones (``/health``, ``/token``, the API
    docs) needs a valid credential before its body is read, so an unauthenticated request gets
    401 whatever it sends, and learns nothing about the body it should have sent.
@@ -43,7 +45,7 @@ MAX_KEYS = 100_000  # failure records kept at most: a flood of made-up user name
 class Throttle:
     """Failures per key (``("ip", address)``, ``("user", name)``) in a sliding window, and lockouts.
 
-    In memory, per server process (with ``--workers N`` each worker counts its own), guarded by a
+    In memory, per server process (the service uses :class:`DbThrottle`, shared by its workers), guarded by a
     lock (the event loop and ``/token``'s worker threads both use it), and pruned so that it keeps
     at most :data:`MAX_KEYS` keys: old failures fall out of the window, expired lockouts are dropped.
     """
@@ -91,6 +93,68 @@ class Throttle:
             self.failures.pop(next(iter(self.failures)))
 
 
+class DbThrottle:
+    """:class:`Throttle`'s rule, kept in the service's database, so that every worker process
+    (``--workers N``) and a restart see the same failures and lockouts.
+
+    Times are wall-clock seconds (processes share no monotonic clock). A failure is a row; the
+    failures of a key older than the window are deleted when it fails again, and every
+    ``PRUNE_EVERY`` failures all expired rows go, so the tables stay as small as the traffic of
+    one window. Two workers that lock a key out at once each write a lockout row; the latest counts."""
+
+    PRUNE_EVERY = 200
+
+    def __init__(self, sessions, max_failures: int = 10, window: float = 60.0, lockout: float = 60.0,
+                 clock: Callable[[], float] = time.time):
+        self.sessions, self.max_failures, self.window, self.lockout = sessions, max_failures, window, lockout
+        self.clock, self.calls = clock, 0
+
+    @staticmethod
+    def _key(key: tuple) -> str:
+        kind, value = key
+        return f"{kind}:{value}"[:200]
+
+    def retry_after(self, *keys: tuple) -> float:
+        from sqlalchemy import func, select
+
+        from heartbeat.serve.db import Lockout
+
+        now = self.clock()
+        with self.sessions() as s:
+            until = s.scalar(select(func.max(Lockout.until)).where(Lockout.key.in_([self._key(k) for k in keys])))
+        return max((until or 0.0) - now, 0.0)
+
+    def fail(self, *keys: tuple) -> float:
+        from sqlalchemy import delete, func, select
+
+        from heartbeat.serve.db import AuthFailure, Lockout
+
+        now, started = self.clock(), 0.0
+        self.calls += 1
+        with self.sessions.begin() as s:
+            if self.calls % self.PRUNE_EVERY == 0:
+                s.execute(delete(AuthFailure).where(AuthFailure.at <= now - self.window))
+                s.execute(delete(Lockout).where(Lockout.until <= now))
+            for k in map(self._key, keys):
+                s.execute(delete(AuthFailure).where(AuthFailure.key == k, AuthFailure.at <= now - self.window))
+                s.add(AuthFailure(key=k, at=now))
+                s.flush()
+                n = s.scalar(select(func.count()).select_from(AuthFailure).where(AuthFailure.key == k)) or 0
+                if n >= self.max_failures:
+                    s.execute(delete(AuthFailure).where(AuthFailure.key == k))
+                    s.add(Lockout(key=k, until=now + self.lockout))
+                    started = self.lockout
+        return started
+
+    def succeed(self, *keys: tuple) -> None:
+        from sqlalchemy import delete
+
+        from heartbeat.serve.db import AuthFailure
+
+        with self.sessions.begin() as s:
+            s.execute(delete(AuthFailure).where(AuthFailure.key.in_([self._key(k) for k in keys])))
+
+
 async def _respond(send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
     head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -126,7 +190,7 @@ class Guard:
             return await self.app(scope, receive, send)
         path, client = scope["path"], (scope.get("client") or ("unknown", 0))[0]
         if path not in OPEN_PATHS:  # /health answers a locked-out address too (a probe behind it sees the truth)
-            retry = self.throttle.retry_after(("ip", client))
+            retry = await anyio.to_thread.run_sync(self.throttle.retry_after, ("ip", client))  # it may read the db
             if retry > 0:
                 return await _respond(send, *too_many(retry))
             headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -140,7 +204,7 @@ class Guard:
                 if status != 401:
                     raise
                 if key or bearer:  # a wrong credential counts; a missing one is only a 401
-                    locked = self.throttle.fail(("ip", client))
+                    locked = await anyio.to_thread.run_sync(self.throttle.fail, ("ip", client))
                     if locked:
                         log.warning("lockout", extra={"fields": {"client": client, "path": path,
                                                                  "seconds": locked, "why": "failed credentials"}})
