@@ -160,7 +160,7 @@ def score_on_sample(models_root: str | Path, on: str, log=print) -> tuple[pd.Dat
                     "trained_on_records": "not recorded" if seen is None else (",".join(seen) or "none")})
         rows.append(row)
         trained = ("which of them it trained on is not recorded" if seen is None
-                   else f"it trained on {'records ' + ','.join(seen) if seen else 'none'} of them")
+                   else f"it trained on {('record ' if len(seen) == 1 else 'records ') + ','.join(seen) if seen else 'none'} of them")
         log(f"  {model.tag:<22} {len(beats):>5} sample beats  Recallmacro {row['Recallmacro']:.4f}  "
             f"({'rhythm, ' if model.inputs.rhythm else ''}{window} window; {trained})")
     return pd.DataFrame(rows), warnings
