@@ -100,3 +100,27 @@ def test_a_broken_operating_point_is_a_clear_error(tiny, tmp_path):
     (out / OPERATING_FILE).write_text(json.dumps({"weights": dict.fromkeys(CLASSES, -1.0)}))
     with pytest.raises(ValueError, match="finite and > 0"):
         load_model(out)
+
+
+def test_the_service_labels_at_the_folder_operating_point(tiny, tmp_path):
+    """The served label is argmax(p * w) with the folder's weights, as predict's is."""
+    from fastapi.testclient import TestClient
+
+    from heartbeat.operating import write
+    from heartbeat.serve.app import Settings, create_app
+
+    _, src = tiny
+    out = tmp_path / "m"
+    shutil.copytree(src, out)
+    beats = synthetic_beats(200, seed=6).X
+    P = load_model(out).predict_proba(beats)
+    weights = np.array([1.0, 50.0, 1.0, 1.0, 1.0])  # calls S wherever it has any weight at all
+    assert (decide(P, weights) != P.argmax(1)).any()
+    write(out, CLASSES, weights, {"S": 0.99}, "a test", {}, {})
+    key = "hbk_" + "a" * 43
+    app = create_app(Settings(out, db_url=f"sqlite:///{tmp_path / 'op.db'}", admin_key=key))
+    with TestClient(app) as client:
+        r = client.post("/predict/batch", headers={"X-API-Key": key}, json={"beats": beats[:50].tolist()})
+    assert r.status_code == 200, r.text
+    served = [b["predicted_class"] for b in r.json()["predictions"]]
+    assert served == [CLASSES[i] for i in decide(P[:50], weights)]
