@@ -409,14 +409,72 @@ def db_url(request, tmp_path):
     drop()
 
 
+def children(pid: int) -> list[int]:
+    import os
+
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def worker_of(conn, server_port: int, workers: list[int]) -> int | None:
+    """Which worker process holds the server side of an open http.client connection (/proc/net/tcp)."""
+    import os
+
+    client_port = conn.sock.getsockname()[1]
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == server_port and int(f[2].rsplit(":", 1)[1], 16) == client_port:
+                inodes.add(f[9])
+    for w in workers:
+        try:
+            fds = {os.readlink(f"/proc/{w}/fd/{fd}") for fd in os.listdir(f"/proc/{w}/fd")}
+        except OSError:
+            continue
+        if any(f"socket:[{i}]" in fds for i in inodes):
+            return w
+    return None
+
+
 def test_a_lockout_holds_across_two_workers(model_dir, tmp_path, db_url):  # noqa: F811
+    """Wrong keys sent in turn over a connection to each of the two workers: one count for both."""
+    import http.client
+
     s = Server(model_dir, db_url, tmp_path, "--workers", "2", "--max-failures", "5", "--failure-window", "60",
                "--lockout-seconds", "60").start()
     try:
-        codes = [s.call("GET", "/me", "hbk_wrong-" + str(i), headers={"Connection": "close"}).status_code
-                 for i in range(40)]
+        workers, by_worker = children(s.proc.pid), {}
+        for _ in range(40):  # open connections until each worker holds one
+            conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            by_worker.setdefault(worker_of(conn, s.port, workers), conn)
+            by_worker.pop(None, None)
+            if len(by_worker) == 2:
+                break
+        assert len(by_worker) == 2, f"every connection went to one worker of {workers}"
+        conns, codes = list(by_worker.values()), []
+        for i in range(40):
+            conn = conns[i % 2]
+            conn.request("GET", "/me", headers={"X-API-Key": f"hbk_wrong-{i}"})
+            r = conn.getresponse()
+            r.read()
+            codes.append(r.status)
         assert codes == [401] * 5 + [429] * 35, codes  # per worker, 15 and 20 of 40 used to be 401
-        assert s.call("GET", "/me", ADMIN_KEY, headers={"Connection": "close"}).status_code == 429
+        for conn in conns:
+            conn.request("GET", "/me", headers={"X-API-Key": ADMIN_KEY})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 429  # a right key from a locked address too, on either worker
         assert s.call("GET", "/health").status_code == 200
     finally:
         s.stop()
