@@ -32,9 +32,12 @@ every value is finite and >= 0, since the rhythm's fusion (:mod:`heartbeat.model
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
+from math import sqrt
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from heartbeat.data.rhythm import RHYTHM_NAMES
 
@@ -56,28 +59,55 @@ RESEED_BEATS = 32       # the template starts again when fewer than half of thes
 
 def underlying_rr(times: np.ndarray, pre: np.ndarray) -> np.ndarray:
     """Median ``pre`` of the beats in the :data:`UNDERLYING_SECONDS` before each beat (its own ``pre`` for the
-    first beat)."""
-    first = np.searchsorted(times, times - UNDERLYING_SECONDS, side="left")
-    out = np.empty(len(pre))
-    for i in range(len(pre)):
-        out[i] = np.median(pre[first[i]:i]) if i > first[i] else pre[i]
-    return out
+    first beat).
+
+    One pass over the beats with the window's values kept sorted (each beat enters once and leaves once),
+    instead of a median per beat: the same order statistics, so the same values as ``np.median``."""
+    n = len(pre)
+    first = np.searchsorted(times, times - UNDERLYING_SECONDS, side="left").tolist()
+    vals = np.asarray(pre, dtype=np.float64).tolist()
+    out = list(vals)  # the fallback where the window is empty
+    window: list[float] = []
+    lo = 0
+    for i in range(1, n):
+        insort(window, vals[i - 1])  # window: pre[lo:i], sorted
+        f = first[i]
+        while lo < f:
+            del window[bisect_left(window, vals[lo])]
+            lo += 1
+        k = len(window)
+        if k:
+            h = k // 2
+            out[i] = window[h] if k % 2 else (window[h - 1] + window[h]) / 2
+    return np.asarray(out, dtype=np.float64)
 
 
 def irregularity(pre: np.ndarray, under: np.ndarray) -> np.ndarray:
     """Median |RR_k - RR_(k-1)| over the :data:`IRREGULAR_INTERVALS` intervals up to each beat, over ``under``."""
     d = np.abs(np.diff(pre, prepend=pre[0]))
-    out = np.empty(len(pre))
-    for i in range(len(pre)):
-        lo = max(1, i + 1 - IRREGULAR_INTERVALS)
-        out[i] = np.median(d[lo:i + 1]) if i >= 1 else 0.0
+    n, w = len(pre), IRREGULAR_INTERVALS
+    out = np.zeros(n)
+    for i in range(1, min(n, w + 1)):  # the first beats: fewer intervals behind them
+        out[i] = np.median(d[1:i + 1])
+    if n > w + 1:  # then always the last w: d[i - w + 1: i + 1], the middle two of each sorted row
+        rows = np.sort(sliding_window_view(d, w)[2:], axis=1)
+        out[w + 1:] = (rows[:, w // 2 - 1] + rows[:, w // 2]) / 2 if w % 2 == 0 else rows[:, w // 2]
     return out / under
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    den = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / den) if den > 0 else 0.0
+def _centred(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``a`` less their mean, and their sums of squares (row reductions: the same sums as one row at a
+    time)."""
+    c = a - a.mean(axis=-1, keepdims=True)
+    return c, (c * c).sum(axis=-1)
+
+
+def _corr_rows(ac: np.ndarray, ass: np.ndarray, bc: np.ndarray, bss: np.ndarray) -> np.ndarray:
+    """Correlation of centred rows ``ac`` with centred rows ``bc`` (sums of squares ``ass``, ``bss``); 0 where
+    either is flat."""
+    den = np.sqrt(ass * bss)
+    num = (ac * bc).sum(axis=-1)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
 def template_features(X: np.ndarray, pre_under: np.ndarray, post_under: np.ndarray) -> np.ndarray:
@@ -87,36 +117,79 @@ def template_features(X: np.ndarray, pre_under: np.ndarray, post_under: np.ndarr
     A beat joins the template when it came on time (``pre_under`` in :data:`ON_TIME`, no compensatory
     pause after it) and looks like the template. When fewer than half of the last :data:`RESEED_BEATS`
     beats look like it, the template has locked on something else than the patient's dominant beat (or
-    the dominant beat changed): it starts again from the next beat on time."""
+    the dominant beat changed): it starts again from the next beat on time.
+
+    The rule is sequential (whether a beat joins depends on the template the beats before it made), so one
+    loop runs it, but only what the rule needs is in it: each beat's correlation with the template, and the
+    template (the median of a preallocated member buffer) when a beat joins. The beats are centred once up
+    front; the RMS, the amplitude and the next beat's correlation are computed afterwards for all beats at
+    once from the template each beat saw."""
     n = len(X)
-    head = np.asarray(X[:, :TEMPLATE_SAMPLES], dtype=np.float64)
     out = np.zeros((n, 4))
-    members: deque[np.ndarray] = deque(maxlen=TEMPLATE_BEATS)
+    if n == 0:
+        return out
+    head = np.asarray(X[:, :TEMPLATE_SAMPLES], dtype=np.float64)
+    hc, hss = _centred(head)
+    on_time = ((ON_TIME[0] <= pre_under) & (pre_under <= ON_TIME[1]) & (post_under <= NO_PAUSE)).tolist()
+    hss_l = hss.tolist()
+    buf = np.empty((TEMPLATE_SAMPLES, TEMPLATE_BEATS))  # the members, one per column, in any order
+    count = write = 0
     matched: deque[bool] = deque(maxlen=RESEED_BEATS)
-    template = None
+    hits = 0  # the True values in ``matched``
+    templates = np.empty((n, TEMPLATE_SAMPLES))  # the k-th template made; beat i saw templates[seen[i]]
+    seen = np.full(n, -1, dtype=np.int64)
+    corrs = np.ones(n)
+    made = -1
+    tc = None
+    tss = 0.0
     for i in range(n):
-        if template is None:  # nothing before the first beat: it is its own reference
-            corr, rms, amp = 1.0, 0.0, 1.0
+        if made >= 0:
+            den = sqrt(hss_l[i] * tss)
+            corr = float((hc[i] * tc).sum()) / den if den > 0 else 0.0
+            corrs[i] = corr
+            seen[i] = made
+            looks = corr >= LOOKS_DOMINANT
+            if len(matched) == RESEED_BEATS:
+                hits -= matched[0]
+            matched.append(looks)
+            hits += looks
         else:
-            corr = _corr(head[i], template)
-            rms = float(np.sqrt(np.mean((head[i] - template) ** 2)))
-            span = np.ptp(template)
-            amp = float(np.ptp(head[i]) / span) if span > 0 else 1.0
-            matched.append(corr >= LOOKS_DOMINANT)
-        nxt = _corr(head[i + 1], template) if (template is not None and i + 1 < n) else corr
-        out[i] = corr, rms, amp, nxt
-        on_time = ON_TIME[0] <= pre_under[i] <= ON_TIME[1] and post_under[i] <= NO_PAUSE
-        if not on_time:
+            looks = True  # nothing before the first beat: it is its own reference
+        if not on_time[i]:
             continue
-        if template is None or corr >= LOOKS_DOMINANT:
-            members.append(head[i])
-        elif len(matched) == RESEED_BEATS and np.mean(matched) < 0.5:
-            members.clear()
-            matched.clear()
-            members.append(head[i])
+        if not looks:
+            if len(matched) == RESEED_BEATS and hits < RESEED_BEATS / 2:
+                matched.clear()
+                hits = 0
+                count = write = 0
+            else:
+                continue
+        buf[:, write] = head[i]
+        write = (write + 1) % TEMPLATE_BEATS
+        count = min(count + 1, TEMPLATE_BEATS)
+        if count == 1:
+            template = head[i]
         else:
-            continue
-        template = np.median(np.stack(members), axis=0)
+            rows = np.sort(buf[:, :count], axis=1)
+            h = count // 2
+            template = rows[:, h] if count % 2 else (rows[:, h - 1] + rows[:, h]) / 2
+        made += 1
+        templates[made] = template
+        tc = template - template.mean()
+        tss = float((tc * tc).sum())
+    have = seen >= 0
+    T = templates[seen[have]]
+    rest = head[have]
+    tcs, tsss = _centred(T)
+    out[:, 0] = corrs
+    out[have, 1] = np.sqrt(np.mean((rest - T) ** 2, axis=1))
+    span = np.ptp(T, axis=1)
+    out[have, 2] = np.where(span > 0, np.ptp(rest, axis=1) / np.where(span > 0, span, 1.0), 1.0)
+    out[~have, 2] = 1.0
+    nxt = corrs.copy()  # the last beat, and beats before any template: their own correlation
+    inner = np.flatnonzero(have[:-1])
+    nxt[inner] = _corr_rows(hc[inner + 1], hss[inner + 1], tcs[:len(inner)], tsss[:len(inner)])
+    out[:, 3] = nxt
     return out
 
 

@@ -98,6 +98,32 @@ def resample_to_fs(signal: np.ndarray, fs: float) -> np.ndarray:
     return resample_poly(signal, ratio.numerator, ratio.denominator)
 
 
+_CHUNK = 4096  # beats cut at once
+
+
+def _run_medians(group: np.ndarray, at: np.ndarray, fallback: float) -> np.ndarray:
+    """For each beat, the median interval between the beats of its group (``group`` sorted, runs of equal
+    values; ``at`` sorted), or ``fallback`` where its group has one beat: ``np.median`` of each run's
+    ``np.diff``, all runs at once."""
+    n = len(group)
+    bounds = np.flatnonzero(np.diff(group)) + 1
+    run_start = np.concatenate([[0], bounds])
+    run_len = np.diff(np.concatenate([run_start, [n]]))
+    # the intervals inside runs, sorted within each run: the run's k-th interval sits at run_start - run + k
+    gaps = np.diff(at)
+    inside = group[1:] == group[:-1]
+    d, g = gaps[inside], group[1:][inside]
+    d = d[np.lexsort((d, g))]
+    m = run_len - 1                                  # intervals per run
+    base = np.concatenate([[0], np.cumsum(m)[:-1]])  # where each run's intervals begin in ``d``
+    h = m // 2
+    hi = d[np.minimum(base + h, max(len(d) - 1, 0))] if len(d) else np.zeros(len(m), dtype=at.dtype)
+    lo = d[np.clip(base + h - 1, 0, max(len(d) - 1, 0))] if len(d) else hi
+    med = np.where(m % 2 == 1, hi.astype(np.float64), (lo.astype(np.float64) + hi.astype(np.float64)) / 2)
+    med = np.where(m > 0, med, fallback)
+    return np.repeat(med, run_len)
+
+
 def beats_from_signal(signal: np.ndarray, fs: float, peaks: np.ndarray,
                       window: str = "kachuee") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Beats and their rhythm from one lead and its R peaks: the one function that cuts beats.
@@ -118,24 +144,32 @@ def beats_from_signal(signal: np.ndarray, fs: float, peaks: np.ndarray,
     lead = PWAVE_SAMPLES if window == "pwave" else 0
 
     win = WINDOW_SECONDS * FS
-    window_of = at // win
-    record_T = np.median(np.diff(at)) if len(at) > 1 else FS  # fallback: 1 s
-    X = np.zeros((len(at), BEAT_LEN), dtype=np.float32)
-    keep = np.ones(len(at), dtype=bool)
-    for w in np.unique(window_of):
-        members = np.flatnonzero(window_of == w)
-        lo, hi = w * win, min((w + 1) * win, len(sig))
-        seg = sig[lo:hi]
-        smin, span = seg.min(), seg.max() - seg.min()
-        span = span if span > 0 else 1.0
-        T = np.median(np.diff(at[members])) if len(members) > 1 else record_T
-        length = min(int(round(BEAT_PERIODS * T)) + lead, BEAT_LEN)
-        for i in members:
-            start = at[i] - lead
-            piece = sig[max(start, 0): start + length]
-            offset = max(-start, 0)  # a P-wave window before the record's start is zero-filled
-            keep[i] = 2 * (len(piece) + offset) >= length
-            X[i, offset: offset + len(piece)] = np.clip((piece - smin) / span, 0.0, 1.0)
+    n = len(at)
+    X = np.zeros((n, BEAT_LEN), dtype=np.float32)
+    keep = np.ones(n, dtype=bool)
+    if n:
+        # each 10 s window's minimum, span and median RR: the peaks are sorted, so a window's beats are one run
+        window_of = at // win
+        starts = np.arange(0, len(sig), win)
+        smin = np.minimum.reduceat(sig, starts)[window_of]
+        span = np.maximum.reduceat(sig, starts)[window_of] - smin
+        span = np.where(span > 0, span, 1.0)
+        record_T = np.median(np.diff(at)) if n > 1 else FS  # fallback: 1 s
+        T = _run_medians(window_of, at, record_T)
+        length = np.minimum(np.rint(BEAT_PERIODS * T).astype(np.int64) + lead, BEAT_LEN)
+        start = at - lead
+        # the part of each beat's span inside the signal; a P-wave window before its start is zero-filled
+        first = np.maximum(start, 0)
+        got = np.maximum(np.minimum(start + length, len(sig)) - first, 0)
+        offset = np.maximum(-start, 0)
+        keep = 2 * (got + offset) >= length
+        cols = np.arange(BEAT_LEN)
+        for lo in range(0, n, _CHUNK):  # in chunks: a day of beats at once would be a few hundred MB
+            sl = slice(lo, lo + _CHUNK)
+            idx = start[sl, None] + cols
+            inside = (cols >= offset[sl, None]) & (cols < (offset + got)[sl, None])
+            vals = (sig[np.clip(idx, 0, len(sig) - 1)] - smin[sl, None]) / span[sl, None]
+            X[sl] = np.where(inside, np.clip(vals, 0.0, 1.0), 0.0)
     times = peaks / fs
     return X, np.hstack([rhythm_features(times), context_features(X, times)]), keep
 
