@@ -40,7 +40,9 @@ works on a network without internet.
 A beat is exactly 187 numbers in [0, 1], as the preprocessing scales beats (JSON numbers, not
 strings; 0.01 either side tolerated); anything else is a 422 whose ``detail`` names the beat and
 value index, the value and what was expected, and whose ``message`` sums it up. Probabilities that
-come out non-finite are a 422 too: they never become a label. ``abnormal`` is ``P(not class 0) >= threshold``, so it can be true
+come out non-finite are a 422 too: they never become a label.
+
+``abnormal`` is ``P(not class 0) >= threshold``, so it can be true
 while the most probable class is still class 0: the threshold trades false alarms for
 missed sick beats. Every request is logged as one JSON line (request id, method, path,
 status, milliseconds, user; never a secret).

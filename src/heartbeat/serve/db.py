@@ -266,7 +266,8 @@ def labelled_inputs(session: Session, task: str, names: tuple[str, ...] = (), wi
     keep, rhythms, skipped = [], [], {}
     for i, (_beat, _label, blob, have, win) in enumerate(rows):
         if (win or "kachuee") != window:  # a beat stored before windows were kept is a kachuee beat
-            skipped[f"{win} window, the model takes {window}"] = skipped.get(f"{win} window, the model takes {window}", 0) + 1
+            why = f"{win} window, the model takes {window}"
+            skipped[why] = skipped.get(why, 0) + 1
             continue
         if names:
             have = tuple(have or ())

@@ -4,8 +4,8 @@
 per-class recall and macro recall (the mean over the classes present among the labels, as
 in :mod:`heartbeat.metrics`), each prediction judged by its latest label. The *recent* macro recall
 is taken over the ``recall_window`` (K) most recently labelled predictions, and says how many
-clinicians gave those labels (``clinicians``; the degraded reason names it too); once at least ``recall_min_labels`` of them exist
-and it falls below ``recall_threshold``, the service is *degraded*: ``/health`` and
+clinicians gave those labels (``clinicians``; the degraded reason names it too); once at least
+``recall_min_labels`` of them exist and it falls below ``recall_threshold``, the service is *degraded*: ``/health`` and
 ``/monitoring`` say so and a retraining request is written to the database (one open
 request per model version; ``heartbeat retrain`` closes it). The state is computed from the
 database, so it survives a restart, and clears by itself when the recent recall recovers.
