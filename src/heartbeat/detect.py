@@ -160,7 +160,9 @@ def high_freq(f: np.ndarray, pos: np.ndarray, fs: float) -> np.ndarray:
 
 
 def probability(F: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(F @ np.asarray(WEIGHTS) + BIAS)))
+    from scipy.special import expit  # the logistic without overflow for far-off candidates
+
+    return expit(F @ np.asarray(WEIGHTS) + BIAS)
 
 
 def select(pos: np.ndarray, p: np.ndarray, fs: float) -> np.ndarray:
