@@ -189,12 +189,21 @@ def test_samples_times_rate_over_the_bound_is_a_422_within_a_second(bounded, fs,
     assert took < 1.0
 
 
-def test_finding_beats_past_the_time_limit_is_a_422_at_the_limit(bounded):
+@pytest.fixture(scope="module")
+def tight(model_dir, tmp_path_factory):  # noqa: F811
+    """A limit no real segment meets (detection got fast enough that 10 minutes take under 0.3 s)."""
+    work = tmp_path_factory.mktemp("serve-tight")
+    s = Server(model_dir, work / "serve.db", work, "--record-time-limit", "0.001").start()
+    yield s
+    s.stop()
+
+
+def test_finding_beats_past_the_time_limit_is_a_422_at_the_limit(bounded, tight):
     from test_recording import synthetic_ecg
 
-    x, _ = synthetic_ecg(fs=360, seconds=600)  # allowed work (7.8e7) but ~0.7 s of detection, past the 0.3 s limit
-    r, took = timed(bounded, json={"samples": x.round(4).tolist(), "fs": 360})
-    assert r.status_code == 422 and "took longer than 0.3 s (the record time limit)" in r.json()["message"], r.text
+    x, _ = synthetic_ecg(fs=360, seconds=600)  # allowed work (7.8e7), but more than 1 ms to find its beats
+    r, took = timed(tight, json={"samples": x.round(4).tolist(), "fs": 360})
+    assert r.status_code == 422 and "took longer than 0.001 s (the record time limit)" in r.json()["message"], r.text
     assert took < 2.0
     x, _ = synthetic_ecg(fs=360, seconds=5)
     ok, _ = timed(bounded, json={"samples": x.round(4).tolist(), "fs": 360})
