@@ -110,6 +110,15 @@ def _corr_rows(ac: np.ndarray, ass: np.ndarray, bc: np.ndarray, bss: np.ndarray)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
+def _median_rows(rows: np.ndarray) -> np.ndarray:
+    """``np.median(..., axis=-1)`` of ``rows`` (any leading shape): the middle one or the mean of the middle two
+    of each sorted row, the very values ``np.median`` gives."""
+    s = np.sort(rows, axis=-1)
+    k = rows.shape[-1]
+    h = k // 2
+    return s[..., h] if k % 2 else (s[..., h - 1] + s[..., h]) / 2
+
+
 def template_features(X: np.ndarray, pre_under: np.ndarray, post_under: np.ndarray) -> np.ndarray:
     """(n, 4): correlation, RMS difference and amplitude ratio of each beat against the template as it stood
     before it, and the next beat's correlation with that same template.
@@ -119,68 +128,114 @@ def template_features(X: np.ndarray, pre_under: np.ndarray, post_under: np.ndarr
     beats look like it, the template has locked on something else than the patient's dominant beat (or
     the dominant beat changed): it starts again from the next beat on time.
 
-    The rule is sequential (whether a beat joins depends on the template the beats before it made), so one
-    loop runs it, but only what the rule needs is in it: each beat's correlation with the template, and the
-    template (the median of a preallocated member buffer) when a beat joins. The beats are centred once up
-    front; the RMS, the amplitude and the next beat's correlation are computed afterwards for all beats at
-    once from the template each beat saw."""
+    The rule is sequential: whether a beat joins depends on the template the beats before it made. It is
+    run speculatively, a chunk of beats at a time, once the template holds its :data:`TEMPLATE_BEATS`
+    members: guess that every beat on time joins (it does, unless it looks unlike the template), compute
+    the templates those joins make and every beat's correlation with the template before it at once (a
+    sliding median over the members), then walk the chunk in plain Python to the first beat on time that
+    does not look like its template. The beats before it are exactly as the sequential rule has them; that
+    beat takes the rule's own step (reseed or stay out) and the next chunk starts after it. Every sum is
+    the same row reduction as one beat at a time, so the values are the same to the bit. The RMS, the
+    amplitude and the next beat's correlation come afterwards, for all beats at once, from the template
+    each beat saw."""
     n = len(X)
     out = np.zeros((n, 4))
     if n == 0:
         return out
-    head = np.asarray(X[:, :TEMPLATE_SAMPLES], dtype=np.float64)
+    S, M = TEMPLATE_SAMPLES, TEMPLATE_BEATS
+    head = np.asarray(X[:, :S], dtype=np.float64)
     hc, hss = _centred(head)
-    on_time = ((ON_TIME[0] <= pre_under) & (pre_under <= ON_TIME[1]) & (post_under <= NO_PAUSE)).tolist()
-    hss_l = hss.tolist()
-    buf = np.empty((TEMPLATE_SAMPLES, TEMPLATE_BEATS))  # the members, one per column, in any order
-    count = write = 0
-    matched: deque[bool] = deque(maxlen=RESEED_BEATS)
-    hits = 0  # the True values in ``matched``
-    templates = np.empty((n, TEMPLATE_SAMPLES))  # the k-th template made; beat i saw templates[seen[i]]
+    on_time = (ON_TIME[0] <= pre_under) & (pre_under <= ON_TIME[1]) & (post_under <= NO_PAUSE)
+    on_l, hss_l = on_time.tolist(), hss.tolist()
+    templates = np.empty((n, S))  # the k-th template made; beat i saw templates[seen[i]]
+    tcs = np.empty((n, S))        # ... centred
+    tsss = np.empty(n)            # ... its sum of squares
     seen = np.full(n, -1, dtype=np.int64)
     corrs = np.ones(n)
+    members: list[int] = []  # beat indices, oldest first
+    matched: deque[bool] = deque(maxlen=RESEED_BEATS)
+    hits = 0  # the True values in ``matched``
     made = -1
-    tc = None
-    tss = 0.0
-    for i in range(n):
-        if made >= 0:
-            den = sqrt(hss_l[i] * tss)
-            corr = float((hc[i] * tc).sum()) / den if den > 0 else 0.0
-            corrs[i] = corr
-            seen[i] = made
-            looks = corr >= LOOKS_DOMINANT
-            if len(matched) == RESEED_BEATS:
-                hits -= matched[0]
-            matched.append(looks)
-            hits += looks
-        else:
-            looks = True  # nothing before the first beat: it is its own reference
-        if not on_time[i]:
-            continue
-        if not looks:
-            if len(matched) == RESEED_BEATS and hits < RESEED_BEATS / 2:
-                matched.clear()
-                hits = 0
-                count = write = 0
-            else:
-                continue
-        buf[:, write] = head[i]
-        write = (write + 1) % TEMPLATE_BEATS
-        count = min(count + 1, TEMPLATE_BEATS)
-        if count == 1:
-            template = head[i]
-        else:
-            rows = np.sort(buf[:, :count], axis=1)
-            h = count // 2
-            template = rows[:, h] if count % 2 else (rows[:, h - 1] + rows[:, h]) / 2
+    chunk = 64
+
+    def make(template: np.ndarray) -> None:
+        nonlocal made
         made += 1
         templates[made] = template
         tc = template - template.mean()
-        tss = float((tc * tc).sum())
+        tcs[made], tsss[made] = tc, (tc * tc).sum()
+
+    def look(corr: float) -> bool:
+        nonlocal hits
+        looks = corr >= LOOKS_DOMINANT
+        if len(matched) == RESEED_BEATS:
+            hits -= matched[0]
+        matched.append(looks)
+        hits += looks
+        return looks
+
+    def reseeds() -> bool:
+        return len(matched) == RESEED_BEATS and hits < RESEED_BEATS / 2
+
+    i = 0
+    while i < n:
+        if made >= 0 and len(members) == M:  # speculate over beats i..e-1
+            e = min(n, i + chunk)
+            joins = np.flatnonzero(on_time[i:e]) + i
+            before = np.cumsum(on_time[i:e]) - on_time[i:e]  # guessed joins before each beat of the chunk
+            if len(joins):
+                seq = np.concatenate([np.asarray(members, dtype=np.int64), joins])
+                new = _median_rows(sliding_window_view(head[seq], M, axis=0)[1:])  # the template after each join
+                ntc, ntss = _centred(new)
+                ctc, ctss = np.vstack([tcs[made][None], ntc]), np.concatenate([[tsss[made]], ntss])
+            else:
+                ctc, ctss = tcs[made][None], tsss[made:made + 1]
+            cl = _corr_rows(hc[i:e], hss[i:e], ctc[before], ctss[before]).tolist()
+            stop = e - i
+            for j in range(e - i):
+                if not look(cl[j]) and on_l[i + j]:
+                    stop = j
+                    break
+            k = int(before[stop]) if stop < e - i else len(joins)  # the joins that did happen
+            corrs[i:i + stop + (stop < e - i)] = cl[:stop + 1]
+            seen[i:i + stop + (stop < e - i)] = made + before[:stop + 1]
+            if k:
+                templates[made + 1:made + 1 + k] = new[:k]
+                tcs[made + 1:made + 1 + k], tsss[made + 1:made + 1 + k] = ntc[:k], ntss[:k]
+                made += k
+                members = seq[k:k + M].tolist()
+            if stop == e - i:
+                chunk = min(2 * chunk, 1024)
+                i = e
+                continue
+            chunk = max(32, chunk // 2)
+            i += stop  # beat i: on time, unlike its template; its correlation is counted in ``matched``
+            if reseeds():
+                matched.clear()
+                hits = 0
+                members = [i]
+                make(head[i])
+            i += 1
+            continue
+        # one beat at a time: before the first template, and while the template has fewer than M members
+        if made >= 0:
+            den = sqrt(hss_l[i] * tsss[made])
+            corr = float((hc[i] * tcs[made]).sum()) / den if den > 0 else 0.0
+            corrs[i], seen[i] = corr, made
+            looks = look(corr)
+        else:
+            looks = True  # nothing before the first beat: it is its own reference
+        if on_l[i] and (looks or reseeds()):
+            if not looks:
+                matched.clear()
+                hits = 0
+                members = []
+            members = (members + [i])[-M:]
+            make(head[i] if len(members) == 1 else _median_rows(head[members].T))
+        i += 1
     have = seen >= 0
     T = templates[seen[have]]
     rest = head[have]
-    tcs, tsss = _centred(T)
     out[:, 0] = corrs
     out[have, 1] = np.sqrt(np.mean((rest - T) ** 2, axis=1))
     span = np.ptp(T, axis=1)
@@ -188,7 +243,7 @@ def template_features(X: np.ndarray, pre_under: np.ndarray, post_under: np.ndarr
     out[~have, 2] = 1.0
     nxt = corrs.copy()  # the last beat, and beats before any template: their own correlation
     inner = np.flatnonzero(have[:-1])
-    nxt[inner] = _corr_rows(hc[inner + 1], hss[inner + 1], tcs[:len(inner)], tsss[:len(inner)])
+    nxt[inner] = _corr_rows(hc[inner + 1], hss[inner + 1], tcs[seen[inner]], tsss[seen[inner]])
     out[:, 3] = nxt
     return out
 
