@@ -1,7 +1,6 @@
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 
 from heartbeat.cli import main

@@ -360,7 +360,7 @@ def test_summary_stays_two_pages_with_many_searches(project, tmp_path):
 def test_summary_cli_without_results_is_a_clear_error(tmp_path, capsys):
     from heartbeat.report import summary
 
-    assert summary.main(["--results", str(tmp_path), "--models", str(tmp_path), "--out", str(tmp_path / "s.pdf")]) == 2
+    assert summary.main(["--results", str(tmp_path), "--models", str(tmp_path), "--out", str(tmp_path / "s.pdf")]) == 1
     assert "no search results" in capsys.readouterr().err and not (tmp_path / "s.pdf").exists()
 
 

@@ -18,7 +18,7 @@ from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.modelio import load_model
 from heartbeat.registry import fetch_model_dir
 from heartbeat.serve.__main__ import main as serve_main
-from heartbeat.serve.app import folder_version
+from heartbeat.modelio import folder_version
 from heartbeat.serve.db import (Feedback, Prediction, RetrainRequest, User, beat_bytes, beat_hash, make_engine,
                                 session_factory)
 from heartbeat.serve.retrain import original_dataset
@@ -125,11 +125,11 @@ def test_without_feedback_and_with_moved_data(trained, tmp_path, capsys, monkeyp
     info["data_path"] = "gone.parq"
     (moved / "metrics.json").write_text(json.dumps(info))
     monkeypatch.setenv("HEARTBEAT_DATA", str(root))
-    assert serve_main(["retrain", "--model", str(moved), "--out", str(tmp_path / "x"), "--epochs", "1"]) == 2
+    assert serve_main(["retrain", "--model", str(moved), "--out", str(tmp_path / "x"), "--epochs", "1"]) == 1
     err = capsys.readouterr().err
     assert "gone.parq" in err and "give --data PATH" in err
     assert serve_main(["retrain", "--model", str(moved), "--db", f"sqlite:///{tmp_path / 'none.db'}",
-                       "--epochs", "1"]) == 2
+                       "--epochs", "1"]) == 1
     assert "no such SQLite file" in capsys.readouterr().err
     out = tmp_path / "plain"
     assert serve_main(["retrain", "--model", str(moved), "--data", str(data), "--out", str(out), "--epochs", "1",

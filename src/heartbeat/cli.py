@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from heartbeat.commands import VERB_MODULES, warn_if_synthetic  # noqa: F401  (warn_if_synthetic: re-exported)
+from heartbeat.errors import run_entry
 from heartbeat.options import EPILOG_DATA
 
 
@@ -44,14 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from heartbeat.errors import HeartbeatError
-
     args = build_parser().parse_args(argv)  # a usage error exits 2 here, from argparse
-    try:
-        return args.func(args)
-    except HeartbeatError as exc:  # bad input: one line and exit 1; anything else is a bug: its traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run_entry(args.func, args)  # bad input: one line and exit 1 (heartbeat.errors)
 
 
 if __name__ == "__main__":

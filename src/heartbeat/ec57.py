@@ -136,7 +136,7 @@ class Comparison:
     def matrix_annotated(self, learning_s: float = 0.0) -> np.ndarray:
         """(6, 6) counts with the model classifying the annotated beats: every beat matched to itself."""
         if self.at_annotated is None:
-            raise ValueError(f"record {self.record}: not classified at the annotated peaks")
+            raise DataError(f"record {self.record}: not classified at the annotated peaks")
         every = np.arange(len(self.reference))
         kept = self.reference >= learning_s * self.fs
         return class_matrix(self.truth, self.at_annotated, every, every, kept, kept)

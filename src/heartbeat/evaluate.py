@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from heartbeat.data import BeatSet, load_dataset, valid_split
@@ -18,26 +17,14 @@ from heartbeat.data.sample import SAMPLE_NAME, SAMPLE_RECORDS, sample_dir
 from heartbeat.data.sources import resolve_source
 from heartbeat.data.splits import DS1, protocol_beats
 from heartbeat.errors import DataError, NotFoundError
-from heartbeat.metrics import classification_metrics, confusion, output_row
+from heartbeat.metrics import output_row
 from heartbeat.modelio import LoadedModel, load_model
 
 
 def evaluate(model: LoadedModel, beats: BeatSet) -> dict:
-    """Metrics of ``model`` on ``beats``: the metrics module's dict plus the confusion matrix."""
-    if beats.task != model.task:
-        raise DataError(f"model {model.tag} is for task {model.task!r} but the data is {beats.task!r}")
-    pred = model.predict_beats(beats)
-    metrics = classification_metrics(beats.y, pred, model.classes)
-    present = set(np.unique(beats.y))
-    return {
-        "model": model.tag,
-        "n": len(beats),
-        **{k: v for k, v in metrics.items() if k != "n"},
-        "recall_per_class": {c: metrics[f"recall_{c}"] for c in model.classes},
-        "absent_classes": [c for i, c in enumerate(model.classes) if i not in present],
-        "confusion": confusion(beats.y, pred, len(model.classes)).tolist(),
-        "_pred": pred,
-    }
+    """Metrics of ``model`` on ``beats``: the metrics module's dict plus the confusion matrix
+    (:meth:`heartbeat.modelio.LoadedModel.evaluate`, the one place they are computed)."""
+    return model.evaluate(beats)
 
 
 def json_ready(result: dict) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, fbeta_score, precision_recall_fscore_support
 
+from heartbeat.errors import ConfigError
 from heartbeat.options import OBJECTIVES  # noqa: E402  (one definition, importable without sklearn)
 
 
@@ -63,7 +64,7 @@ def classification_metrics(y_true, y_pred, classes: tuple[str, ...] | list[str])
 def objective(name: str, y_true, y_pred, classes) -> float:
     """The search objective ``name`` (one of OBJECTIVES); higher is better."""
     if name not in OBJECTIVES:
-        raise ValueError(f"unknown objective {name!r}; expected one of {OBJECTIVES}")
+        raise ConfigError(f"unknown objective {name!r}; expected one of {OBJECTIVES}")
     return classification_metrics(y_true, y_pred, classes)[name]
 
 

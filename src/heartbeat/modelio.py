@@ -15,6 +15,7 @@ Loading leaves the caller's gin config as it was.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 from heartbeat.data.beatset import CLASSES, BeatSet, DataError
 from heartbeat.errors import ConfigError, NotFoundError
 from heartbeat.inputs import BeatInput
+from heartbeat.metrics import classification_metrics, confusion
 
 
 @dataclass
@@ -131,10 +133,23 @@ class LoadedModel:
         return decide(P, self.weights)
 
     def evaluate(self, beats: BeatSet) -> dict:
-        """Every metric (heartbeat.metrics) of this model on ``beats``, per class too, and the confusion matrix."""
-        from heartbeat.evaluate import evaluate
+        """Every metric (heartbeat.metrics) of this model on ``beats``, per class too, and the confusion matrix.
 
-        return evaluate(self, beats)
+        The private key ``_pred`` holds the labels themselves (``heartbeat.evaluate.json_ready`` drops it)."""
+        if beats.task != self.task:
+            raise DataError(f"model {self.tag} is for task {self.task!r} but the data is {beats.task!r}")
+        pred = self.predict_beats(beats)
+        metrics = classification_metrics(beats.y, pred, self.classes)
+        present = set(np.unique(beats.y))
+        return {
+            "model": self.tag,
+            "n": len(beats),
+            **{k: v for k, v in metrics.items() if k != "n"},
+            "recall_per_class": {c: metrics[f"recall_{c}"] for c in self.classes},
+            "absent_classes": [c for i, c in enumerate(self.classes) if i not in present],
+            "confusion": confusion(beats.y, pred, len(self.classes)).tolist(),
+            "_pred": pred,
+        }
 
     def proba_beats(self, beats: BeatSet) -> np.ndarray:
         """Probabilities of a BeatSet's beats, refusing beats of another window or without the rhythm it needs."""
@@ -228,3 +243,12 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def folder_version(model_dir: Path) -> str:
+    """``<tag>@<hash>``: the SHA-256 of the folder's config and weights, so a version names exact weights."""
+    h = hashlib.sha256()
+    for name in ("config.gin", "model.pt", "model.joblib"):
+        if (model_dir / name).exists():
+            h.update(name.encode() + (model_dir / name).read_bytes())
+    return f"{model_dir.name}@{h.hexdigest()[:12]}"

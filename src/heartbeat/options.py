@@ -88,3 +88,19 @@ def add_tune_args(p) -> None:
     p.add_argument("--storage", default=None, help="Ray storage path (default: results/<name>/ray; a shared "
                                                    "path or URI on a cluster)")
     p.add_argument("--no-register", action="store_true", help="do not register the best model in MLflow")
+
+
+def add_search_flags(p) -> None:
+    """The search's own flags beside heartbeat.options.add_tune_args: overwriting, output, where it writes."""
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing model folder, gin/best/<tag>.gin and experiment (start it afresh)")
+    p.add_argument("--verbose", action="store_true", help="show Ray's tables and the libraries' logs and warnings "
+                                                          "(always in <results>/<name>/search.log)")
+    p.add_argument("--root", default=None, help="folder that holds the search's results/, models/ and gin/best/ "
+                                                "(default: the project; runs/ for --smoke-test); --results, "
+                                                "--models and --best-gin override it")
+    p.set_defaults(results=None, models=None, best_gin=None)  # None: under --root
+
+
+#: the columns of a search's history.csv, one row per trial and epoch (tune writes them, the report reads them)
+HISTORY_KEYS = ("epoch", "objective", "best_objective", "recall_macro", "f1_macro", "time_total_s", "timestamp")

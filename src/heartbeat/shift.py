@@ -26,7 +26,7 @@ import torch
 
 from heartbeat.data.augment import Augment
 from heartbeat.data.beatset import BeatSet
-from heartbeat.errors import DataError, NotFoundError
+from heartbeat.errors import ConfigError, DataError, NotFoundError
 from heartbeat.metrics import classification_metrics
 
 #: kind -> (the Augment strength it sets, the strengths of levels 1..4). Beats are scaled to
@@ -41,10 +41,10 @@ LEVELS: dict[str, tuple[str, tuple[float, ...]]] = {
 def strength(kind: str, level: int) -> float:
     """The strength of ``kind`` at ``level`` (0: none)."""
     if kind not in LEVELS:
-        raise ValueError(f"unknown corruption {kind!r}; expected one of {sorted(LEVELS)}")
+        raise ConfigError(f"unknown corruption {kind!r}; expected one of {sorted(LEVELS)}")
     steps = LEVELS[kind][1]
     if not 0 <= level <= len(steps):
-        raise ValueError(f"corruption level must be 0..{len(steps)}, got {level}")
+        raise ConfigError(f"corruption level must be 0..{len(steps)}, got {level}")
     return 0.0 if level == 0 else steps[level - 1]
 
 

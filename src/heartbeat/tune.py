@@ -76,7 +76,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -86,6 +85,7 @@ import pandas as pd
 
 from heartbeat.config import binding, parse, parse_text
 from heartbeat.errors import ExistsError, HeartbeatError
+from heartbeat.options import HISTORY_KEYS
 
 DOMAINS = ("choice", "uniform", "loguniform", "randint", "quniform")
 #: where searches go that did not name their folders: smoke tests and API calls (ignored by git)
@@ -700,9 +700,8 @@ def trials_table(grid, space: dict, objective: str, ended: dict[str, str] | None
 
 def history(grid) -> pd.DataFrame:
     """Every epoch of every trial (Ray's per-iteration results, the last run of a rerun trial), one row
-    each: the columns the report reads (heartbeat.report.tables.HISTORY_KEYS), with the trial's id and its
+    each: the columns the report reads (heartbeat.options.HISTORY_KEYS), with the trial's id and its
     number in the search."""
-    from heartbeat.report.tables import HISTORY_KEYS  # the report owns the columns it reads
 
     frames = []
     for result in grid:
@@ -867,9 +866,8 @@ def _run(args: SearchOptions, voice: Voice, base: str, space: dict, name: str, t
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from heartbeat.commands import warn_if_synthetic
     from heartbeat.data import valid_split
-    from heartbeat.data.sources import describe, load_dataset
+    from heartbeat.data.sources import describe, load_dataset, warn_if_synthetic
     from heartbeat.metrics import OBJECTIVES, classification_metrics
     from heartbeat.registry import tracking_uri
 
@@ -1023,8 +1021,7 @@ def _run(args: SearchOptions, voice: Voice, base: str, space: dict, name: str, t
 def build_parser():
     import argparse
 
-    from heartbeat.commands.search import add_search_flags
-    from heartbeat.options import TUNE_DESCRIPTION, TUNE_EPILOG, add_tune_args
+    from heartbeat.options import TUNE_DESCRIPTION, TUNE_EPILOG, add_search_flags, add_tune_args
 
     p = argparse.ArgumentParser(prog="hypertune.py", description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

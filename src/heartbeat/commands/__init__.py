@@ -7,16 +7,13 @@ inside the commands, so ``heartbeat --help`` loads no torch, sklearn, ray or pan
 
 from __future__ import annotations
 
-import sys
-
 #: the modules whose verbs ``heartbeat`` offers, in the order of its help (the service's verbs come from
 #: heartbeat.serve.cli, which registers itself the same way)
 VERB_MODULES = ("data", "train", "evaluate", "predict", "search", "report")
 
 
 def warn_if_synthetic(dataset) -> None:
-    """Say loudly, on stderr, that the data are the built-in synthetic beats."""
-    from heartbeat.data import SYNTHETIC_WARNING
+    """:func:`heartbeat.data.sources.warn_if_synthetic`, imported when called: ``heartbeat --help`` loads no data code."""
+    from heartbeat.data.sources import warn_if_synthetic as warn
 
-    if dataset.synthetic:
-        print("\n" + SYNTHETIC_WARNING + "\n", file=sys.stderr)
+    warn(dataset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from heartbeat.options import add_tune_args, TUNE_DESCRIPTION, TUNE_EPILOG
+from heartbeat.options import TUNE_DESCRIPTION, TUNE_EPILOG, add_search_flags, add_tune_args
 
 
 def cmd_tune(args) -> int:
@@ -18,18 +18,6 @@ def cmd_ablate(args) -> int:
     from heartbeat.ablation import main_cli
 
     return main_cli(args)
-
-
-def add_search_flags(p) -> None:
-    """The search's own flags beside heartbeat.options.add_tune_args: overwriting, output, where it writes."""
-    p.add_argument("--force", action="store_true",
-                   help="overwrite an existing model folder, gin/best/<tag>.gin and experiment (start it afresh)")
-    p.add_argument("--verbose", action="store_true", help="show Ray's tables and the libraries' logs and warnings "
-                                                          "(always in <results>/<name>/search.log)")
-    p.add_argument("--root", default=None, help="folder that holds the search's results/, models/ and gin/best/ "
-                                                "(default: the project; runs/ for --smoke-test); --results, "
-                                                "--models and --best-gin override it")
-    p.set_defaults(results=None, models=None, best_gin=None)  # None: under --root
 
 
 def add_parsers(sub) -> None:

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import math
 
-import gin
 import torch
+
+import gin
+from heartbeat.errors import ConfigError
 
 FS = 125.0
 WANDER_HZ = (0.1, 0.5)
@@ -64,15 +66,15 @@ class Augment:
         strengths = dict(noise_std=noise_std, scale=scale, wander=wander, shift=shift, warp=warp)
         for name, value in strengths.items():
             if value < 0:
-                raise ValueError(f"Augment: {name} must be >= 0, got {value}")
+                raise ConfigError(f"Augment: {name} must be >= 0, got {value}")
         if warp >= 1:
-            raise ValueError(f"Augment: warp must be < 1 (stretch factors 1 ± warp), got {warp}")
+            raise ConfigError(f"Augment: warp must be < 1 (stretch factors 1 ± warp), got {warp}")
         if scale >= 1:
-            raise ValueError(f"Augment: scale must be < 1 (gains 1 ± scale), got {scale}")
+            raise ConfigError(f"Augment: scale must be < 1 (gains 1 ± scale), got {scale}")
         if int(shift) != shift:
-            raise ValueError(f"Augment: shift is a number of samples, got {shift}")
+            raise ConfigError(f"Augment: shift is a number of samples, got {shift}")
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Augment: p must be in [0, 1], got {p}")
+            raise ConfigError(f"Augment: p must be in [0, 1], got {p}")
         self.noise_std = float(noise_std)
         self.scale = float(scale)
         self.wander = float(wander)
@@ -97,7 +99,7 @@ class Augment:
         if not self.enabled:
             return x
         if x.dim() not in (2, 3):
-            raise ValueError(f"Augment: expected (batch, time) or (batch, channels, time), got {tuple(x.shape)}")
+            raise ConfigError(f"Augment: expected (batch, time) or (batch, channels, time), got {tuple(x.shape)}")
         shape, dtype, device = x.shape, x.dtype, x.device
         x3 = x.reshape(shape[0], -1, shape[-1]).float()  # (batch, channels, time)
         batch, _, time = x3.shape

@@ -7,6 +7,7 @@ zero-padded, as in Kachuee et al. 2018 and the Kaggle/course files.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from heartbeat.errors import ConfigError
 
 import numpy as np
 
@@ -88,13 +89,13 @@ class BeatSet:
 
     def __post_init__(self) -> None:
         if self.task not in CLASSES:
-            raise ValueError(f"unknown task {self.task!r}; expected one of {sorted(CLASSES)}")
+            raise ConfigError(f"unknown task {self.task!r}; expected one of {sorted(CLASSES)}")
         if self.window not in WINDOWS:
-            raise ValueError(f"unknown beat window {self.window!r}; expected one of {WINDOWS}")
+            raise ConfigError(f"unknown beat window {self.window!r}; expected one of {WINDOWS}")
         self.X = np.ascontiguousarray(self.X, dtype=np.float32)
         self.y = np.asarray(self.y, dtype=np.int64)
         if self.X.ndim != 2 or self.X.shape[1] != BEAT_LEN:
-            raise ValueError(f"X must have shape (n, {BEAT_LEN}), got {self.X.shape}")
+            raise DataError(f"X must have shape (n, {BEAT_LEN}), got {self.X.shape}")
         for name, dtype in (("y", None), ("record", str), ("sample", np.int64), ("time", np.float64),
                             ("rhythm", np.float32)):
             value = getattr(self, name)
@@ -103,10 +104,10 @@ class BeatSet:
             value = np.asarray(value).astype(dtype) if dtype is not None else value
             setattr(self, name, value)
             if len(value) != len(self.X):
-                raise ValueError(f"X has {len(self.X)} rows but {name} has {len(value)}")
+                raise DataError(f"X has {len(self.X)} rows but {name} has {len(value)}")
         self.rhythm_names = tuple(self.rhythm_names)
         if self.rhythm is not None and (self.rhythm.ndim != 2 or self.rhythm.shape[1] != len(self.rhythm_names)):
-            raise ValueError(f"rhythm must have shape (n, {len(self.rhythm_names)}) to match its names "
+            raise DataError(f"rhythm must have shape (n, {len(self.rhythm_names)}) to match its names "
                              f"{self.rhythm_names}, got {self.rhythm.shape}")
 
     @property
@@ -144,7 +145,7 @@ class BeatSet:
         for attr, among in (("task", parts), ("window", parts), ("rhythm_names", with_rhythm)):
             values = {getattr(p, attr) for p in among}
             if len(values) > 1:
-                raise ValueError(f"cannot concatenate beats of different {attr}: {sorted(map(str, values))}")
+                raise DataError(f"cannot concatenate beats of different {attr}: {sorted(map(str, values))}")
         reports = [p.report for p in parts if p.report is not None]
         report = reports[0] if reports else None
         for r in reports[1:]:

@@ -40,6 +40,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.errors import DataError
 
 CONTEXT_NAMES: tuple[str, ...] = (
     "under_rr", "pre_under", "post_under", "prev_pre_under", "prev2_pre_under", "irregularity",
@@ -256,7 +257,7 @@ def context_features(X: np.ndarray, times: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros((0, len(CONTEXT_NAMES)), dtype=np.float32)
     if np.any(np.diff(t) < 0):
-        raise ValueError("context_features: R-peak times must be sorted")
+        raise DataError("context_features: R-peak times must be sorted")
     if n == 1:
         pre = post = np.ones(1)
     else:

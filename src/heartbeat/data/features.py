@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from heartbeat.errors import DataError
+
 FS = 125.0
 PERCENTILES = (5, 25, 50, 75, 95)
 SPECTRAL_BANDS = ((0.0, 2.0), (2.0, 5.0), (5.0, 10.0), (10.0, 20.0), (20.0, 40.0), (40.0, FS / 2 + 1e-9))
@@ -79,7 +81,7 @@ def beat_features(X: np.ndarray, downsample: int = 24) -> tuple[np.ndarray, list
     if X.ndim == 3 and X.shape[1] == 1:
         X = X[:, 0]  # (n, 1, time) as the models take it
     if X.ndim != 2:
-        raise ValueError(f"beat_features: expected beats of shape (n, time), got {X.shape}")
+        raise DataError(f"beat_features: expected beats of shape (n, time), got {X.shape}")
     n, T = X.shape
     t = np.arange(T)[None, :]
     length = signal_length(X)  # (n,)

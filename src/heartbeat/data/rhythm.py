@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from heartbeat.errors import DataError
+
 RHYTHM_NAMES: tuple[str, ...] = (
     "pre_rr", "post_rr", "local_rr", "mean_rr", "pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio",
 )
@@ -45,7 +47,7 @@ def rhythm_features(times: np.ndarray) -> np.ndarray:
     if n == 1:  # one beat has no rhythm: one second everywhere, ratios 1
         return np.array([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]], dtype=np.float32)
     if np.any(np.diff(t) < 0):
-        raise ValueError("rhythm_features: R-peak times must be sorted")
+        raise DataError("rhythm_features: R-peak times must be sorted")
     rr = np.maximum(np.diff(t), MIN_RR)          # (n-1,) interval between beat j and j+1
     pre = np.concatenate([[rr[0]], rr])          # (n,)  beat 0 borrows its post_rr
     post = np.concatenate([rr, [rr[-1]]])        # (n,)  the last beat borrows its pre_rr

@@ -54,6 +54,12 @@ SYNTHETIC_WARNING = (
 )
 
 
+def warn_if_synthetic(dataset) -> None:
+    """Say loudly, on stderr, that the data are the built-in synthetic beats."""
+    if dataset.synthetic:
+        print("\n" + SYNTHETIC_WARNING + "\n", file=sys.stderr)
+
+
 def project_root() -> Path:
     return Path(__file__).resolve().parents[3]
 

@@ -43,6 +43,7 @@ from scipy.signal import resample_poly
 from heartbeat.data.beatset import BEAT_LEN, FS, WINDOWS, BeatSet, DataError, LoadReport
 from heartbeat.data.context import ALL_RHYTHM_NAMES, context_features
 from heartbeat.data.rhythm import rhythm_features
+from heartbeat.errors import ConfigError
 
 SOURCE_FS = 360
 WINDOW_SECONDS = 10
@@ -137,7 +138,7 @@ def beats_from_signal(signal: np.ndarray, fs: float, peaks: np.ndarray,
     before half of its span. The rhythm of a kept beat still counts the dropped ones as beats.
     """
     if window not in WINDOWS:
-        raise ValueError(f"unknown beat window {window!r}; expected one of {WINDOWS}")
+        raise ConfigError(f"unknown beat window {window!r}; expected one of {WINDOWS}")
     peaks = np.asarray(peaks, dtype=np.int64)
     sig = resample_to_fs(signal, fs)
     at = np.clip(np.round(peaks * FS / fs).astype(np.int64), 0, len(sig) - 1)

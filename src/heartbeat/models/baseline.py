@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gin
 import joblib
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+import gin
 from heartbeat.data.features import beat_features
+from heartbeat.errors import ConfigError
 
 FILENAME = "model.joblib"
 
@@ -49,9 +50,9 @@ class GBTBaseline:
         random_state: int = 0,
     ):
         if in_channels != 1:
-            raise ValueError(f"GBTBaseline: beats have one channel, got in_channels={in_channels}")
+            raise ConfigError(f"GBTBaseline: beats have one channel, got in_channels={in_channels}")
         if num_classes < 2:
-            raise ValueError(f"GBTBaseline: num_classes must be >= 2, got {num_classes}")
+            raise ConfigError(f"GBTBaseline: num_classes must be >= 2, got {num_classes}")
         self.num_classes = num_classes
         self.downsample = downsample
         self.params = dict(
@@ -82,7 +83,7 @@ class GBTBaseline:
         """Fit on beats ``X`` (n, 187) float32 (and their ``rhythm`` (n, k)), labels ``y`` (n,) in ``[0, num_classes)``."""
         y = np.asarray(y, dtype=np.int64)
         if y.size and (y.min() < 0 or y.max() >= self.num_classes):
-            raise ValueError(f"GBTBaseline: labels must lie in [0, {self.num_classes}), got {y.min()}..{y.max()}")
+            raise ConfigError(f"GBTBaseline: labels must lie in [0, {self.num_classes}), got {y.min()}..{y.max()}")
         self.model.fit(self._features(X, rhythm), y)
         return self
 

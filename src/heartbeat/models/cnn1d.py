@@ -12,9 +12,11 @@ axis, as in VGG-style nets and Kachuee et al. (2018).
 
 from __future__ import annotations
 
-import gin
 import torch
 from torch import nn
+
+import gin
+from heartbeat.errors import ConfigError
 
 POOLINGS = ("max", "avg", "none")
 
@@ -82,17 +84,17 @@ class CNN1D(nn.Module):
     ):
         super().__init__()
         if min(depth, channels, kernel_size, dilation, convs_per_block, stem_stride) < 1:
-            raise ValueError(
+            raise ConfigError(
                 "CNN1D: depth, channels, kernel_size, dilation, convs_per_block and stem_stride must be >= 1, got "
                 f"depth={depth}, channels={channels}, kernel_size={kernel_size}, "
                 f"dilation={dilation}, convs_per_block={convs_per_block}, stem_stride={stem_stride}"
             )
         if width_growth <= 0:
-            raise ValueError(f"CNN1D: width_growth must be > 0, got {width_growth}")
+            raise ConfigError(f"CNN1D: width_growth must be > 0, got {width_growth}")
         if pooling not in POOLINGS:
-            raise ValueError(f"CNN1D: pooling must be one of {POOLINGS}, got {pooling!r}")
+            raise ConfigError(f"CNN1D: pooling must be one of {POOLINGS}, got {pooling!r}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"CNN1D: dropout must be in [0, 1), got {dropout}")
+            raise ConfigError(f"CNN1D: dropout must be in [0, 1), got {dropout}")
 
         widths = [max(1, round(channels * width_growth**i)) for i in range(depth)]
         blocks = []

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import gin
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+import gin
+from heartbeat.errors import ConfigError
 
 
 @gin.configurable("CNN2D")
@@ -44,20 +46,20 @@ class CNN2D(nn.Module):
         super().__init__()
         grid = tuple(grid)
         if len(grid) != 2 or any(int(g) != g or g < 1 for g in grid):
-            raise ValueError(f"CNN2D: grid must be two positive ints (rows, cols), got {grid!r}")
+            raise ConfigError(f"CNN2D: grid must be two positive ints (rows, cols), got {grid!r}")
         rows, cols = int(grid[0]), int(grid[1])
         if rows * cols < seq_len:
-            raise ValueError(
+            raise ConfigError(
                 f"CNN2D: grid {rows}x{cols} has {rows * cols} cells, fewer than the "
                 f"{seq_len} samples of a beat; choose rows * cols >= {seq_len}"
             )
         if depth < 1 or channels < 1 or kernel_size < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"CNN2D: depth, channels and kernel_size must be >= 1, got "
                 f"depth={depth}, channels={channels}, kernel_size={kernel_size}"
             )
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"CNN2D: dropout must be in [0, 1), got {dropout}")
+            raise ConfigError(f"CNN2D: dropout must be in [0, 1), got {dropout}")
         self.rows, self.cols = rows, cols
 
         layers: list[nn.Module] = []
@@ -89,7 +91,7 @@ class CNN2D(nn.Module):
         batch, ch, time = x.shape
         cells = self.rows * self.cols
         if time > cells:
-            raise ValueError(f"CNN2D: input has {time} samples, grid holds only {cells}")
+            raise ConfigError(f"CNN2D: input has {time} samples, grid holds only {cells}")
         x = F.pad(x, (0, cells - time))  # (batch, in_channels, rows * cols), zero tail like the beat's padding
         x = x.view(batch, ch, self.rows, self.cols)  # (batch, in_channels, rows, cols)
         h = self.features(x)  # (batch, C, rows', cols')

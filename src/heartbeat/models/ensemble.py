@@ -19,9 +19,11 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import gin
 import torch
 from torch import nn
+
+import gin
+from heartbeat.errors import ConfigError
 
 
 class Ensemble(nn.Module):
@@ -30,7 +32,7 @@ class Ensemble(nn.Module):
     def __init__(self, members: list[nn.Module]):
         super().__init__()
         if len(members) < 2:
-            raise ValueError(f"Ensemble: needs at least 2 members, got {len(members)}")
+            raise ConfigError(f"Ensemble: needs at least 2 members, got {len(members)}")
         self.members = nn.ModuleList(members)
 
     def forward(self, x: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
@@ -46,5 +48,5 @@ class Ensemble(nn.Module):
 def ensemble(build: Callable[[], nn.Module], members: int = 1) -> nn.Module:
     """``build()`` once (members = 1), or ``members`` times pooled in an :class:`Ensemble`."""
     if not isinstance(members, int) or members < 1:
-        raise ValueError(f"Ensemble.members must be a positive integer, got {members!r}")
+        raise ConfigError(f"Ensemble.members must be a positive integer, got {members!r}")
     return build() if members == 1 else Ensemble([build() for _ in range(members)])

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import functools
 
-import gin
 import torch
 from torch import nn
+
+import gin
+from heartbeat.errors import ConfigError
 
 
 @gin.configurable("RhythmFusion", denylist=["backbone", "num_rhythm", "num_classes"])
@@ -26,11 +28,11 @@ class RhythmFusion(nn.Module):
                  dropout: float = 0.1, beat_dropout: float = 0.0):
         super().__init__()
         if not isinstance(getattr(backbone, "head", None), nn.Linear):
-            raise ValueError(f"RhythmFusion: {type(backbone).__name__} has no linear 'head' to fuse before")
+            raise ConfigError(f"RhythmFusion: {type(backbone).__name__} has no linear 'head' to fuse before")
         if num_rhythm < 1 or hidden < 1:
-            raise ValueError(f"RhythmFusion: num_rhythm and hidden must be >= 1, got {num_rhythm}, {hidden}")
+            raise ConfigError(f"RhythmFusion: num_rhythm and hidden must be >= 1, got {num_rhythm}, {hidden}")
         if not (0.0 <= dropout < 1.0 and 0.0 <= beat_dropout < 1.0):
-            raise ValueError(f"RhythmFusion: dropout and beat_dropout must be in [0, 1), got {dropout}, {beat_dropout}")
+            raise ConfigError(f"RhythmFusion: dropout and beat_dropout must be in [0, 1), got {dropout}, {beat_dropout}")
         self.beat_dropout = beat_dropout
         embed = backbone.head.in_features
         backbone.head = nn.Identity()

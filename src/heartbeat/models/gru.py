@@ -15,9 +15,11 @@ state has just read the QRS complex at the start of the beat.
 
 from __future__ import annotations
 
-import gin
 import torch
 from torch import nn
+
+import gin
+from heartbeat.errors import ConfigError
 
 POOLINGS = ("last", "mean")
 
@@ -41,18 +43,18 @@ class GRU(nn.Module):
     ):
         super().__init__()
         if hidden_size < 1 or num_layers < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"GRU: hidden_size and num_layers must be >= 1, got {hidden_size}, {num_layers}"
             )
         if conv_channels < 0 or conv_kernel_size < 1 or conv_pool < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"GRU: conv_channels must be >= 0, conv_kernel_size and conv_pool >= 1, got "
                 f"{conv_channels}, {conv_kernel_size}, {conv_pool}"
             )
         if pooling not in POOLINGS:
-            raise ValueError(f"GRU: pooling must be one of {POOLINGS}, got {pooling!r}")
+            raise ConfigError(f"GRU: pooling must be one of {POOLINGS}, got {pooling!r}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"GRU: dropout must be in [0, 1), got {dropout}")
+            raise ConfigError(f"GRU: dropout must be in [0, 1), got {dropout}")
         self.pooling = pooling
 
         if conv_channels > 0:

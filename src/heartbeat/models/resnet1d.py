@@ -18,9 +18,11 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
-import gin
 import torch
 from torch import nn
+
+import gin
+from heartbeat.errors import ConfigError
 
 
 class SqueezeExcite(nn.Module):
@@ -98,20 +100,20 @@ class ResNet1D(nn.Module):
             blocks = (int(blocks),) * len(widths)
         blocks = tuple(int(b) for b in blocks)
         if not widths or any(w < 1 for w in widths):
-            raise ValueError(f"ResNet1D: widths must be a non-empty tuple of ints >= 1, got {widths!r}")
+            raise ConfigError(f"ResNet1D: widths must be a non-empty tuple of ints >= 1, got {widths!r}")
         if len(blocks) != len(widths) or any(b < 1 for b in blocks):
-            raise ValueError(
+            raise ConfigError(
                 f"ResNet1D: blocks must be an int >= 1 or one int >= 1 per stage "
                 f"({len(widths)} stages), got {blocks!r}"
             )
         if kernel_size < 1 or stem_kernel_size < 1 or stem_pool < 1 or se_reduction < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"ResNet1D: kernel sizes and stem_pool must be >= 1 and se_reduction >= 0, got "
                 f"kernel_size={kernel_size}, stem_kernel_size={stem_kernel_size}, "
                 f"stem_pool={stem_pool}, se_reduction={se_reduction}"
             )
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"ResNet1D: dropout must be in [0, 1), got {dropout}")
+            raise ConfigError(f"ResNet1D: dropout must be in [0, 1), got {dropout}")
 
         self.stem = nn.Sequential(
             nn.Conv1d(in_channels, widths[0], stem_kernel_size, stride=2, padding=stem_kernel_size // 2, bias=False),

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 
-import gin
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+import gin
+from heartbeat.errors import ConfigError
 
 POSITIONALS = ("learned", "sinusoidal")
 POOLINGS = ("cls", "mean")
@@ -61,21 +63,21 @@ class Transformer(nn.Module):
     ):
         super().__init__()
         if patch_size < 1 or d_model < 1 or num_heads < 1 or num_layers < 1 or dim_feedforward < 1:
-            raise ValueError(
+            raise ConfigError(
                 "Transformer: patch_size, d_model, num_heads, num_layers and dim_feedforward must be >= 1"
             )
         if stem_channels < 0:
-            raise ValueError(f"Transformer: stem_channels must be >= 0 (0: no conv stem), got {stem_channels}")
+            raise ConfigError(f"Transformer: stem_channels must be >= 0 (0: no conv stem), got {stem_channels}")
         if d_model % num_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"Transformer: d_model ({d_model}) must be divisible by num_heads ({num_heads})"
             )
         if positional not in POSITIONALS:
-            raise ValueError(f"Transformer: positional must be one of {POSITIONALS}, got {positional!r}")
+            raise ConfigError(f"Transformer: positional must be one of {POSITIONALS}, got {positional!r}")
         if pooling not in POOLINGS:
-            raise ValueError(f"Transformer: pooling must be one of {POOLINGS}, got {pooling!r}")
+            raise ConfigError(f"Transformer: pooling must be one of {POOLINGS}, got {pooling!r}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Transformer: dropout must be in [0, 1), got {dropout}")
+            raise ConfigError(f"Transformer: dropout must be in [0, 1), got {dropout}")
         self.patch_size = patch_size
         self.pooling = pooling
         self.num_patches = math.ceil(seq_len / patch_size)
@@ -119,7 +121,7 @@ class Transformer(nn.Module):
         time = x.shape[-1]
         n = math.ceil(time / self.patch_size)
         if n > self.num_patches:
-            raise ValueError(
+            raise ConfigError(
                 f"Transformer: input of {time} samples needs {n} patches, built for {self.num_patches}"
             )
         x = F.pad(x, (0, n * self.patch_size - time))  # (batch, in_channels, n * patch_size)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from heartbeat.errors import NotFoundError
+from heartbeat.errors import NotFoundError, ReportError, run_entry
 from heartbeat.report import figures, tables
 from heartbeat.report.readme import family_table, searches
 
@@ -517,7 +517,7 @@ def build(results: str | Path = "results", models: str | Path = "models", out: s
             log(f"wrote {out} ({PAGES} pages, density {LEVELS.index(level) + 1} of {len(LEVELS)}) "
                 f"and its figures in {figure_dir}")
             return out
-    raise RuntimeError(f"the summary does not fit {PAGES} pages at any density (pages: {pages})")
+    raise ReportError(f"the summary does not fit {PAGES} pages at any density (pages: {pages})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -528,12 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--template", default=str(TEMPLATE), help="typst template (default: summary/summary.typ)")
     p.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
     args = p.parse_args(argv)
-    try:
-        build(args.results, args.models, args.out, args.template, args.figures)
-    except (FileNotFoundError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_entry(lambda: build(args.results, args.models, args.out, args.template, args.figures) and None)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.beatset import CLASSES
+from heartbeat.options import HISTORY_KEYS
 
 FAMILY_ORDER = ("cnn1d", "cnn2d", "gru", "transformer", "resnet1d")
 COMPLETED, STOPPED, FAILED, NOT_RUN = "completed", "stopped early (ASHA)", "failed", "not run"
@@ -39,7 +40,6 @@ HEADLINE = ("f2_macro", "recall_macro", "precision_macro", "f1_macro", "accuracy
 # results/output*.csv use the course's column names; TP_i there is the recall of class i
 OUTPUT_COLUMNS = {"F2scoremacro": "f2_macro", "Recallmacro": "recall_macro", "Precisionmacro": "precision_macro",
                   "F1scoremacro": "f1_macro", "F1scoremicro": "f1_micro", "Accuracy": "accuracy"}
-HISTORY_KEYS = ("epoch", "objective", "best_objective", "recall_macro", "f1_macro", "time_total_s", "timestamp")
 
 
 # ---------------------------------------------------------------- searches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from heartbeat.data import DataError
+from heartbeat.errors import run_entry
 from heartbeat.serve.cli import add_parsers
 
 
@@ -13,11 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m heartbeat.serve", description=__doc__.split(":")[1].strip())
     add_parsers(parser.add_subparsers(dest="verb", required=True))
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (DataError, ValueError, FileNotFoundError, LookupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_entry(args.func, args)  # bad input: one line and exit 1, as heartbeat does
 
 
 if __name__ == "__main__":

@@ -48,7 +48,6 @@ missed sick beats. Every request is logged as one JSON line (request id, method,
 status, milliseconds, user; never a secret).
 """
 
-import hashlib
 import logging
 import math
 import time
@@ -63,15 +62,18 @@ from fastapi.responses import JSONResponse
 
 from heartbeat.data.beatset import BEAT_LEN
 from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.modelio import folder_version, load_model
 from heartbeat.serve import auth
 from heartbeat.serve.db import make_engine, redact, session_factory
 from heartbeat.serve.deps import Service
 from heartbeat.serve.docs import add_docs
 from heartbeat.serve.guard import DbThrottle, Guard
+from heartbeat.serve.logs import configure_logging
 from heartbeat.serve.monitor import Monitor, MonitorSettings, read_reference
 from heartbeat.serve.routes import monitoring, predict, users
 from heartbeat.serve.routes import service as service_routes
 from heartbeat.serve.schemas import explain
+from heartbeat.errors import ConfigError
 
 log = logging.getLogger("heartbeat.serve")
 NUMBER_BYTES = 32  # room per JSON number in a body bound
@@ -103,16 +105,16 @@ class Settings:
     def __post_init__(self) -> None:
         self.model_dir = Path(self.model_dir)
         if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold {self.threshold}: expected a probability in [0, 1]")
+            raise ConfigError(f"threshold {self.threshold}: expected a probability in [0, 1]")
         if self.max_record_seconds <= 0 or self.max_record_work <= 0 or (self.record_time_limit or 1) <= 0:
-            raise ValueError("max_record_seconds, max_record_work and record_time_limit must be > 0")
+            raise ConfigError("max_record_seconds, max_record_work and record_time_limit must be > 0")
         if self.max_batch < 1:
-            raise ValueError(f"max_batch {self.max_batch}: expected at least 1")
+            raise ConfigError(f"max_batch {self.max_batch}: expected at least 1")
         if self.max_failures < 1 or self.failure_window <= 0 or self.lockout <= 0:
-            raise ValueError("max_failures must be >= 1, failure_window and lockout > 0 seconds")
+            raise ConfigError("max_failures must be >= 1, failure_window and lockout > 0 seconds")
         m = self.monitor
         if m.recall_window < 1 or m.recall_min_labels < 1 or m.drift_reference < 10 or m.drift_window < 1:
-            raise ValueError("recall window, recall min labels and drift window must be >= 1, drift reference >= 10")
+            raise ConfigError("recall window, recall min labels and drift window must be >= 1, drift reference >= 10")
 
     @property
     def max_record_samples(self) -> int:
@@ -133,15 +135,6 @@ class Settings:
         (``-1.2345678901234567e-05,``): 32 are allowed; a batch's beats may carry their 8 rhythm values."""
         numbers = self.max_numbers(path)
         return 65536 if numbers is None else numbers * NUMBER_BYTES + 65536
-
-
-def folder_version(model_dir: Path) -> str:
-    """``<tag>@<hash>``: the SHA-256 of the folder's config and weights, so a version names exact weights."""
-    h = hashlib.sha256()
-    for name in ("config.gin", "model.pt", "model.joblib"):
-        if (model_dir / name).exists():
-            h.update(name.encode() + (model_dir / name).read_bytes())
-    return f"{model_dir.name}@{h.hexdigest()[:12]}"
 
 
 class RequestLog:
@@ -181,8 +174,6 @@ def create_app(settings: Settings) -> FastAPI:
     bootstrap key fails at once; the lifespan handler disposes of the database engine at shutdown.
     The routes are APIRouters (heartbeat.serve.routes) reading this state from ``app.state.service``.
     """
-    from heartbeat.modelio import load_model
-
     model = load_model(settings.model_dir, safe=True)  # a model folder is a trust boundary: no gin imports
     if settings.record_time_limit:  # /predict/record finds beats in a forked child: import its code once, here
         import heartbeat.data.wfdb_beats  # noqa: F401
@@ -266,8 +257,6 @@ def app_from_env() -> FastAPI:
     import os
 
     from sqlalchemy.exc import IntegrityError
-
-    from heartbeat.serve.cli import configure_logging
 
     configure_logging(os.environ.get("HEARTBEAT_SERVE_LOG_LEVEL", "info"))  # a spawned worker logs as JSON too
     d = json.loads(os.environ[SETTINGS_ENV])

@@ -38,6 +38,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from heartbeat.errors import ConfigError, ConflictError
 from heartbeat.serve.db import AccessToken, ApiKey, User, utcnow
 
 ROLES = ("reader", "clinician", "admin")
@@ -105,7 +106,7 @@ def verify_password(password: str, stored: str | None) -> bool:
 # ---------------------------------------------------------------- users
 def check_name(name: str) -> str:
     if not NAME_PATTERN.fullmatch(name):
-        raise ValueError(f"user name {name!r}: expected 1-64 characters among letters, digits and _.@-")
+        raise ConfigError(f"user name {name!r}: expected 1-64 characters among letters, digits and _.@-")
     return name
 
 
@@ -114,12 +115,12 @@ def create_user(session: Session, name: str, role: str, password: str | None = N
     """Add a user with a new API key (or the given one); returns (user, the key in clear, shown once)."""
     check_name(name)
     if role not in ROLES:
-        raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        raise ConfigError(f"role {role!r}: expected one of {', '.join(ROLES)}")
     if password is not None and len(password) < MIN_PASSWORD:
-        raise ValueError(f"password: at least {MIN_PASSWORD} characters")
+        raise ConfigError(f"password: at least {MIN_PASSWORD} characters")
     existing = session.scalar(select(User).where(User.name == name))
     if existing is not None:
-        raise LookupError(f"a user named {name!r} already exists" + (
+        raise ConflictError(f"a user named {name!r} already exists" + (
             "" if existing.active else f" (disabled: POST /users/{name}/enable re-enables it with a new key)"))
     user = User(name=name, role=role, created_by=created_by,
                 password_hash=hash_password(password) if password else None)
@@ -185,14 +186,14 @@ def bootstrap_admin(session: Session, key: str | None, name: str = "admin") -> s
                 "to create one")
     key = key.strip()
     if len(key) < MIN_BOOTSTRAP_KEY:
-        raise ValueError(f"the bootstrap admin key is {len(key)} characters; use at least {MIN_BOOTSTRAP_KEY} "
+        raise ConfigError(f"the bootstrap admin key is {len(key)} characters; use at least {MIN_BOOTSTRAP_KEY} "
                          "random ones, e.g. python -c \"import secrets; print('hbk_' + secrets.token_urlsafe(32))\"")
     known = session.execute(select(User, ApiKey).join(ApiKey, ApiKey.user_id == User.id)
                             .where(ApiKey.key_hash == sha256_hex(key))).first()
     if known is not None:  # a start with the same key again: the first start's admin, active again
         user, api_key = known
         if user.role != "admin":
-            raise ValueError(f"the bootstrap admin key is an API key of the {user.role} {user.name!r}: use another key")
+            raise ConfigError(f"the bootstrap admin key is an API key of the {user.role} {user.name!r}: use another key")
         user.active, api_key.revoked_at = True, None
         return f"re-enabled the admin {user.name!r} of the bootstrap key (no active admin was left)"
     while session.scalar(select(User.id).where(User.name == name)) is not None:

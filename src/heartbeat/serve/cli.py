@@ -25,8 +25,10 @@ import logging
 import os
 import re
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
+
+from heartbeat.errors import NotFoundError, RegistryError
+from heartbeat.serve.logs import configure_logging
 
 ADMIN_KEY_ENV = "HEARTBEAT_ADMIN_KEY"
 DB_ENV = "HEARTBEAT_DB"
@@ -63,33 +65,11 @@ example:
 """
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, event, and the record's ``fields``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-               "level": record.levelname.lower(), "logger": record.name, "event": record.getMessage(),
-               **getattr(record, "fields", {})}
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
-
-
-def configure_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    for name in ("heartbeat.serve", "uvicorn"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level.upper())
-        logger.propagate = False
-
-
 def admin_key(args) -> str | None:
     if args.admin_key_file:
         path = Path(args.admin_key_file)
         if not path.is_file():
-            raise FileNotFoundError(f"--admin-key-file {path}: no such file")
+            raise NotFoundError(f"--admin-key-file {path}: no such file")
         return path.read_text().strip() or None
     return os.environ.get(ADMIN_KEY_ENV) or None
 
@@ -105,7 +85,7 @@ def resolve_registry(spec: str) -> tuple[Path, str]:
         use_tracking()
         versions = mlflow.MlflowClient().search_model_versions(f"name='{name}'")
         if not versions:
-            raise LookupError(f"no registered model named {name!r} in {tracking_uri()}")
+            raise RegistryError(f"no registered model named {name!r} in {tracking_uri()}")
         version = str(max(int(v.version) for v in versions))
     return fetch_model_dir(f"{name}/{version}"), f"{name}/{version}"
 
@@ -177,7 +157,7 @@ def cmd_retrain(args) -> int:
         else:
             print(f"note: no --db and no {local}: retraining on the original data alone", file=sys.stderr)
     elif db.startswith("sqlite:///") and not Path(db.removeprefix("sqlite:///")).exists():
-        raise FileNotFoundError(f"--db {db}: no such SQLite file")
+        raise NotFoundError(f"--db {db}: no such SQLite file")
     model_dir = Path(args.model)
     old_valid = json.loads((model_dir / "metrics.json").read_text()).get("valid") \
         if (model_dir / "metrics.json").exists() else None

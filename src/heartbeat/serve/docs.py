@@ -16,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
+from heartbeat.errors import ConfigError
+
 DOCS_URL, REDIRECT_URL = "/docs", "/docs/oauth2-redirect"
 #: URL -> (file in fastapi_offline's static folder, media type); served by exact path, nothing else
 ASSETS = {
@@ -31,7 +33,7 @@ def asset_folder() -> Path:
     try:
         import fastapi_offline
     except ImportError as exc:
-        raise RuntimeError("the API docs need the 'fastapi-offline' package: pip install -e '.[serve]', "
+        raise ConfigError("the API docs need the 'fastapi-offline' package: pip install -e '.[serve]', "
                            "or start the service with --no-docs") from exc
     return Path(fastapi_offline.__file__).parent / "static"
 
@@ -41,7 +43,7 @@ def add_docs(app: FastAPI, openapi_url: str) -> None:
     folder = asset_folder()
     missing = [name for name, _ in ASSETS.values() if not (folder / name).is_file()]
     if missing:
-        raise RuntimeError(f"fastapi-offline at {folder} lacks {missing}: reinstall it, or use --no-docs")
+        raise ConfigError(f"fastapi-offline at {folder} lacks {missing}: reinstall it, or use --no-docs")
 
     @app.get(DOCS_URL, include_in_schema=False)
     def swagger_ui(request: Request) -> HTMLResponse:

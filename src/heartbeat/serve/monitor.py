@@ -41,6 +41,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from heartbeat.errors import DataError
 from heartbeat.metrics import recall_per_class
 from heartbeat.serve.db import Feedback, Prediction, RetrainRequest, beats_of, count, utcnow
 
@@ -103,7 +104,7 @@ class Reference:
     @classmethod
     def from_json(cls, d: dict) -> "Reference":
         if tuple(d.get("features", ())) != FEATURES:
-            raise ValueError(f"reference features {d.get('features')} differ from {list(FEATURES)}")
+            raise DataError(f"reference features {d.get('features')} differ from {list(FEATURES)}")
         return cls(d["edges"], d["shares"], int(d["n"]), d.get("source", "?"))
 
 

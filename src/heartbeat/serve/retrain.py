@@ -28,9 +28,18 @@ from sqlalchemy import select
 from heartbeat.data import BeatSet, DataError, Dataset, load_dataset, split, valid_split
 from heartbeat.data.sample import SAMPLE_NAME, sample_dir
 from heartbeat.data.sources import default_source
+from heartbeat.errors import ConfigError, NotFoundError
 from heartbeat.inputs import BeatInput
-from heartbeat.serve.db import (Labelled, RetrainRequest, labelled_beats, labelled_inputs, make_engine, redact,
-                                session_factory, utcnow)
+from heartbeat.serve.db import (
+    Labelled,
+    RetrainRequest,
+    labelled_beats,
+    labelled_inputs,
+    make_engine,
+    redact,
+    session_factory,
+    utcnow,
+)
 from heartbeat.serve.monitor import write_reference
 
 
@@ -104,18 +113,16 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
             feedback_repeat: int = 1, on_epoch=None) -> RetrainResult:
     """Retrain ``model_dir`` from its own config on its data plus the labelled beats of ``db_url``."""
     import gin
-
     from heartbeat.config import parse_text
-    from heartbeat.modelio import save_model
-    from heartbeat.serve.app import folder_version
     from heartbeat.fit import fit
+    from heartbeat.modelio import folder_version, save_model
 
     model_dir = Path(model_dir)
     for name in ("config.gin", "metrics.json"):
         if not (model_dir / name).exists():
-            raise FileNotFoundError(f"{model_dir}: not a model folder ({name} missing)")
+            raise NotFoundError(f"{model_dir}: not a model folder ({name} missing)")
     if feedback_repeat < 1:
-        raise ValueError(f"feedback_repeat {feedback_repeat}: expected at least 1")
+        raise ConfigError(f"feedback_repeat {feedback_repeat}: expected at least 1")
     info = json.loads((model_dir / "metrics.json").read_text())
     task = info["task"]
     dataset = original_dataset(info, data)
