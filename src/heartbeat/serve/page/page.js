@@ -201,7 +201,7 @@
     try { sig = await api("GET", `recordings/${r.id}/signal?start=${a}&end=${b}&points=${Math.round(px * (b - a) / w)}`); }
     catch (e) { fail(e); return; }
     if (seq !== st.seq) return;  // a newer view was asked for meanwhile
-    drawStrip(sig, a, b);
+    await drawStrip(sig, a, b);
     st.drawn = performance.now() - started;
     $("view-range").textContent = `${t0.toFixed(1)}–${t1.toFixed(1)} s of ${r.seconds.toFixed(0)} s`;
     Plotly.relayout("overview", { "shapes[0].x0": t0, "shapes[0].x1": t1 });
@@ -246,7 +246,7 @@
                dtick: 0.5, zeroline: false },
       legend: { orientation: "h", y: 1.12, x: 0 }, plot_bgcolor: "#fffafa",
     };
-    Plotly.react("strip", traces, layout, { displaylogo: false, scrollZoom: true, responsive: true,
+    return Plotly.react("strip", traces, layout, { displaylogo: false, scrollZoom: true, responsive: true,
                                             modeBarButtonsToRemove: ["toImage", "select2d", "lasso2d", "autoScale2d"] });
   }
 
