@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     drv = None
     try:
         srv.call("POST", "/users", ADMIN_KEY, json={"name": "bench", "role": "clinician", "password": "bench-password"})
-        tok = srv.call("POST", "/token", data={"username": "bench", "password": "bench-password"}).json()["access_token"]
+        tok = srv.call("POST", "/token", data={"username": "bench", "password": "bench-password"})
+        tok = tok.json()["access_token"]
         t = time.perf_counter()
         with open(work / "day.npy", "rb") as f:
             r = requests.post(srv.url + "/recordings", headers={"Authorization": f"Bearer {tok}"},
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
             time.sleep(0.1)
         first = drv.execute_async_script("""
             const [id, done] = arguments, t = performance.now();
-            window.heartbeatPage.openRecord(id).then(() => requestAnimationFrame(() => done(performance.now() - t)));""",
+            window.heartbeatPage.openRecord(id)
+              .then(() => requestAnimationFrame(() => done(performance.now() - t)));""",
                                          rec["id"])
         drawn = drv.execute_script("return document.getElementById('strip').data.filter(t => t.meta && "
                                    "t.meta.role === 'beats').reduce((n, t) => n + t.x.length, 0)")
@@ -126,7 +128,8 @@ def main(argv=None) -> int:
                "upload_and_analysis_s": round(upload_s, 1),
                "time_to_first_draw_ms": round(first, 1),
                "pan_10s_view": figures(near), "pan_1h_view": figures(far),
-               "measured": "browser performance.now(), from the call to the next painted frame; server on the same host",
+               "measured": "browser performance.now(), from the call to the next painted frame; "
+                           "server on the same host",
                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "chromium": drv.capabilities.get("browserVersion")}}
     finally:

@@ -187,7 +187,8 @@ def test_next_abnormal_beat_then_relabel_it_into_the_database(server, browser, r
     browser.execute_script("window.heartbeatPage.setView(0, 10)")
     wait(browser, "window.heartbeatPage.view[0] === 0 && window.heartbeatPage.view[1] === 10")
     browser.find_element("tag name", "body").send_keys("j")
-    i = wait(browser, "window.heartbeatPage.selected >= 0 && window.heartbeatPage.selected + 1", what="a selected beat") - 1
+    i = wait(browser, "window.heartbeatPage.selected >= 0 && window.heartbeatPage.selected + 1",
+             what="a selected beat") - 1
     first = int(np.flatnonzero(record["beats"]["abnormal"])[0])
     assert i == first, f"J selected beat {i}; the first abnormal beat of the API's list is {first}"
     view = browser.execute_script("return window.heartbeatPage.view")

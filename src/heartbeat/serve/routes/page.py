@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timezone
 import shutil
 import tempfile
 from pathlib import Path
@@ -328,17 +329,19 @@ def recall_history(svc: Svc, p: Reader, s: DB, buckets: Annotated[int, Query(ge=
     classes = list(svc.model.classes)
     if not rows:
         return {"model_version": svc.version, "classes": classes, "period": None, "points": []}
-    t = np.array([r[0].timestamp() for r in rows])
+    t = np.array([r[0].replace(tzinfo=timezone.utc).timestamp() for r in rows])  # naive UTC in the db
     span = t[-1] - t[0]
     period, width = next(((name, w) for name, w in PERIODS if span / w < buckets), PERIODS[-1])
-    which = np.floor((t - t[0] // width * width) / width).astype(int)
+    origin = t[0] // width * width  # periods start on whole minutes, hours, days (UTC)
+    which = np.floor((t - origin) / width).astype(int)
     y = np.array([r[1] for r in rows])
     pred = np.array([r[2] for r in rows])
     points = []
     for b in np.unique(which):
         m = which == b
         rec = recall_per_class(y[m], pred[m], len(classes))
-        points.append({"start": (rows[int(np.flatnonzero(m)[0])][0]).replace(microsecond=0).isoformat() + "Z",
+        start = datetime.fromtimestamp(origin + b * width, timezone.utc).replace(tzinfo=None)
+        points.append({"start": start.isoformat() + "Z",
                        "n": int(m.sum()), "recall": dict(zip(classes, rec.tolist())),
                        "labelled": {c: int((y[m] == i).sum()) for i, c in enumerate(classes)}})
     return json_safe({"model_version": svc.version, "classes": classes, "period": period, "points": points})
