@@ -419,13 +419,13 @@
     $("mon-status").innerHTML = `State: <b>${mon.status}</b>${mon.reason ? ` (${esc(mon.reason)})` : ""}. ${mon.predictions} predictions, ` +
       `${mon.labelled} labelled; recent macro recall ${rr.recall_macro === null ? "–" : rr.recall_macro.toFixed(3)} over ${rr.n} labels ` +
       `(threshold ${rr.threshold}, judged from ${rr.min_labels}). Drift: ${esc(mon.drift.status)}.`;
-    const x = hist.points.map((p) => p.start.replace("Z", ""));
+    const x = hist.points.map((p) => fmtDate(p.start));
     const rec = hist.classes.map((c) => ({ type: "scatter", mode: "lines+markers", name: c, x,
       y: hist.points.map((p) => p.recall[c]), marker: { color: COLOURS[c] }, line: { color: COLOURS[c] },
       text: hist.points.map((p) => `${p.labelled[c]} labelled`), hovertemplate: `${c}: %{y:.2f} (%{text})<extra></extra>` }));
     Plotly.react("recall-plot", rec, { title: { text: `recall per class on labelled beats, per ${hist.period || "period"}`, font: { size: 13 }, x: 0.01 },
       margin: { l: 55, r: 10, t: 36, b: 40 }, yaxis: { range: [0, 1.05], title: { text: "recall" } },
-      xaxis: { type: "date" }, height: 280,
+      xaxis: { type: "category", title: { text: `${hist.period || "period"} starting (UTC)` } }, height: 280,
       annotations: hist.points.length ? [] : [{ text: "no labelled beat yet", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5 }] },
       { displaylogo: false, responsive: true });
     const psi = mon.drift.psi || {};
