@@ -32,6 +32,10 @@ lowest role each accepts (:mod:`heartbeat.serve.auth`):
   revoke their keys and tokens; ``POST /users/{name}/enable``: re-enable, with a new key;
 - ``GET /retrain-requests`` (admin): every retraining request, open and done.
 
+``/`` is the review page for clinicians (upload a recording, review and relabel its beats, watch the
+model), with its recordings' endpoints (``/recordings``...; reader, relabelling through ``/feedback``):
+:mod:`heartbeat.serve.routes.page`. Like ``/docs`` its files answer without a credential and hold no data.
+
 ``/docs`` (Swagger UI, with an *Authorize* button for both credentials) and
 ``/openapi.json`` describe the API and hold no data; ``--no-docs`` turns them off. ``/docs``
 loads its assets from the service itself (``/static/...``, :mod:`heartbeat.serve.docs`), so it
@@ -70,7 +74,7 @@ from heartbeat.serve.docs import add_docs
 from heartbeat.serve.guard import DbThrottle, Guard
 from heartbeat.serve.logs import configure_logging
 from heartbeat.serve.monitor import Monitor, MonitorSettings, read_reference
-from heartbeat.serve.routes import monitoring, predict, users
+from heartbeat.serve.routes import monitoring, page, predict, users
 from heartbeat.serve.routes import service as service_routes
 from heartbeat.serve.schemas import explain
 from heartbeat.errors import ConfigError
@@ -133,6 +137,8 @@ class Settings:
     def body_limit(self, path: str) -> int:
         """The largest body a path takes, in bytes. A JSON number takes at most ~25 characters
         (``-1.2345678901234567e-05,``): 32 are allowed; a batch's beats may carry their 8 rhythm values."""
+        if path == "/recordings":  # an upload of the review page: a file as long as /predict/record takes
+            return self.max_record_samples * NUMBER_BYTES + 65536
         numbers = self.max_numbers(path)
         return 65536 if numbers is None else numbers * NUMBER_BYTES + 65536
 
@@ -230,7 +236,7 @@ def create_app(settings: Settings) -> FastAPI:
         head = "; ".join(e["msg"] for e in errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
         return JSONResponse({"message": head, "detail": errors}, status_code=422)
 
-    for router in (service_routes.router, users.router, predict.router, monitoring.router):
+    for router in (service_routes.router, users.router, predict.router, monitoring.router, page.router):
         app.include_router(router)
     return app
 

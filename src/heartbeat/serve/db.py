@@ -1,4 +1,5 @@
-"""The service's database: users and their secrets, predictions, feedback and retraining requests.
+"""The service's database: users and their secrets, predictions, feedback, retraining requests, and the
+recordings uploaded on the review page.
 
 Everything the service knows lives here, so nothing is lost on a restart. Any SQLAlchemy URL
 works; the default is a SQLite file ``serve.db`` in the working directory, and PostgreSQL is
@@ -146,6 +147,55 @@ class RetrainRequest(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | done
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class StoredRecording(Base):
+    """A recording uploaded on the review page (``POST /recordings``): what it is, the model that read it,
+    its summary, and a min/max envelope of its signal (one bucket per second or so) for the overview.
+    The signal itself is in :class:`RecordingChunk` rows, its beats in :class:`RecordingBeat` rows, each
+    beat's prediction an ordinary :class:`Prediction` (so feedback and monitoring work on it); all of it
+    is written in one transaction, so a refused upload leaves nothing behind."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))  # the file's or record's name: no patient identifier
+    format: Mapped[str] = mapped_column(String(8))  # wfdb | csv | npy
+    fs: Mapped[float] = mapped_column(Float)
+    lead: Mapped[str] = mapped_column(String(32))
+    units: Mapped[str] = mapped_column(String(16))
+    samples: Mapped[int] = mapped_column(Integer)
+    chunk: Mapped[int] = mapped_column(Integer)  # samples per RecordingChunk row
+    model_version: Mapped[str] = mapped_column(String(200), index=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    summary: Mapped[dict] = mapped_column(JSON)  # beats, per_class, abnormal_burden_percent, longest runs, notes
+    bucket: Mapped[int] = mapped_column(Integer)  # samples per envelope bucket
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)  # (2, buckets) float32: min row, max row
+
+
+class RecordingChunk(Base):
+    """``StoredRecording.chunk`` consecutive samples of a recording's signal (float32 little-endian), so that
+    a window of a 24-hour recording is read without reading the rest."""
+
+    __tablename__ = "recording_chunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RecordingBeat(Base):
+    """One detected beat of a stored recording: its R peak's sample and the prediction made for it."""
+
+    __tablename__ = "recording_beats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id"), unique=True)
+    sample: Mapped[int] = mapped_column(Integer)
 
 
 class AuthFailure(Base):

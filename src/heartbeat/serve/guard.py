@@ -34,11 +34,13 @@ from typing import Callable
 import anyio
 
 from heartbeat.serve.docs import PATHS as DOCS_PATHS
+from heartbeat.serve.routes.page import PATHS as PAGE_PATHS
 
 log = logging.getLogger("heartbeat.serve")
 
 #: the only paths that answer without a credential, matched exactly (``/healthz`` is not ``/health``)
-OPEN_PATHS = frozenset({"/health", "/token", "/openapi.json", *DOCS_PATHS})  # the docs page and its assets
+OPEN_PATHS = frozenset({"/health", "/token", "/openapi.json", *DOCS_PATHS,  # the docs page and its assets
+                        *PAGE_PATHS})  # the review page's files (heartbeat.serve.routes.page)
 MAX_KEYS = 100_000  # failure records kept at most: a flood of made-up user names cannot grow memory further
 
 

@@ -19,7 +19,9 @@ router = APIRouter()
 
 
 def predict_rows(svc: Svc, X: np.ndarray, p: auth.Principal, s: Session, request: Request,
-                 rhythm: np.ndarray | None = None) -> list[BeatOut]:
+                 rhythm: np.ndarray | None = None, commit: bool = True) -> list[BeatOut]:
+    """Classify and store beats; ``commit=False`` only flushes (ids given), for a caller that stores
+    more in the same transaction (an uploaded recording, heartbeat.serve.routes.page)."""
     request.state.beats = len(X)
     P = svc.model.predict_proba(X, rhythm=rhythm)  # (n, classes)
     bad = np.flatnonzero(~np.isfinite(P).all(axis=1))
@@ -36,7 +38,7 @@ def predict_rows(svc: Svc, X: np.ndarray, p: auth.Principal, s: Session, request
                        rhythm=None if rhythm is None else np.asarray(rhythm[i], dtype="<f4").tobytes(),
                        rhythm_names=names) for i, x in enumerate(X)]
     s.add_all(rows)
-    s.commit()
+    s.commit() if commit else s.flush()
     return [BeatOut(id=r.id, probabilities=dict(zip(svc.model.classes, r.probabilities)),
                     predicted_class=svc.model.classes[r.predicted], p_abnormal=float(p_abnormal[i]),
                     abnormal=r.abnormal, input_sha256=r.input_hash) for i, r in enumerate(rows)]
@@ -80,28 +82,52 @@ def predict_batch(svc: Svc, body: BeatsIn, p: Reader, s: DB, request: Request) -
     return BatchOut(model_version=svc.version, threshold=svc.settings.threshold, predictions=rows)
 
 
+def check_record_size(svc: Svc, n: int, fs: float, field: str) -> None:
+    """A 422 naming ``field`` where ``n`` samples at ``fs`` Hz pass ``max_record_seconds`` or ``max_record_work``:
+    the limits of every raw recording the service reads (/predict/record, an upload of the review page)."""
+    seconds, cfg = n / fs, svc.settings
+    if seconds > cfg.max_record_seconds:
+        raise invalid(("body", field), f"{field}: {seconds:.0f} s of signal at {fs:g} Hz; at most "
+                                       f"{cfg.max_record_seconds:g} s per request", "too_long")
+    work = n * fs
+    if work > cfg.max_record_work:  # the cost of finding the beats grows with the samples and the rate
+        raise invalid(("body", field), f"{field}: {n} samples at {fs:g} Hz is {work:.3g} "
+                                       f"samples x Hz of work; at most {cfg.max_record_work:.3g} per request, "
+                                       f"i.e. {cfg.max_record_work / fs ** 2:.3g} s at {fs:g} Hz: "
+                                       "send shorter segments", "too_long")
+
+
+def record_beats(svc: Svc, rec, field: str):
+    """The beats of a checked recording (heartbeat.recording.Recording) as the model takes them:
+    ``(beats, X, rhythm)``, found in a child process killed at ``record_time_limit``, the rate
+    checked as the CLI checks it; a 422 naming ``field`` (or ``fs``) otherwise."""
+    from heartbeat.recording import RateError, recording_beats
+
+    try:
+        beats = call_with_time_limit(recording_beats, (rec, svc.model.inputs.window), svc.settings.record_time_limit)
+        X, rhythm = svc.model.inputs.arrays(beats, f"model {svc.model.tag}")
+    except TimeLimit as exc:
+        raise invalid(("body", field), f"{field}: finding the beats of {rec.seconds:.0f} s at {rec.fs:g} Hz {exc} "
+                                       "(the record time limit): send shorter segments", "too_long") from None
+    except RateError as exc:
+        raise invalid(("body", "fs"), f"fs: {exc}") from exc
+    except DataError as exc:
+        raise invalid(("body", field), f"{field}: {exc}") from exc
+    return beats, X, rhythm
+
+
 @router.post("/predict/record", tags=["predict"], response_model=RecordOut)
 def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request) -> RecordOut:
     """Classify every beat of a raw segment (one lead, at most ``max_record_seconds``): R peaks, beats and
     rhythm are found as ``heartbeat predict`` finds them; each beat is stored like any other prediction,
     so it is monitored and open to feedback."""
-    from heartbeat.recording import (MAX_FS, MIN_FS, RateError, Recording, check_signal, pick_lead, recording_beats,
-                                     summarise)
+    from heartbeat.recording import MAX_FS, MIN_FS, Recording, check_signal, pick_lead, summarise
 
     import pandas as pd
 
     if not MIN_FS <= body.fs <= MAX_FS:
         raise invalid(("body", "fs"), f"fs: {body.fs} Hz is out of range; expected {MIN_FS:g}..{MAX_FS:g} Hz")
-    seconds, cfg = len(body.samples) / body.fs, svc.settings
-    if seconds > cfg.max_record_seconds:
-        raise invalid(("body", "samples"), f"samples: {seconds:.0f} s of signal at {body.fs:g} Hz; at most "
-                                           f"{cfg.max_record_seconds:g} s per request", "too_long")
-    work = len(body.samples) * body.fs
-    if work > cfg.max_record_work:  # the cost of finding the beats grows with the samples and the rate
-        raise invalid(("body", "samples"), f"samples: {len(body.samples)} samples at {body.fs:g} Hz is {work:.3g} "
-                                           f"samples x Hz of work; at most {cfg.max_record_work:.3g} per request, "
-                                           f"i.e. {cfg.max_record_work / body.fs ** 2:.3g} s at {body.fs:g} Hz: "
-                                           "send shorter segments", "too_long")
+    check_record_size(svc, len(body.samples), body.fs, "samples")
     try:  # the lead is checked as heartbeat predict checks an NPY file's: one unnamed column
         _, lead, notes = pick_lead(["lead0"], body.lead, "the segment", named=False)
     except DataError as exc:
@@ -109,16 +135,9 @@ def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request)
     try:
         rec = check_signal(Recording(np.asarray(body.samples, dtype=np.float64), body.fs, lead, "the segment",
                                      notes))
-        # the sampling rate is checked here, as by the CLI; in a child process killed at the time limit
-        beats = call_with_time_limit(recording_beats, (rec, svc.model.inputs.window), cfg.record_time_limit)
-        X, rhythm = svc.model.inputs.arrays(beats, f"model {svc.model.tag}")
-    except TimeLimit as exc:
-        raise invalid(("body", "samples"), f"samples: finding the beats of {seconds:.0f} s at {body.fs:g} Hz {exc} "
-                                           "(the record time limit): send shorter segments", "too_long") from None
-    except RateError as exc:
-        raise invalid(("body", "fs"), f"fs: {exc}") from exc
     except DataError as exc:
         raise invalid(("body", "samples"), f"samples: {exc}") from exc
+    beats, X, rhythm = record_beats(svc, rec, "samples")
     rows = predict_rows(svc, X, p, s, request, rhythm)
     out = [RecordBeatOut(**r.model_dump(), time_s=float(t), sample=int(n))
            for r, t, n in zip(rows, beats.time, beats.sample)]
