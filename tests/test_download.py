@@ -147,7 +147,7 @@ def test_unknown_records_and_an_unreachable_server_say_so(server, tmp_path, caps
     with socket.socket() as s:  # a port that nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert download(f"http://127.0.0.1:{port}/", tmp_path / "b") == 2
+    assert download(f"http://127.0.0.1:{port}/", tmp_path / "b") == 1
     err = capsys.readouterr().err
     assert f"cannot reach http://127.0.0.1:{port}/mitdb/1.0.0/RECORDS" in err and "embedded sample" in err
 

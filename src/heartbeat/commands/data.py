@@ -111,7 +111,7 @@ def cmd_data_download(args) -> int:
         report = download_mitdb(args.out, records=records, url=args.url, progress=print)
     except ServerUnreachable as exc:
         print(f"error: {exc}\n{OFFLINE_HINT}", file=sys.stderr)
-        return 2
+        return 1  # not a usage error: exit 1, as every error but usage (heartbeat.errors)
     print(report.summary())
     return 0
 
