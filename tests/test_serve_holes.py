@@ -5,12 +5,15 @@ the bootstrap key on a restart, the work of one request, keys and their rotation
 from __future__ import annotations
 
 import math
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from test_serve import ADMIN_KEY, Server, model_dir, scratch_database  # noqa: F401  (model_dir: the fixture)
 
+import heartbeat as hb
+from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.serve.monitor import Reference
 
@@ -233,7 +236,6 @@ def test_the_time_limit_kills_the_child():
     ("fit.model = @CNN1D()", "the evaluated reference @CNN1D() is not allowed"),
 ])
 def test_a_model_folder_asking_for_more_than_project_bindings_is_refused(model_dir, tmp_path, line, why):  # noqa: F811
-    import shutil
     import subprocess
     import sys
 
@@ -247,6 +249,46 @@ def test_a_model_folder_asking_for_more_than_project_bindings_is_refused(model_d
     assert r.returncode == 1, r.stderr[-2000:]
     assert f"config.gin, line 4: {line!r}: {why}" in r.stderr
     assert "Beautiful is better than ugly" not in r.stdout + r.stderr  # `import this` never ran
+
+
+def test_a_pickled_baseline_is_refused_unless_the_operator_trusts_it(tmp_path):
+    """model.joblib is a pickle: a folder could make unpickling run anything. The server refuses it (the
+    file named, nothing run) and serves a baseline only with --trust-pickle."""
+    import pickle
+    import subprocess
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from heartbeat.errors import ConfigError
+    from heartbeat.serve.app import Settings, create_app
+
+    data = hb.load_data(write_beats(synthetic_beats(600, seed=0), tmp_path / "beats.parq"))
+    good = tmp_path / "gbt"
+    hb.train("gin/models/baseline.gin", {"GBTBaseline.max_iter": 5}, data=data, out=good)
+    with pytest.raises(ConfigError, match=r"model\.joblib: a GBTBaseline folder holds a pickle"):
+        create_app(Settings(model_dir=good, db_url=f"sqlite:///{tmp_path / 'a.db'}", admin_key=ADMIN_KEY))
+    app = create_app(Settings(model_dir=good, db_url=f"sqlite:///{tmp_path / 'b.db'}", admin_key=ADMIN_KEY,
+                              trust_pickle=True))
+    with TestClient(app) as client:
+        r = client.post("/predict", json={"beat": [0.1] * 187}, headers={"X-API-Key": ADMIN_KEY})
+        assert r.status_code == 200, r.text
+
+    evil = tmp_path / "evil"
+    shutil.copytree(good, evil)
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (evil / "model.joblib").write_bytes(pickle.dumps(Payload()))
+    r = subprocess.run([sys.executable, "-m", "heartbeat.serve", "serve", "--model", str(evil), "--port", "1",
+                        "--db", f"sqlite:///{tmp_path / 'c.db'}"], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "model.joblib: a GBTBaseline folder holds a pickle" in r.stderr and "--trust-pickle" in r.stderr
+    assert not marker.exists()  # the pickle was never opened
 
 
 def test_every_committed_model_folder_is_safe_to_serve():

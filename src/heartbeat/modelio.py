@@ -160,6 +160,14 @@ class LoadedModel:
         return self.decide(self.proba_beats(beats))
 
 
+def parameter_count(net) -> int | None:
+    """Trainable and frozen weights of a torch model (an ensemble counts every member); None for a model
+    that has no torch parameters (the gradient-boosting baseline: its size is trees, not weights)."""
+    if not isinstance(net, torch.nn.Module):
+        return None
+    return int(sum(p.numel() for p in net.parameters()))
+
+
 def family_of(config: str) -> str:
     """The family named by ``fit.model = @Family`` in a gin config text."""
     for line in config.splitlines():
@@ -190,12 +198,16 @@ def save_model(out: str | Path, model, config: str, info: "ModelInfo | dict", in
     return out
 
 
-def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu", safe: bool = False) -> LoadedModel:
+def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu", safe: bool = False,
+               trust_pickle: bool = False) -> LoadedModel:
     """Rebuild a model folder written by :func:`save_model`.
 
     ``safe``: the folder is not trusted (the server loads it): its ``config.gin`` may only bind the
     project's own configurables, with no ``import`` lines (heartbeat.config.check_safe), checked
-    before gin runs any of it.
+    before gin runs any of it. A classical baseline's ``model.joblib`` is a pickle, and unpickling
+    runs whatever code the file names, so an untrusted folder holding one is refused (ConfigError
+    naming the file) unless ``trust_pickle``; torch weights load with ``weights_only=True`` and ONNX
+    files hold no code, so those folders need no such trust.
 
     ``runtime='onnx'`` predicts with onnxruntime from the folder's ``model.onnx``
     (``heartbeat export``) instead of torch. ``device`` ('cpu', 'cuda', 'auto') is where a deep
@@ -223,6 +235,9 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu", sa
         model_cls = gin.get_bindings("fit")["model"]
         inputs = BeatInput()  # the window and rhythm the model was trained with (defaults for older folders)
         if family in BASELINES:
+            if safe and not trust_pickle:
+                raise ConfigError(f"{path / 'model.joblib'}: a {family} folder holds a pickle, which runs code "
+                                  "when it loads; serve it only if you made it yourself, with --trust-pickle")
             net = BASELINES[family].load(path)
         else:
             net = build_model(model_cls, len(CLASSES[task]), inputs.num_rhythm)

@@ -104,6 +104,7 @@ class Settings:
     failure_window: float = 60.0  # ... within this many seconds lock it out ...
     lockout: float = 60.0         # ... for this many seconds (429 with Retry-After)
     docs: bool = True
+    trust_pickle: bool = False  # load a classical baseline's model.joblib (a pickle: it can run code)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
 
     def __post_init__(self) -> None:
@@ -180,7 +181,8 @@ def create_app(settings: Settings) -> FastAPI:
     bootstrap key fails at once; the lifespan handler disposes of the database engine at shutdown.
     The routes are APIRouters (heartbeat.serve.routes) reading this state from ``app.state.service``.
     """
-    model = load_model(settings.model_dir, safe=True)  # a model folder is a trust boundary: no gin imports
+    # a model folder is a trust boundary: no gin imports, and no pickle unless the operator vouches for it
+    model = load_model(settings.model_dir, safe=True, trust_pickle=settings.trust_pickle)
     if settings.record_time_limit:  # /predict/record finds beats in a forked child: import its code once, here
         import heartbeat.data.wfdb_beats  # noqa: F401
         import heartbeat.detect  # noqa: F401

@@ -117,6 +117,7 @@ def cmd_serve(args) -> int:
         max_record_work=args.max_record_work, record_time_limit=args.record_time_limit or None,
         max_failures=args.max_failures,
         failure_window=args.failure_window, lockout=args.lockout_seconds, docs=not args.no_docs,
+        trust_pickle=args.trust_pickle,
         monitor=MonitorSettings(recall_window=args.recall_window, recall_threshold=args.recall_threshold,
                                 recall_min_labels=args.recall_min_labels, drift_reference=args.drift_reference,
                                 drift_window=args.drift_window))
@@ -235,6 +236,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--drift-window", type=int, default=500, help="drift of the last this-many beats (default: 500)")
     s.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     s.add_argument("--no-docs", action="store_true", help="turn off /docs and /openapi.json")
+    s.add_argument("--trust-pickle", action="store_true",
+                   help="serve a classical baseline (GBT) folder: its model.joblib is a pickle, which can run "
+                        "code when it loads, so it is refused unless you made the folder yourself and say so here")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="log level of the JSON request log on stderr (default: info)")
     s.set_defaults(func=cmd_serve)
