@@ -124,3 +124,15 @@ def test_the_service_labels_at_the_folder_operating_point(tiny, tmp_path):
     assert r.status_code == 200, r.text
     served = [b["predicted_class"] for b in r.json()["predictions"]]
     assert served == [CLASSES[i] for i in decide(P[:50], weights)]
+
+
+def test_abnormal_is_the_label_unless_a_threshold_is_asked_for():
+    from heartbeat.operating import abnormal
+
+    P = np.array([[0.6, 0.3, 0.1], [0.4, 0.5, 0.1], [0.9, 0.05, 0.05]])
+    labels = np.array([0, 1, 2])  # e.g. at an operating point that moved the third beat off N
+    assert abnormal(P, labels).tolist() == [False, True, True]  # the flag never disagrees with the class
+    assert abnormal(P, labels, threshold=0.35).tolist() == [True, True, False]  # P(not N) = 0.4, 0.6, 0.1
+    assert abnormal(P, labels, threshold=0.0).all() and not abnormal(P, labels, threshold=1.0).any()
+    with pytest.raises(ValueError, match="expected a probability"):
+        abnormal(P, labels, threshold=1.5)

@@ -257,7 +257,8 @@ def test_predictions_match_the_model_and_are_stored(server, users, model_dir, be
     assert np.allclose(list(one["probabilities"].values()), expected[0], atol=1e-5)
     assert one["predicted_class"] == CLASSES[int(expected[0].argmax())]
     assert one["p_abnormal"] == pytest.approx(1 - expected[0][0], abs=1e-5)
-    assert one["abnormal"] == (one["p_abnormal"] >= one["threshold"]) and one["threshold"] == 0.5
+    # the one rule for "abnormal" (heartbeat.operating.abnormal): without --threshold, the class is not N
+    assert one["threshold"] is None and one["abnormal"] == (one["predicted_class"] != "N")
     assert one["input_sha256"] == hashlib.sha256(np.asarray(X[0], "<f4").tobytes()).hexdigest()
 
     batch = server.call("POST", "/predict/batch", users["rita"], json={"beats": X.tolist()}).json()
@@ -272,7 +273,7 @@ def test_predictions_match_the_model_and_are_stored(server, users, model_dir, be
     assert [r[0] for r in rows] == [beat_hash(x) for x in X]
     assert {r[1] for r in rows} == {batch["model_version"]}
     assert [r[2] for r in rows] == expected.argmax(1).tolist()
-    assert [bool(r[3]) for r in rows] == (1 - expected[:, 0] >= 0.5).tolist()
+    assert [bool(r[3]) for r in rows] == (expected.argmax(1) != 0).tolist()  # the stored flag: the class is not N
     assert rows[5][4] == beat_bytes(X[5])
 
 

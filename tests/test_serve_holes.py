@@ -68,6 +68,24 @@ def test_a_model_that_gives_nan_never_labels(model_dir, tmp_path, monkeypatch): 
         assert count(s, Prediction) == 0
 
 
+def test_a_screening_threshold_flags_by_probability_and_says_so(model_dir, tmp_path, monkeypatch):  # noqa: F811
+    """--threshold P: abnormal = P(not N) >= P, even for a beat whose class is N; the answer carries P."""
+    from fastapi.testclient import TestClient
+
+    from heartbeat.serve.app import Settings, create_app
+
+    app = create_app(Settings(model_dir, db_url=f"sqlite:///{tmp_path / 't.db'}", admin_key=ADMIN_KEY,
+                              threshold=0.3))
+    P = np.array([[0.65, 0.35, 0, 0, 0], [0.75, 0.25, 0, 0, 0]])  # both most likely N
+    monkeypatch.setattr(app.state.service.model, "predict_proba", lambda X, rhythm=None: P[:len(X)])
+    with TestClient(app) as client:
+        r = client.post("/predict/batch", headers={"X-API-Key": ADMIN_KEY}, json={"beats": [[0.5] * 187] * 2})
+    assert r.status_code == 200, r.text
+    out = r.json()["predictions"]
+    assert [b["predicted_class"] for b in out] == ["N", "N"] and [b["abnormal"] for b in out] == [True, False]
+    assert r.json()["threshold"] == 0.3
+
+
 def test_the_drift_reference_ignores_non_finite_beats():
     X = synthetic_beats(600, seed=1).X.copy()
     poisoned = X.copy()

@@ -55,6 +55,28 @@ def test_a_raw_segment_gives_every_beat_stored_and_open_to_feedback(rhythm_serve
     assert fb.status_code == 200, fb.text
 
 
+def test_the_service_and_heartbeat_predict_flag_the_same_beats_abnormal(rhythm_server):
+    """One rule for "abnormal" (heartbeat.operating.abnormal): /predict/record and the CLI's classify agree
+    beat by beat, and the flag follows the class unless a threshold is asked for."""
+    from heartbeat.modelio import load_model
+    from heartbeat.recording import Recording, check_signal, classify, detect_peaks
+
+    x, _ = synthetic_ecg(seconds=60)
+    x = np.round(x, 5)
+    out = rhythm_server.call("POST", "/predict/record", rhythm_server.key,
+                             json={"samples": x.tolist(), "fs": 360, "lead": "MLII"}).json()
+    assert out["threshold"] is None
+    served = [b["abnormal"] for b in out["beats"]]
+    assert served == [b["predicted_class"] != "N" for b in out["beats"]]
+    model = load_model(rhythm_server.model)
+    rec = check_signal(Recording(x.astype(np.float64), 360.0, "MLII", "the segment", []))
+    table, summary = classify(model, rec, detect_peaks(rec.signal, rec.fs))
+    assert list(table["abnormal"]) == served and list(table["class"]) == [b["predicted_class"] for b in out["beats"]]
+    assert summary["abnormal_burden_percent"] == pytest.approx(out["summary"]["abnormal_burden_percent"])
+    low, _ = classify(model, rec, detect_peaks(rec.signal, rec.fs), threshold=0.0)
+    assert low["abnormal"].all()  # P(not N) >= 0 for every beat: the threshold, not the class, decides
+
+
 @pytest.mark.parametrize("body, status, says", [
     ({"samples": [0.0] * 3600, "fs": 360}, 422, "flat"),
     ({"samples": [0.1, 0.2] * 1000, "fs": 0.5}, 422, "out of range"),

@@ -33,6 +33,20 @@ def decide(P: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     return P.argmax(1) if weights is None else (P * np.asarray(weights)[None, :]).argmax(1)
 
 
+def abnormal(P: np.ndarray, labels: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """The project's one rule for "abnormal" (n,) bools, for ``heartbeat predict``, ``ec57`` and the service.
+
+    By default a beat is abnormal when its label (:func:`decide`, at the folder's operating point) is not
+    class 0 (N): the flag and the class never disagree. With ``threshold``, a screening setting, it is
+    abnormal when ``P(not class 0) = 1 - P[:, 0] >= threshold`` instead, which can flag a beat whose most
+    likely class is still N: a lower threshold trades false alarms for fewer missed sick beats."""
+    if threshold is None:
+        return np.asarray(labels) != 0
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold {threshold}: expected a probability in [0, 1]")
+    return (1.0 - np.asarray(P)[:, 0]) >= threshold
+
+
 def recall_precision(y: np.ndarray, pred: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     se, ppv = np.full(k, np.nan), np.full(k, np.nan)
     for c in range(k):

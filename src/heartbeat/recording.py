@@ -371,8 +371,11 @@ def summarise(table: pd.DataFrame, classes: tuple[str, ...], rec: Recording) -> 
 
 
 def classify(model, rec: Recording, peaks: np.ndarray | None = None, batch_size: int = 4096,
-             progress: bool = False) -> tuple[pd.DataFrame, dict]:
-    """Per-beat table (time_s, sample, class, p_<class>..., abnormal) and the record's summary."""
+             progress: bool = False, threshold: float | None = None) -> tuple[pd.DataFrame, dict]:
+    """Per-beat table (time_s, sample, class, p_<class>..., abnormal) and the record's summary.
+
+    ``abnormal`` follows :func:`heartbeat.operating.abnormal`: the class is not N, or with ``threshold``
+    P(not N) >= threshold, as the service flags it."""
     beats = recording_beats(rec, model.inputs.window, peaks, progress)
     X, rhythm = model.inputs.arrays(beats, f"model {model.tag}")
     parts = []
@@ -389,7 +392,9 @@ def classify(model, rec: Recording, peaks: np.ndarray | None = None, batch_size:
                           "class": np.asarray(model.classes)[pred]})
     for j, c in enumerate(model.classes):
         table[f"p_{c}"] = P[:, j]
-    table["abnormal"] = pred != 0
+    from heartbeat.operating import abnormal
+
+    table["abnormal"] = abnormal(P, pred, threshold)
     return table, summarise(table, model.classes, rec)
 
 

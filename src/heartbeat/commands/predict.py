@@ -9,6 +9,17 @@ from pathlib import Path
 from heartbeat.options import add_device_arg, add_runtime_arg
 
 
+def probability(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: expected a probability in [0, 1]")
+    return value
+
+
 def cmd_predict(args) -> int:
     import json
 
@@ -25,8 +36,10 @@ def cmd_predict(args) -> int:
         check_rate(rec, peaks[-1])
     model = load_model(args.model, runtime=args.runtime, device=args.device)
     for rec, found in zip(recordings, peaks):
-        table, summary = classify(model, rec, found, progress=True)
+        table, summary = classify(model, rec, found, progress=True, threshold=args.threshold)
         summary["model"] = model.tag
+        summary["abnormal_rule"] = ("class not N" if args.threshold is None
+                                    else f"P(not N) >= {args.threshold:g}")
         out = write_prediction(out_root / rec.name, rec, table, summary, plot=not args.no_plot)
         print(f"{rec.name}: {summary['beats']} beats ("
               + ", ".join(f"{c} {n}" for c, n in summary["per_class"].items())
@@ -80,6 +93,10 @@ def add_parsers(sub) -> None:
     pd_.add_argument("--lead", default=None, help="lead name (default: MLII, else the first lead, with a note); "
                                                   "for CSV a header name, else lead0, lead1, ...")
     pd_.add_argument("--out", default="predictions", help="output folder (default: predictions)")
+    pd_.add_argument("--threshold", type=probability, default=None, metavar="P",
+                     help="flag a beat abnormal when P(not N) >= P, even where its most likely class is N; a "
+                          "lower P misses fewer sick beats at more false alarms (default: none, a beat is abnormal "
+                          "when its class is not N; heartbeat serve --threshold is the same rule)")
     pd_.add_argument("--no-plot", action="store_true", help="skip strip.png")
     pd_.add_argument("--json", action="store_true", help="also print each record's summary as JSON")
     add_runtime_arg(pd_)

@@ -46,9 +46,10 @@ strings; 0.01 either side tolerated); anything else is a 422 whose ``detail`` na
 value index, the value and what was expected, and whose ``message`` sums it up. Probabilities that
 come out non-finite are a 422 too: they never become a label.
 
-``abnormal`` is ``P(not class 0) >= threshold``, so it can be true
-while the most probable class is still class 0: the threshold trades false alarms for
-missed sick beats. Every request is logged as one JSON line (request id, method, path,
+``abnormal`` follows the project's one rule (:func:`heartbeat.operating.abnormal`), as
+``heartbeat predict`` does: the predicted class is not class 0. Started with ``--threshold``, it is
+``P(not class 0) >= threshold`` instead, which can be true while the most probable class is still
+class 0: a lower threshold trades false alarms for missed sick beats. Every request is logged as one JSON line (request id, method, path,
 status, milliseconds, user; never a secret).
 """
 
@@ -91,7 +92,7 @@ class Settings:
     model_version: str | None = None  # default: <tag>@<first 12 hex of the SHA-256 of the folder's files>
     source: str | None = None  # how the model was found (folder or registry entry), for /model
     db_url: str | None = None  # default: sqlite:///<cwd>/serve.db
-    threshold: float = 0.5
+    threshold: float | None = None  # None: abnormal = the label is not class 0; else P(not class 0) >= threshold
     admin_key: str | None = None
     token_minutes: float = 60.0
     max_batch: int = 1024
@@ -109,7 +110,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.model_dir = Path(self.model_dir)
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold {self.threshold}: expected a probability in [0, 1]")
         if self.max_record_seconds <= 0 or self.max_record_work <= 0 or (self.record_time_limit or 1) <= 0:
             raise ConfigError("max_record_seconds, max_record_work and record_time_limit must be > 0")

@@ -199,8 +199,10 @@ def add_parsers(sub) -> None:
     s.add_argument("--admin-key-file", metavar="PATH", default=None,
                    help=f"file holding the first admin's API key (else ${ADMIN_KEY_ENV}); used only while "
                         "the database has no admin")
-    s.add_argument("--threshold", type=float, default=0.5,
-                   help="abnormal = P(not class 0) >= threshold (default: 0.5)")
+    s.add_argument("--threshold", type=float, default=None, metavar="P",
+                   help="flag a beat abnormal when P(not class 0) >= P, even where its most likely class is N "
+                        "(default: none; a beat is abnormal when its predicted class is not N, as heartbeat "
+                        "predict flags it)")
     s.add_argument("--max-batch", type=int, default=1024, help="most beats in one /predict/batch (default: 1024)")
     s.add_argument("--max-record-seconds", type=float, default=600.0,
                    help="longest raw segment one /predict/record takes, in seconds (default: 600)")

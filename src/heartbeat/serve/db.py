@@ -169,7 +169,7 @@ class StoredRecording(Base):
     samples: Mapped[int] = mapped_column(Integer)
     chunk: Mapped[int] = mapped_column(Integer)  # samples per RecordingChunk row
     model_version: Mapped[str] = mapped_column(String(200), index=True)
-    threshold: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: abnormal = label not N
     summary: Mapped[dict] = mapped_column(JSON)  # beats, per_class, abnormal_burden_percent, longest runs, notes
     bucket: Mapped[int] = mapped_column(Integer)  # samples per envelope bucket
     envelope: Mapped[bytes] = mapped_column(LargeBinary)  # (2, buckets) float32: min row, max row

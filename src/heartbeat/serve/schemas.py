@@ -59,18 +59,18 @@ class BeatOut(BaseModel):
     probabilities: dict[str, float]
     predicted_class: str
     p_abnormal: float = Field(description="P(not class 0)")
-    abnormal: bool = Field(description="p_abnormal >= threshold")
+    abnormal: bool = Field(description="the predicted class is not class 0; with a threshold, p_abnormal >= threshold")
     input_sha256: str
 
 
 class PredictionOut(BeatOut):
     model_version: str
-    threshold: float
+    threshold: float | None = Field(description="None: abnormal = the predicted class is not class 0")
 
 
 class BatchOut(BaseModel):
     model_version: str
-    threshold: float
+    threshold: float | None = Field(description="None: abnormal = the predicted class is not class 0")
     predictions: list[BeatOut]
 
 
@@ -81,7 +81,7 @@ class RecordBeatOut(BeatOut):
 
 class RecordOut(BaseModel):
     model_version: str
-    threshold: float
+    threshold: float | None = Field(description="None: abnormal = the predicted class is not class 0")
     fs: float
     lead: str | None
     seconds: float

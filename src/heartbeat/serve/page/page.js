@@ -292,13 +292,17 @@
     $("hr").on("plotly_click", (ev) => { const w = st.view[1] - st.view[0]; setView(ev.points[0].x - w / 2, ev.points[0].x + w / 2); });
   }
 
+  // the service's one rule for "abnormal" (heartbeat.operating.abnormal), in words
+  function rule(r) {
+    return r.threshold === null || r.threshold === undefined ? "class not N" : `P(not N) &ge; ${r.threshold}`;
+  }
   function summaryHtml(r) {
     const s = r.summary;
     const rows = r.classes.map((c) => `<tr><td><span class="swatch" style="background:${COLOURS[c]}"></span>${NAMES[c] || c}</td><td>${s.per_class[c] ?? 0}</td></tr>`).join("");
     const runs = (s.longest_abnormal_runs || []).map((run, k) =>
       `<tr data-run="${k}"><td>${run.beats} beats</td><td>${run.start_s.toFixed(1)}–${run.end_s.toFixed(1)} s</td></tr>`).join("");
     return `<table><tr><th>Class</th><th>Beats</th></tr>${rows}<tr><td><b>All</b></td><td><b>${s.beats}</b></td></tr></table>` +
-      `<p>Abnormal burden: <b>${s.abnormal_burden_percent.toFixed(1)} %</b> of beats (P(not N) &ge; ${r.threshold}).</p>` +
+      `<p>Abnormal burden: <b>${s.abnormal_burden_percent.toFixed(1)} %</b> of beats (${rule(r)}).</p>` +
       `<table><tr><th>Longest abnormal runs</th><th>Time</th></tr>${runs || '<tr><td colspan="2">none</td></tr>'}</table>` +
       (s.notes && s.notes.length ? `<p class="hint">Notes: ${s.notes.map(esc).join("; ")}</p>` : "");
   }
@@ -352,7 +356,7 @@
       `title="${r.can_review ? `relabel as ${k} (${k})` : "readers cannot relabel"}">${k}</button>`).join("");
     p.innerHTML = `<h3>Beat ${i + 1} of ${b.sample.length} at ${r.t[i].toFixed(3)} s</h3>` +
       `<p>Predicted <b id="beat-class">${c}</b>; P(abnormal) = ${pAb.toFixed(3)}: <b>${b.abnormal[i] ? "abnormal" : "not abnormal"}</b> ` +
-      `(threshold ${r.threshold}). <span id="beat-label">${label}</span>.</p><table>${probs}</table>` +
+      `(${rule(r)}). <span id="beat-label">${label}</span>.</p><table>${probs}</table>` +
       `<div class="relabel">${buttons}</div>` +
       (r.can_review ? `<p class="hint">Press N S V F Q to relabel.</p>` : `<p class="hint">Readers see the labels; relabelling needs a clinician.</p>`);
     p.querySelectorAll("button[data-label]").forEach((btn) => btn.addEventListener("click", () => relabel(btn.dataset.label)));
@@ -378,7 +382,7 @@
     const runs = (r.summary.longest_abnormal_runs || []).filter((x) => x.beats > 0);
     body.innerHTML = `<h1>Recording report #${r.id}</h1>` +
       `<table><tr><th>Recording</th><td>#${r.id} (${esc(r.format.toUpperCase())}, ${r.fs} Hz, lead ${esc(r.lead)}, ${fmtDuration(r.seconds)})</td></tr>` +
-      `<tr><th>Analysed</th><td>${fmtDate(r.created_at)} UTC</td></tr><tr><th>Model</th><td>${esc(r.model_version)}, threshold ${r.threshold}</td></tr>` +
+      `<tr><th>Analysed</th><td>${fmtDate(r.created_at)} UTC</td></tr><tr><th>Model</th><td>${esc(r.model_version)}; abnormal: ${rule(r)}</td></tr>` +
       `<tr><th>Reviewed beats</th><td>${r.beats.label.filter((v) => v !== null).length}</td></tr>` +
       `<tr><th>Printed</th><td>${fmtDate(new Date().toISOString())} UTC by ${esc(st.user.name)}</td></tr></table>` +
       `<p class="hint">No patient identifier: the recording is named by its number only (its file name may name the patient).</p>` +

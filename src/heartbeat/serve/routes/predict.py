@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from heartbeat.data.beatset import DataError
 from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.operating import abnormal
 from heartbeat.serve import auth
 from heartbeat.serve.db import Prediction, beat_bytes, beat_hash
 from heartbeat.serve.deps import DB, Reader, Svc, invalid
@@ -30,11 +31,12 @@ def predict_rows(svc: Svc, X: np.ndarray, p: auth.Principal, s: Session, request
                                  "all); nothing was stored or labelled", "non_finite_output")
     p_abnormal = 1.0 - P[:, 0]
     labels = svc.model.decide(P)  # at the model folder's operating point, where it has one
+    flags = abnormal(P, labels, svc.settings.threshold)  # the one rule heartbeat predict follows too
     inputs = svc.model.inputs  # what the model took besides the beat is stored too: a label can then retrain it
     names = list(inputs.names) if rhythm is not None else None
     rows = [Prediction(user_id=p.user_id, model_version=svc.version, task=svc.model.task, input_hash=beat_hash(x),
                        beat=beat_bytes(x), probabilities=[float(v) for v in P[i]], predicted=int(labels[i]),
-                       abnormal=bool(p_abnormal[i] >= svc.settings.threshold), window=inputs.window,
+                       abnormal=bool(flags[i]), window=inputs.window,
                        rhythm=None if rhythm is None else np.asarray(rhythm[i], dtype="<f4").tobytes(),
                        rhythm_names=names) for i, x in enumerate(X)]
     s.add_all(rows)
