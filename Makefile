@@ -119,8 +119,9 @@ readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 
 .PHONY: search-best ablate ablate-intra search-inter deploy protocol ec57 endtoend shift ptb readme
 
-notebook: $(STAMP) ## execute notebooks/analysis.ipynb headless (outputs kept) and write results/figures/
+notebook: $(STAMP) ## execute both notebooks headless (outputs kept): analysis -> results/figures/, manual exploration
 	$(VENV)/bin/heartbeat notebook
+	$(VENV)/bin/heartbeat notebook --notebook notebooks/manual_exploration.ipynb --timeout 3600
 
 summary: $(STAMP) ## build summary/summary.pdf (2 pages) from results/ and models/
 	$(VENV)/bin/heartbeat summary

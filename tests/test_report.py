@@ -158,10 +158,12 @@ def write_protocol_results(results: Path) -> None:
     runs = pd.DataFrame([{"variant": label, "seed": seed, "valid_recall_macro": rng.uniform(0.5, 0.8),
                           "valid_f2_macro": rng.uniform(0.5, 0.8), "test_macro_Se": rng.uniform(0.4, 0.85),
                           "test_Se_S": rng.uniform(0, 1), "test_P_S": rng.uniform(0, 1), "test_Se_V": rng.uniform(0, 1),
-                          "test_P_V": rng.uniform(0, 1), "test_Se_F": rng.uniform(0, 1), "epochs": 10, "seconds": 60.0}
+                          "test_P_V": rng.uniform(0, 1), "test_Se_F": rng.uniform(0, 1), "epochs": 10, "seconds": 60.0,
+                          "params": 12345}
                          for _, label, _ in VARIANTS for seed in (0, 1)])
     (results / "table3").mkdir()
     summarise(runs).to_csv(results / "table3" / "table.csv", index=False)
+    shutil.copy(ROOT / "gin" / "best" / "cnn1d-ds1ds2.gin", results / "table3" / "base.gin")
     (results / "bench").mkdir(exist_ok=True)
     pd.DataFrame([{"detector": d, "records": 43, "annotated": 97705, "tp": 96900 - i, "fn": 805 + i, "fp": 750 + i,
                    "seconds": 60.0, "record_seconds": 77638.9, "median_offset_ms": 0.0, "Se": 0.9918 - i / 1e4,
@@ -246,6 +248,50 @@ def test_variations_table_starts_with_the_base_and_varies_what_mattered(project)
     assert retrained["varied"] == "CNN1D.dropout" and pd.notna(retrained["test_f2_macro"])
 
 
+def test_table3_has_the_papers_form_base_in_full_and_variants_only_what_they_change(project):
+    from heartbeat.ablation import VARIANTS
+
+    layout = tables.read_table3(project / "results")
+    varied = list(dict.fromkeys(b.split("=")[0].strip() for _, _, binds in VARIANTS for b in binds))
+    assert layout["bindings"] == varied  # a column per varied binding, in the order the rows first vary them
+    assert len(set(layout["headers"])) == len(varied) and all(len(h) <= 6 for h in layout["headers"])
+    assert all(b in layout["legend"] for b in varied)
+    base_gin = (project / "results" / "table3" / "base.gin").read_text()
+    base = layout["rows"][0]
+    assert base["group"] == "base" and all(base["cells"])  # the base row is complete
+    set_in_base = tables.gin_values(base_gin, set(varied))
+    for b, cell in zip(varied, base["cells"]):
+        if b in set_in_base:
+            assert cell == tables.hp_cell(b, set_in_base[b])
+    assert dict(zip(varied, base["cells"]))["BeatInput.context"] == "no"  # not in the base's gin: the default
+    by_label = {label: binds for _, label, binds in VARIANTS}
+    for row in layout["rows"][1:]:
+        changed = {b.split("=")[0].strip(): tables.gin_values(b, {b.split("=")[0].strip()}).popitem()[1]
+                   for b in by_label[row["variant"]]}
+        for b, cell in zip(varied, row["cells"]):
+            differs = b in changed and tables.hp_cell(b, changed[b]) != tables.hp_cell(b, set_in_base.get(b))
+            assert bool(cell) == differs, (row["variant"], b, cell)  # only the changed cells are shown
+        assert row["same_as_base"] == (not any(row["cells"]))
+    loss = next(r for r in layout["rows"] if r["variant"] == "loss weights (1/n)")
+    # the base already balances by loss weights: only the power differs, so only it is shown
+    assert [c for c in loss["cells"] if c] == ["1"]
+    frame = tables.table3_frame(layout)
+    assert list(frame.columns[1:len(varied) + 1]) == layout["headers"] and frame["params"].iloc[0] == "12.3k"
+    assert frame.iloc[0]["macro Se"].count("±") == 1
+
+
+def test_the_tuned_hyperparameter_table_has_one_row_per_searched_binding(project):
+    t = tables.tuned_hyperparameters(project / "results", project / "models", [ROOT])
+    assert list(t["search"].unique()) == ["cnn1d"]  # gru's winner is not a model folder here
+    assert sorted(t["binding"]) == sorted(CNN1D_SPACE) and len(t) == len(CNN1D_SPACE)
+    row = t.set_index("binding")
+    assert row.loc["fit.learning_rate", "space"] == "5e-04 – 5e-03, log"
+    assert row.loc["CNN1D.depth", "space"] == "{3, 4, 5}" and row.loc["CNN1D.depth", "chosen"] == "4"
+    assert row.loc["fit.balance", "chosen"] == "sqrt"  # WINNER's sampler_sqrt, read from the model folder
+    imp = t["importance"].dropna()
+    assert len(imp) == len(t) and abs(imp.sum() - 1) < 1e-6 and imp.is_monotonic_decreasing
+
+
 def test_history_sources_are_optional(project, tmp_path):
     results = project / "results"
     hist = tables.history(results, "cnn1d")
@@ -309,13 +355,18 @@ def test_summary_is_two_pages_of_numbers_from_the_results(project, tmp_path):
     assert "Attention Is All You Need" in flat and "DS2" in flat and "de Chazal 2004" in flat
     table3 = pd.read_csv(results / "table3" / "table.csv").set_index("variant")
     base = table3.loc["base"]
-    assert f"{base['test_macro_Se']:.3f} ± {base['test_macro_Se_spread']:.3f}" in flat  # mean ± spread of 2 seeds
-    assert "QRS Se 0.9966" in flat and "wfdb's XQRS" in flat
+    # mean ± spread of 2 seeds (the spread in smaller type)
+    assert f"{base['test_macro_Se']:.3f}±{base['test_macro_Se_spread']:.3f}" in flat.replace(" ±", "±")
+    assert "QRS Se 0.9966" in flat and "found the 97,705 annotated beats" in flat
+    assert "What was tuned" in flat and "fit.balance" in flat
     assert {p.name for p in (tmp_path / "figures").iterdir()} == {"winners_recall.png", "importances.png",
                                                                   "asha_epochs.png", "ds1ds2.png", "ds1ds2_per_record.png"}
     again = summary.build(results, models, tmp_path / "again.pdf", figure_dir=tmp_path / "figures",
-                          log=lambda *_: 0)
+                          log=lambda *_: 0, png=tmp_path / "pages")
     assert again.read_bytes() == out.read_bytes()  # deterministic: a rebuild on the same files changes nothing
+    drawn = sorted((tmp_path / "pages").iterdir())
+    assert [p.name for p in drawn] == ["page-1.png", "page-2.png"]  # one image per page, to read as a reader would
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in drawn)
 
 
 def test_no_summary_table_cell_is_empty_where_the_results_hold_a_value(project, tmp_path):
@@ -335,8 +386,9 @@ def test_no_summary_table_cell_is_empty_where_the_results_hold_a_value(project, 
     for row, (_, src) in zip(doc["protocol"]["rows"], g["protocol"].iterrows()):
         assert [c == "" for c in row[1:]] == [bool(pd.isna(src[k])) for k in cols]
     assert len(doc["table3"]["rows"]) == len(g["table3"]) > 10
+    n_hp = len(g["table3_layout"]["headers"])
     for row in doc["table3"]["rows"]:
-        assert all(cell != "" for cell in row[1:])  # every variant has every figure, over both seeds
+        assert all(cell != "" for cell in row[1 + n_hp:])  # every variant has every figure, over both seeds
 
 
 def test_summary_stays_two_pages_with_many_searches(project, tmp_path):
@@ -352,9 +404,15 @@ def test_summary_stays_two_pages_with_many_searches(project, tmp_path):
         (results / f"family{k}").mkdir(parents=True)
         many.to_csv(results / f"family{k}" / "trials.csv", index=False)
         (results / f"family{k}" / "search.json").write_text(json.dumps({**info, "best_model": f"models/family{k}"}))
+        # each search's winner is a model folder: the tuned-hyperparameter table has a part per search
+        folder = shutil.copytree(project / "models" / "cnn1d", tmp_path / "models" / f"family{k}")
+        meta = json.loads((folder / "metrics.json").read_text())
+        (folder / "metrics.json").write_text(json.dumps({**meta, "tag": f"family{k}"}))
+    shutil.copytree(project / "results" / "table3", results / "table3")
+    assert tables.tuned_hyperparameters(results, tmp_path / "models", [ROOT])["search"].nunique() == 9
     out = summary.build(results, tmp_path / "models", tmp_path / "s.pdf", log=lambda *_: 0)
     pages, text = pdf_text(out)
-    assert pages == 2 and "family0" in text and "SYNTHETIC" not in text
+    assert pages == 2 and "family0" in text and "family8" in text and "SYNTHETIC" not in text
 
 
 def test_summary_cli_without_results_is_a_clear_error(tmp_path, capsys):

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from heartbeat.errors import ConflictError
+
 #: (group, row label, bindings that differ from the base)
 VARIANTS: list[tuple[str, str, list[str]]] = [
     ("base", "base", []),
@@ -46,7 +48,7 @@ VARIANTS: list[tuple[str, str, list[str]]] = [
     ("ensemble", "5-seed ensemble", ["Ensemble.members = 5"]),
 ]
 FIGURES = ("valid_recall_macro", "valid_f2_macro", "test_macro_Se", "test_Se_S", "test_P_S", "test_Se_V",
-           "test_P_V", "test_Se_F", "epochs", "seconds")
+           "test_P_V", "test_Se_F", "epochs", "seconds", "params")
 
 
 def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | None, split: str) -> dict:
@@ -56,6 +58,7 @@ def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | N
     torch.set_num_threads(1)
     from heartbeat.api import config_values, load_data, train
     from heartbeat.metrics import classification_metrics
+    from heartbeat.modelio import parameter_count
     from heartbeat.protocol import se_p
 
     binds = [*bindings, f"fit.seed = {seed}"]
@@ -67,7 +70,7 @@ def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | N
     valid = model.info["valid"]
     row = {"variant": label, "seed": seed, "valid_recall_macro": valid["recall_macro"],
            "valid_f2_macro": valid["f2_macro"], "epochs": model.info["best_epoch"],
-           "seconds": model.info["seconds"]}
+           "seconds": model.info["seconds"], "params": parameter_count(model.net)}
     row.update({f"test_{k}": v for k, v in se_p(test.y, pred, model.classes).items() if k[:2] in ("Se", "P_", "ma")})
     row["test_recall_macro"] = classification_metrics(test.y, pred, model.classes)["recall_macro"]
     return row
@@ -80,6 +83,12 @@ def run_ablation(base: str, out: str | Path = "results/table3", seeds=(0, 1), jo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs_path = out / "runs.csv"
+    # the base's every binding, beside its rows: Table 3's first row is read from it (report.tables.table3_paper)
+    base_copy = out / "base.gin"
+    if runs_path.exists() and base_copy.exists() and base_copy.read_text() != Path(base).read_text():
+        raise ConflictError(f"{runs_path} holds runs of another base than {base} (its base is {base_copy}): "
+                            "give another --out, or move that folder away to start again")
+    base_copy.write_text(Path(base).read_text())
     done = pd.read_csv(runs_path) if runs_path.exists() else pd.DataFrame(columns=["variant", "seed"])
     have = {(v, int(s)) for v, s in zip(done["variant"], done["seed"])}
     todo = [(g, label, b, s) for g, label, b in VARIANTS for s in seeds

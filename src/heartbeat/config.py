@@ -29,6 +29,27 @@ def register_all() -> None:
     import heartbeat.fit  # noqa: F401  (fit)
 
 
+def binding_default(name: str):
+    """The value a configurable's parameter takes where no config binds it: ``'BeatInput.context'`` -> False.
+
+    Read from the signature of the function or class gin registered (``inspect.signature``); a
+    ConfigError names a selector gin does not know or a parameter without a default."""
+    import inspect
+
+    register_all()
+    selector, _, param = name.rpartition(".")
+    match = gin.config._REGISTRY.get_match(selector) if selector else None
+    if match is None:
+        raise ConfigError(f"{name}: {selector or name!r} is not a registered configurable")
+    try:
+        default = inspect.signature(match.wrapped).parameters[param].default
+    except KeyError:
+        raise ConfigError(f"{name}: {selector} has no parameter {param!r}") from None
+    if default is inspect.Parameter.empty:
+        raise ConfigError(f"{name}: {selector}.{param} has no default; a config must bind it")
+    return default
+
+
 def parse_text(config: str, bindings: list[str] | None = None, safe: bool = False, where: str = "config") -> None:
     """Clear gin, then parse a config text (e.g. a model folder's config.gin) and extra bindings.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 def cmd_summary(args) -> int:
     from heartbeat.report.summary import build
 
-    build(args.results, args.models, args.out, figure_dir=args.figures)
+    build(args.results, args.models, args.out, figure_dir=args.figures, png=args.png)
     return 0
 
 
@@ -21,7 +21,7 @@ def cmd_readme(args) -> int:
 def cmd_notebook(args) -> int:
     from heartbeat.report import notebook
 
-    argv = [f"--{k}={v}" for k in ("out", "results", "models", "data") if (v := getattr(args, k))]
+    argv = [f"--{k}={v}" for k in ("notebook", "out", "results", "models", "data", "timeout") if (v := getattr(args, k))]
     return notebook.main(argv)
 
 
@@ -32,6 +32,9 @@ def add_parsers(sub) -> None:
     sm.add_argument("--models", default="models", help="models folder (default: models)")
     sm.add_argument("--out", default="summary/summary.pdf", help="PDF to write (default: summary/summary.pdf)")
     sm.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
+    sm.add_argument("--png", default=None, metavar="DIR",
+                    help="also draw each page as DIR/page-1.png and page-2.png, to read them as a reader would "
+                         "(e.g. --png summary/pages)")
     sm.set_defaults(func=cmd_summary)
 
     rd = sub.add_parser("readme", help="rewrite the README's results block from results/ and models/ (make readme)")
@@ -40,8 +43,13 @@ def add_parsers(sub) -> None:
     rd.add_argument("--models", default="models", help="models folder (default: models)")
     rd.set_defaults(func=cmd_readme)
 
-    nb = sub.add_parser("notebook", help="execute notebooks/analysis.ipynb headless, outputs kept (make notebook)")
+    nb = sub.add_parser("notebook", help="execute notebooks/analysis.ipynb (or --notebook) headless, outputs kept "
+                                         "(make notebook runs both notebooks)")
+    nb.add_argument("--notebook", default=None,
+                    help="notebook to run (default: notebooks/analysis.ipynb; the other is "
+                         "notebooks/manual_exploration.ipynb, which trains what results/exploration/ lacks)")
     nb.add_argument("--out", default=None, help="executed notebook (default: in place)")
+    nb.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: 900)")
     nb.add_argument("--results", default=None, help="results folder (default: results/)")
     nb.add_argument("--models", default=None, help="models folder (default: models/)")
     nb.add_argument("--data", default=None, help="data for the data section (default: $HEARTBEAT_DATA, data/)")

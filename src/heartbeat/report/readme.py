@@ -120,26 +120,19 @@ PUBLISHED_REFS = ("de Chazal, O'Dwyer and Reilly, IEEE TBME 2004", "Zhang et al.
 
 
 def table3_section(results: Path) -> list[str]:
-    """Table 3 (``make ablate``): the DS1 -> DS2 base and one change per row, mean ± half-range over seeds."""
-    path = results / "table3" / "table.csv"
-    if not path.exists():
+    """Table 3 (``make ablate``) in the paper's form: a column per varied binding, the base row in full,
+    each other row only what it changes, then the figures (mean ± half-range over seeds)."""
+    layout = tables.read_table3(results)
+    if layout is None:
         return []
-    t = pd.read_csv(path)
-    figures = [("valid_recall_macro", "valid recall"), ("test_macro_Se", "DS2 macro Se"), ("test_Se_S", "DS2 Se S"),
-               ("test_P_S", "DS2 +P S"), ("test_Se_V", "DS2 Se V"), ("test_P_V", "DS2 +P V"), ("test_Se_F", "DS2 Se F")]
-    rows = []
-    for _, r in t.iterrows():
-        row = {"group": r["group"], "row": r["variant"], "seeds": int(r["seeds"])}
-        for col, name in figures:
-            spread = r.get(f"{col}_spread")
-            row[name] = (f"{r[col]:.3f}" + (f" ± {spread:.3f}" if pd.notna(spread) and spread > 0 else "")
-                         if pd.notna(r.get(col)) else "–")
-        rows.append(row)
-    return ["**Table 3** (`make ablate`), in the manner of \"Attention Is All You Need\": the DS1 → DS2 winner's "
-            "configuration as the base, then one change per row (bindings in `results/table3/table.csv`), each "
-            "trained the same way (same data and split, same epochs) once per seed; mean ± half the range over "
-            "seeds. Validation is by record inside DS1; DS2 is the test side.", "",
-            markdown(pd.DataFrame(rows)), ""]
+    seeds = max((r["seeds"] for r in layout["rows"]), default=0)
+    return ["**Table 3** (`make ablate`), in the form of Table 3 of \"Attention Is All You Need\": the DS1 → DS2 "
+            "winner's configuration is the base row, with every varied binding's value; each other row is trained "
+            f"the same way (same data and split, same epochs, {seeds} seeds) and shows only the cells it changes. "
+            "`valid`: macro recall on DS1's validation records; then DS2 (unseen patients): macro Se, and Se / +P of "
+            "S and V; `params`: weights of the network; `train s`: seconds to train on one core. Mean ± half the "
+            f"range over seeds. Columns: {layout['legend']}.", "",
+            markdown(tables.table3_frame(layout)), ""]
 
 
 def raw_recording_section(results: Path) -> list[str]:

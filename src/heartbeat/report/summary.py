@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.errors import NotFoundError, ReportError, run_entry
+from heartbeat.explore import runs as explore_runs
 from heartbeat.report import figures, tables
 from heartbeat.report.readme import family_table, searches
 
@@ -50,14 +51,14 @@ OBJECTIVE_WHY = {
 # pages: table rows, figure heights, and the number of bullets.
 FONT, TABLE_FONT = 9.0, 8.0
 LEVELS = [  # fig: page 1's figures, fig2: page 2's; page 2 gives way first, so page 1 stays full
-    {"fig": 1.0, "fig2": 1.0, "winners": 10, "bullets": 6, "records": 4},
-    {"fig": 0.9, "fig2": 0.9, "winners": 8, "bullets": 5, "records": 3},
-    {"fig": 0.8, "fig2": 0.8, "winners": 7, "bullets": 4, "records": 3},
-    {"fig": 0.8, "fig2": 0.7, "winners": 7, "bullets": 3, "records": 3},
-    {"fig": 0.8, "fig2": 0.6, "winners": 7, "bullets": 2, "records": 3},
-    {"fig": 0.7, "fig2": 0.6, "winners": 6, "bullets": 2, "records": 2},
-    {"fig": 0.6, "fig2": 0.5, "winners": 5, "bullets": 2, "records": 2},
-    {"fig": 0.5, "fig2": 0.5, "winners": 4, "bullets": 1, "records": 1},
+    {"fig": 1.0, "fig2": 1.0, "winners": 10, "bullets": 6, "records": 4, "tuned": 3, "learned": 3},
+    {"fig": 0.9, "fig2": 0.9, "winners": 8, "bullets": 5, "records": 3, "tuned": 3, "learned": 3},
+    {"fig": 0.8, "fig2": 0.8, "winners": 7, "bullets": 4, "records": 3, "tuned": 3, "learned": 2},
+    {"fig": 0.8, "fig2": 0.7, "winners": 7, "bullets": 3, "records": 3, "tuned": 2, "learned": 2},
+    {"fig": 0.8, "fig2": 0.6, "winners": 7, "bullets": 2, "records": 3, "tuned": 2, "learned": 2},
+    {"fig": 0.7, "fig2": 0.6, "winners": 6, "bullets": 2, "records": 2, "tuned": 2, "learned": 1},
+    {"fig": 0.6, "fig2": 0.5, "winners": 5, "bullets": 2, "records": 2, "tuned": 1, "learned": 1},
+    {"fig": 0.5, "fig2": 0.5, "winners": 4, "bullets": 1, "records": 1, "tuned": 1, "learned": 1},
 ]
 PUBLISHED_SHORT = {"de Chazal": "de Chazal 2004", "Zhang": "Zhang 2014", "Mondéjar": "Mondéjar-Guerra 2019",
                    "Wang": "Wang 2021 (CNN+RR)"}
@@ -132,6 +133,10 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
         "protocol": _csv(Path(results) / "ds1ds2" / "table.csv"),
         "per_record": _csv(Path(results) / "ds1ds2" / "per_record.csv"),
         "table3": _csv(Path(results) / "table3" / "table.csv"),
+        "table3_layout": tables.read_table3(results),
+        "tuned": tables.tuned_hyperparameters(results, models, [Path(results).resolve().parent, *roots]),
+        "exploration": explore_runs(Path(results) / "exploration"),
+        "raw_speed": _csv(Path(results) / "bench" / "raw_speed.csv"),
         "detectors": _csv(Path(results) / "bench" / "detectors.csv"),
         "endtoend": pd.DataFrame([json.loads(p.read_text()) for p in sorted((Path(results) / "endtoend").glob("*.json"))]),
     }
@@ -247,8 +252,9 @@ def patients_text(g: dict, level: dict) -> list[str]:
                        f"ratios to the patient's own rhythm as a second input, {r['model']} reaches macro Se "
                        f"{fmt(r['macro_Se'])} on DS2's {int(r['records_DS2'])} unseen patients: S Se "
                        f"{fmt(r['Se_S'])} at +P {fmt(r['P_S'])}, V Se {fmt(r['Se_V'])} at +P {fmt(r['P_V'])}. "
-                       f"Only {int(r['records_DS1'])} of DS1's 22 records are here (119, 201, 209 and 223, which hold "
-                       f"most of its S beats, are held back); paced records and Q beats are left out as in the protocol.")
+                       + (f"All {int(r['records_DS1'])} DS1 records took part" if int(r["records_DS1"]) >= 22 else
+                          f"Only {int(r['records_DS1'])} of DS1's 22 records took part")
+                       + "; paced records and Q beats are left out as in the protocol.")
     per = g["per_record"]
     if len(per) and len(prot):
         best = prot[prot["source"].str.startswith("this")].sort_values("macro_Se").iloc[-1]["model"]
@@ -269,18 +275,27 @@ def patients_text(g: dict, level: dict) -> list[str]:
 
 
 def raw_text(g: dict) -> list[str]:
-    """R-peak detection and classification from a raw recording."""
+    """R-peak detection, the raw path's speed, and classification from a raw recording."""
     out = []
     det = g["detectors"]
     if len(det):
-        plain = det[~det["detector"].str.contains("refine")].set_index("detector")
-        if "xqrs" in plain.index:
-            x = plain.loc["xqrs"]
-            others = [f"{d} {fmt(r['Se'], 4)}/{fmt(r['P+'], 4)}" for d, r in plain.iterrows() if d != "xqrs"]
-            out.append(f"R peaks: wfdb's XQRS found the {int(x['annotated']):,} annotated beats of the "
-                       f"{int(x['records'])} records with Se {fmt(x['Se'], 4)} and +P {fmt(x['P+'], 4)} "
-                       f"(Se/+P of the others: {listing(others)}), {x['x_realtime']:,.0f} times faster than real "
-                       f"time on one core.")
+        plain = det[~det["detector"].str.contains("refine")]
+        if "records_set" in plain:
+            plain = plain[plain["records_set"] == "all"]
+        plain = plain.set_index("detector")
+        lead = "heartbeat" if "heartbeat" in plain.index else plain["Se"].idxmax()
+        x = plain.loc[lead]
+        others = [f"{d} {fmt(r['Se'], 4)}/{fmt(r['P+'], 4)}" for d, r in plain.iterrows() if d != lead]
+        out.append(f"R peaks: the project's detector ({lead}) found the {int(x['annotated']):,} annotated beats of "
+                   f"the {int(x['records'])} records with Se {fmt(x['Se'], 4)} and +P {fmt(x['P+'], 4)} (Se/+P of "
+                   f"the others: {listing(others)}), {x['x_realtime']:,.0f} times faster than real time on one core"
+                   f" (python bench/detectors.py).")
+    speed = g["raw_speed"]
+    if len(speed) and speed["stage"].str.startswith("raw path").any():
+        r = speed[speed["stage"].str.startswith("raw path")].iloc[0]
+        out.append(f"The whole raw path (detect, check the rate, cut and classify the beats) runs "
+                   f"{r['x_realtime']:,.0f} times faster than real time: {r['seconds_per_24h']:.1f} s for 24 h of "
+                   f"ECG on one core (python bench/raw_speed.py).")
     e = g["endtoend"]
     if len(e):
         r = e.iloc[0]
@@ -375,27 +390,107 @@ def protocol_cells(g: dict) -> dict | None:
                     "22 DS1 records, as printed (blank: not reported). " + "; ".join(PUBLISHED_REFS) + "."}
 
 
+def _mean_spread(m: float, s: float) -> dict | str:
+    """A (mean, spread) Table 3 figure as the template draws it: the mean, then ± spread in small type."""
+    if math.isnan(m):
+        return ""
+    return {"m": f"{m:.3f}", "s": "" if math.isnan(s) or s == 0 else f"±{s:.3f}"}
+
+
+GROUP_SHORT = {"augmentation": "augment"}
+
+
 def table3_cells(g: dict) -> dict | None:
-    t = g["table3"]
-    if t.empty:
+    """Table 3 in the paper's form (:func:`heartbeat.report.tables.table3_layout`)."""
+    layout = g.get("table3_layout")
+    if not layout:
         return None
-    figs = [("valid_recall_macro", "recall"), ("test_macro_Se", "macro Se"), ("test_Se_S", "Se S"),
-            ("test_P_S", "+P S"), ("test_Se_V", "Se V"), ("test_Se_F", "Se F")]
     rows, breaks, last = [], [], None
-    for _, r in t.iterrows():
-        first = r["group"] != last  # the group's name on its first row only
+    for r in layout["rows"]:
+        first = r["group"] != last
         if last is not None and first:
             breaks.append(len(rows))
         last = r["group"]
-        rows.append([r["group"] if first and r["group"] != "base" else "", r["variant"],
-                     *[pm(r.get(f), r.get(f + "_spread")) for f, _ in figs]])
-    seeds = int(t["seeds"].max())
-    return {"columns": ["", "row", *[h for _, h in figs]], "groups": [["", 2], ["valid (DS1)", 1],
-                                                                      ["test: DS2, unseen patients", 5]],
-            "rows": rows, "breaks": breaks, "left": 2,
-            "note": f"Each row changes one thing from the base (the DS1 -> DS2 winner) and is trained the same way: "
-                    f"same data and split, same epochs, {seeds} seeds; mean ± half the range over seeds "
-                    f"(make ablate, results/table3/)."}
+        cells = list(r["cells"])
+        if r["same_as_base"] and cells:
+            cells[0] = "(= base)"
+        rows.append([GROUP_SHORT.get(r["group"], r["group"]) if first else "", *cells,
+                     *[_mean_spread(m, s) for m, s in r["figures"]],
+                     tables._params_text(r["params"]), "" if math.isnan(r["seconds"]) else f"{r['seconds']:.0f}"])
+    n_hp, seeds = len(layout["headers"]), max((r["seeds"] for r in layout["rows"]), default=0)
+    return {"columns": ["", *layout["headers"], *layout["figures"], "params", "s"],
+            "groups": [["", 1], ["bindings (blank: as the base)", n_hp], ["DS1", 1], ["DS2: unseen patients", 5],
+                       ["", 2]],
+            "rows": rows, "breaks": breaks, "left": 1, "font": 6.6, "center": [1, 1 + n_hp],
+            "note": f"The base is the DS1 -> DS2 winner; every row is trained the same way (same data, split and "
+                    f"epochs), {seeds} seeds, mean ± half the range over seeds (make ablate, results/table3/). "
+                    f"Columns: {layout['legend']}. DS1: macro recall on DS1's validation records; params: weights "
+                    f"of the network; s: seconds to train on one core."}
+
+
+def tuned_cells(g: dict, level: dict) -> dict | None:
+    """The tuned hyperparameters: each search's most important bindings, in two tables side by side."""
+    t = g.get("tuned")
+    if t is None or t.empty:
+        return None
+    top = level.get("tuned", 3)
+    shown = t.groupby("search", sort=False).head(top)
+    rows, breaks, last = [], [], None
+    for r in shown.itertuples():
+        first = r.search != last
+        if last is not None and first:
+            breaks.append(len(rows))
+        last = r.search
+        rows.append([f"{r.search} ({r.trials})" if first else "", r.binding, r.space, r.chosen,
+                     "" if math.isnan(r.importance) else f"{r.importance:.2f}"])
+    # split between searches, near the middle
+    starts = [0, *breaks]
+    cut = min(starts, key=lambda i: abs(i - len(rows) / 2)) if len(starts) > 1 else len(rows)
+    halves = [(rows[:cut], [b for b in breaks if b < cut]), (rows[cut:], [b - cut for b in breaks if b > cut])]
+    columns = ["search (trials)", "binding", "searched", "chosen", "imp."]
+    n_searches, n_bindings = t["search"].nunique(), len(t)
+    return {"tables": [{"columns": columns, "rows": r, "breaks": b, "left": 4, "font": 6.6} for r, b in halves if r],
+            "note": f"For each of the {n_searches} searches whose winner is a committed model: its {top} most "
+                    f"important bindings by Optuna's fANOVA importance (imp., summing to 1 over a search's "
+                    f"bindings), the range or choices searched and the winner's value. All {n_bindings} searched "
+                    f"bindings: notebooks/analysis.ipynb."}
+
+
+def families_text(g: dict) -> list[str]:
+    """1D against 2D: the searches' winners and, where it was run, the hand-trained pair of the exploration."""
+    out = []
+    win = g["winners"]
+    if len(win):
+        s = win[win["source"] == "search"].set_index("experiment")
+        if {"cnn1d", "cnn2d"} <= set(s.index):
+            a, b = s.loc["cnn1d"], s.loc["cnn2d"]
+            gap = a.get("valid_recall_macro", math.nan) - b.get("valid_recall_macro", math.nan)
+            text = (f"1D against 2D: searched alike ({int(a['trials'])} and {int(b['trials'])} trials), the 1D CNN "
+                    f"reaches valid macro recall {fmt(a.get('valid_recall_macro'))} and test "
+                    f"{fmt(a.get('test_recall_macro'))}, the 2D CNN (the beat folded into an image) "
+                    f"{fmt(b.get('valid_recall_macro'))} and {fmt(b.get('test_recall_macro'))}")
+            e = g.get("exploration")
+            if e is not None and len(e) and (e["binding"] == "config").any():
+                pair = e[e["binding"] == "config"].assign(stem=lambda t: [Path(v).stem for v in t["value"]])
+                pair = pair.set_index("stem")
+                if {"cnn1d", "cnn2d"} <= set(pair.index):
+                    x, y = pair.loc["cnn1d"], pair.loc["cnn2d"]
+                    text += (f"; trained by hand on one budget (notebooks/manual_exploration.ipynb), valid F2 "
+                             f"{fmt(x['f2_macro'])} with {tables._params_text(x['params'])} weights against "
+                             f"{fmt(y['f2_macro'])} with {tables._params_text(y['params'])}")
+            if math.isnan(gap):
+                out.append(text + ".")
+            else:
+                out.append(text + (f": the 1D CNN is ahead by {gap:.3f} of valid recall, which is why the later "
+                                   f"work (the DS1 -> DS2 search, Table 3) builds on it." if gap > 0 else
+                                   f": the 2D CNN is level or ahead, by {-gap:.3f} of valid recall."))
+    e = g.get("exploration")
+    if e is not None and len(e):
+        sweeps = [sw for sw in dict.fromkeys(e["sweep"]) if sw != "1D against 2D"]
+        out.append(f"Before any search, {len(e)} configurations were trained by hand ({listing(sweeps)}), with their "
+                   f"learning curves, in notebooks/manual_exploration.ipynb; it checks each searched range against "
+                   f"what those runs found.")
+    return out
 
 
 def document(g: dict, level: dict, figure_dir: Path) -> dict:
@@ -427,9 +522,11 @@ def document(g: dict, level: dict, figure_dir: Path) -> dict:
         "patients": patients_text(g, level),
         "protocol": protocol_cells(g),
         "table3": table3_cells(g),
+        "tuned": tuned_cells(g, level),
+        "families": families_text(g),
         "figures": {k: str(Path(v).resolve()) for k, v in figs.items()},
         "importances_width": min(1.0, 0.2 * min(max(len(g["names"]), 1), 5) + 0.1) * level["fig2"],
-        "learned": learned_text(g, level),
+        "learned": learned_text(g, level)[:level.get("learned", 3)],
         "raw": raw_text(g),
         "limitations": limitations_text(g)[:level["bullets"] + 1],
         "captions": captions(g),
@@ -488,20 +585,27 @@ def page_count(pdf: bytes) -> int:
     return len(PdfReader(io.BytesIO(pdf)).pages)
 
 
-def compile_pdf(doc: dict, template: Path) -> bytes:
+def compile_pdf(doc: dict, template: Path, png: str | Path | None = None, ppi: int = 110) -> bytes:
+    """The PDF's bytes; with ``png`` (a path holding ``{n}``), each page is also written there as a PNG."""
     import typst
 
     paths = [template.resolve().parent, *(Path(p).parent for p in doc["figures"].values())]
     root = Path(os.path.commonpath([str(p) for p in paths]))
     # typst reads an absolute path as relative to its root: hand it "/<path below root>"
     doc = {**doc, "figures": {k: "/" + Path(v).resolve().relative_to(root).as_posix() for k, v in doc["figures"].items()}}
-    return typst.compile(str(template.resolve()), root=str(root), ignore_system_fonts=True,
-                         sys_inputs={"data": json.dumps(doc, allow_nan=False, default=str)})
+    inputs = {"data": json.dumps(doc, allow_nan=False, default=str)}
+    if png is not None:
+        typst.compile(str(template.resolve()), output=str(png), format="png", ppi=ppi, root=str(root),
+                      ignore_system_fonts=True, sys_inputs=inputs)
+    return typst.compile(str(template.resolve()), root=str(root), ignore_system_fonts=True, sys_inputs=inputs)
 
 
 def build(results: str | Path = "results", models: str | Path = "models", out: str | Path = "summary/summary.pdf",
-          template: str | Path = TEMPLATE, figure_dir: str | Path | None = None, log=print) -> Path:
-    """Write the two-page summary PDF (and its figures); raise if no density fits two pages."""
+          template: str | Path = TEMPLATE, figure_dir: str | Path | None = None, log=print,
+          png: str | Path | None = None) -> Path:
+    """Write the two-page summary PDF (and its figures); raise if no density fits two pages.
+
+    ``png``: a folder where each page is also drawn as ``page-1.png``, ``page-2.png``, to look at as a reader would."""
     results, models, out, template = Path(results), Path(models), Path(out), Path(template)
     if not tables.experiments(results):
         raise NotFoundError(f"no search results in {results} (results/<search>/trials.csv): run make search")
@@ -509,11 +613,16 @@ def build(results: str | Path = "results", models: str | Path = "models", out: s
     g = gather(results, models)
     pages = []
     for level in LEVELS:
-        pdf = compile_pdf(document(g, level, figure_dir), template)
+        doc = document(g, level, figure_dir)
+        pdf = compile_pdf(doc, template)
         pages.append(page_count(pdf))
         if pages[-1] == PAGES:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(pdf)
+            if png is not None:
+                Path(png).mkdir(parents=True, exist_ok=True)
+                compile_pdf(doc, template, Path(png) / "page-{n}.png")
+                log(f"drew its pages as {Path(png) / 'page-1.png'} and page-2.png")
             log(f"wrote {out} ({PAGES} pages, density {LEVELS.index(level) + 1} of {len(LEVELS)}) "
                 f"and its figures in {figure_dir}")
             return out
@@ -527,8 +636,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="summary/summary.pdf", help="PDF to write (default: summary/summary.pdf)")
     p.add_argument("--template", default=str(TEMPLATE), help="typst template (default: summary/summary.typ)")
     p.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
+    p.add_argument("--png", default=None, metavar="DIR",
+                   help="also draw each page as DIR/page-1.png and page-2.png, to read them as a reader would")
     args = p.parse_args(argv)
-    return run_entry(lambda: build(args.results, args.models, args.out, args.template, args.figures) and None)
+    return run_entry(lambda: build(args.results, args.models, args.out, args.template, args.figures,
+                                   png=args.png) and None)
 
 
 if __name__ == "__main__":

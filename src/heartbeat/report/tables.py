@@ -678,3 +678,177 @@ def confusions(tags_or_dirs, models: str | Path, data: str | Path | None = None,
         out[model.tag] = pd.DataFrame(cm, index=pd.Index(model.classes, name="true"),
                                       columns=pd.Index(model.classes, name="predicted"))
     return out
+
+
+# ---------------------------------------------------------------- Table 3 in the paper's form
+#: short column headers of Table 3's varied bindings (the legend names the binding in full)
+SHORT = {"fit.balance": "bal", "fit.class_weight_power": "pow", "CNN1D.dropout": "drop", "CNN1D.channels": "ch",
+         "CNN1D.depth": "depth", "CNN1D.kernel_size": "k", "fit.augment": "aug", "BeatInput.rhythm": "RR",
+         "BeatInput.context": "ctx", "BeatInput.window": "win", "fit.model": "family", "Ensemble.members": "K"}
+#: Table 3's figures after the bindings: (table.csv column, header)
+TABLE3_FIGURES = (("valid_recall_macro", "valid"), ("test_macro_Se", "macro Se"), ("test_Se_S", "Se S"),
+                  ("test_P_S", "+P S"), ("test_Se_V", "Se V"), ("test_P_V", "+P V"))
+def _float(v) -> float:
+    """A cell as a float, NaN where it is empty or not a number."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+_BALANCE = {"sampler_sqrt": "sqrt", "sampler": "sampler", "loss": "loss", "none": "none"}
+
+
+def parse_change(change: str) -> dict:
+    """``"fit.balance = 'loss'; fit.class_weight_power = 1.0"`` -> {binding: value}; ``(base)`` -> {}."""
+    if not isinstance(change, str) or change.strip() in ("", "(base)"):
+        return {}
+    return gin_values(change.replace("; ", "\n"), {part.split("=")[0].strip() for part in change.split(";")})
+
+
+def hp_cell(binding: str, value) -> str:
+    """One binding's value as Table 3 shows it: ``@CNN1D`` -> CNN1D, True -> yes, 0.0356 -> 0.036."""
+    value = _py(value)
+    if binding == "fit.augment":
+        return "no" if value in (None, "None") else "yes"
+    if binding == "fit.balance":
+        return _BALANCE.get(str(value), str(value))
+    if isinstance(value, str):
+        return value.lstrip("@")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2g}"
+    return "none" if value is None else str(value)
+
+
+def table3_layout(table: pd.DataFrame, base_config: str) -> dict:
+    """Table 3 as "Attention Is All You Need" prints it, from ``results/table3/table.csv`` and the base's gin.
+
+    A column per binding that some row varies (under a short header, :data:`SHORT`), in the order
+    the rows first vary them; the base row gives every such value (from ``base_config``, else the
+    configurable's default); each other row gives only the cells where its value differs from the
+    base's, the rest blank. Then :data:`TABLE3_FIGURES` as (mean, spread) pairs, the parameter count
+    and the training seconds. Returns ``{"bindings", "headers", "figures", "legend", "rows"}``, each
+    row ``{"group", "variant", "cells", "figures", "params", "seconds"}``; a row that ends up equal
+    to the base in every varied binding says so in its ``variant``."""
+    from heartbeat.config import binding_default
+
+    changes = [parse_change(c) for c in table["change"]] if "change" in table else [{} for _ in range(len(table))]
+    bindings = list(dict.fromkeys(b for ch in changes for b in ch))
+    set_in_base = gin_values(base_config or "", set(bindings))
+    base = {}
+    for b in bindings:
+        if b in set_in_base:
+            base[b] = set_in_base[b]
+        else:
+            try:
+                base[b] = binding_default(b)
+            except Exception:  # a binding of a configurable this install does not have
+                base[b] = None
+    rows = []
+    for (_, r), change in zip(table.iterrows(), changes):
+        is_base = r.get("group") == "base"
+        values = {b: (base[b] if is_base else change.get(b, base[b])) for b in bindings}
+        differs = {b: is_base or (b in change and not _same(change[b], base[b]))
+                   for b in bindings}
+        figs = [(r.get(c, np.nan), r.get(f"{c}_spread", np.nan)) for c, _ in TABLE3_FIGURES]
+        rows.append({"group": str(r.get("group", "")), "variant": str(r.get("variant", "")),
+                     "cells": [hp_cell(b, values[b]) if differs[b] else "" for b in bindings],
+                     "same_as_base": not is_base and not any(differs.values()),
+                     "figures": [(_float(m), _float(s)) for m, s in figs],
+                     "params": _float(r.get("params")), "seconds": _float(r.get("seconds")),
+                     "seeds": int(_float(r.get("seeds")) or 0)})
+    headers = [SHORT.get(b, b.rpartition(".")[2]) for b in bindings]
+    legend = "; ".join(f"{h} = {b}" for h, b in zip(headers, bindings))
+    return {"bindings": bindings, "headers": headers, "figures": [h for _, h in TABLE3_FIGURES],
+            "legend": legend, "rows": rows}
+
+
+def _params_text(n: float) -> str:
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "–"
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else f"{int(n)}"
+
+
+def table3_frame(layout: dict, digits: int = 3) -> pd.DataFrame:
+    """:func:`table3_layout` as a DataFrame of strings (README, notebook): mean ± spread, blanks kept."""
+    out = []
+    for r in layout["rows"]:
+        row = {"": "base" if r["group"] == "base" else r["group"]}
+        row.update(dict(zip(layout["headers"], r["cells"])))
+        if r["same_as_base"]:
+            row[layout["headers"][0]] = "(= base)"
+        for h, (m, s) in zip(layout["figures"], r["figures"]):
+            row[h] = "" if math.isnan(m) else f"{m:.{digits}f}" + ("" if math.isnan(s) else f" ± {s:.{digits}f}")
+        row["params"] = _params_text(r["params"])
+        row["train s"] = "" if math.isnan(r["seconds"]) else f"{r['seconds']:.0f}"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------- the tuned hyperparameters
+def space_text(binding: str, spec) -> str:
+    """A search-space entry as a reader sees it: ``('loguniform', 5e-4, 5e-3)`` -> ``5e-04 – 5e-03, log``."""
+    if not isinstance(spec, (tuple, list)) or not spec:
+        return str(spec)
+    kind, *args = spec
+    if kind == "choice" and args:
+        return "{" + ", ".join(hp_cell(binding, v) for v in args[0]) + "}"
+    if len(args) >= 2:
+        lo, hi = args[0], args[1]
+        num = (lambda v: f"{v:.0e}") if kind.startswith("log") else (lambda v: f"{v:g}")
+        return f"{num(lo)} – {num(hi)}" + (", log" if kind.startswith("log") else "")
+    return f"{kind} {args}"
+
+
+def tuned_hyperparameters(results: str | Path, models: str | Path, roots=()) -> pd.DataFrame:
+    """One row per searched binding of every search whose winner is a model folder under ``models``.
+
+    Columns: ``search``, ``model``, ``binding``, ``space`` (the range or choices of the search file,
+    :func:`search_space`, else the values its trials took), ``chosen`` (the winner's value, read
+    from its folder's config.gin), ``importance`` (Optuna's fANOVA, :func:`search_importances`; NaN
+    where too few trials were scored) and ``trials``. Ordered by search, then importance."""
+    infos = model_infos(models)
+    rows = []
+    for name in experiments(results):
+        info = search_info(results, name)
+        tag = Path(info["best_model"]).name if info.get("best_model") else None
+        if tag not in infos:
+            continue
+        trials = read_trials(results, name)
+        space = search_space(info, roots) or {}
+        params = list(space) or param_columns(trials)
+        imp = search_importances(results, name, trials, space or None)
+        chosen = gin_values(infos[tag]["config"], set(params))
+        for p in params:
+            if p in space:
+                where = space_text(p, space[p])
+            else:
+                vals = trials[p].dropna() if p in trials else pd.Series(dtype=object)
+                where = (f"{vals.min():g} – {vals.max():g}" if len(vals) and all(_is_number(_py(v)) for v in vals)
+                         else "{" + ", ".join(sorted({str(v) for v in vals})) + "}")
+            rows.append({"search": name, "model": tag, "binding": p, "space": where,
+                         "chosen": hp_cell(p, chosen[p]) if p in chosen else "",
+                         "importance": float(imp.get(p, np.nan)), "trials": len(trials)})
+    out = pd.DataFrame(rows, columns=["search", "model", "binding", "space", "chosen", "importance", "trials"])
+    if len(out):
+        order = {n: i for i, n in enumerate(experiments(results))}
+        out = out.assign(_s=out["search"].map(order), _i=-out["importance"].fillna(-1)).sort_values(
+            ["_s", "_i"], kind="stable").drop(columns=["_s", "_i"]).reset_index(drop=True)
+    return out
+
+
+def read_table3(results: str | Path) -> dict | None:
+    """:func:`table3_layout` of ``results/table3/`` (table.csv and the base's base.gin), None when absent.
+
+    A table written before ``heartbeat ablate`` kept base.gin has no base values: its base row
+    then shows only the bindings its rows vary, at the configurables' defaults."""
+    folder = Path(results) / "table3"
+    if not (folder / "table.csv").exists():
+        return None
+    table = pd.read_csv(folder / "table.csv")
+    if table.empty:
+        return None
+    base = (folder / "base.gin").read_text() if (folder / "base.gin").exists() else ""
+    return table3_layout(table, base)
