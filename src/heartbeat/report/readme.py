@@ -148,6 +148,14 @@ def raw_recording_section(results: Path) -> list[str]:
                 "`predict`, `ec57` and the service run it (DS1, DS2 and the non-paced records apart: "
                 "`results/bench/detectors_by_set.csv`).", "",
                 markdown(d.rename(columns={"fn": "missed", "fp": "extra"})), ""]
+    rates = results / "bench" / "detector_rates.csv"
+    if rates.exists():
+        r = pd.read_csv(rates)
+        r = r[r["records_set"] == "all"][["condition", "records", "annotated", "fn", "fp", "Se", "P+", "dSe", "dP+"]]
+        out += ["**The detector on other rates, with mains hum and baseline wander** (`python bench/detector_rates.py`): "
+                "each record resampled from 360 Hz, then given 0.1 mV of 50 Hz hum and 1 mV peak to peak of slow "
+                "wander; `dSe`, `dP+`: the difference from the clean 360 Hz signal.", "",
+                markdown(r.rename(columns={"fn": "missed", "fp": "extra"})), ""]
     rows = [json.loads(p.read_text()) for p in sorted((results / "endtoend").glob("*.json"))]
     if rows:
         e = pd.DataFrame(rows)
