@@ -85,6 +85,55 @@ def test_csv_with_a_header_names_its_leads(tmp_path):
     assert read_recording(tmp_path / "r.csv", fs=360).notes == ["no MLII lead (leads ['II', 'V1']): used II"]
 
 
+def test_adc_counts_and_header_units_are_read_in_mv(tmp_path):
+    """A CSV of raw ADC counts (with --gain, --baseline) and a WFDB header in uV give the same mV signal."""
+    import wfdb
+
+    x, _ = synthetic_ecg(seconds=20)
+    counts = np.round(x * 200 + 1024)  # MIT-BIH's gain and baseline
+    pd.DataFrame({"MLII": counts}).to_csv(tmp_path / "adc.csv", index=False)
+    rec = read_recording(tmp_path / "adc.csv", fs=360, units="adc", gain=200, baseline=1024)
+    assert rec.units == "mV"
+    np.testing.assert_allclose(rec.signal, (counts - 1024) / 200)
+    np.save(tmp_path / "uv.npy", x * 1000)
+    np.testing.assert_allclose(read_recording(tmp_path / "uv.npy", fs=360, units="uV").signal, x)
+
+    wfdb.wrsamp("micro", fs=360, units=["uV"], sig_name=["MLII"], p_signal=(x * 1000)[:, None], fmt=["16"],
+                adc_gain=[1.0], baseline=[0], write_dir=str(tmp_path))
+    rec = read_recording(tmp_path / "micro", lead="MLII")
+    np.testing.assert_allclose(rec.signal, x, atol=1e-3)  # 1 uV steps
+    assert rec.units == "mV" and "converted from uV to mV" in rec.notes
+
+    with pytest.raises(DataError, match="ADC counts need --gain"):
+        read_recording(tmp_path / "adc.csv", fs=360, units="adc")
+    with pytest.raises(DataError, match="a WFDB header gives the units and gains itself"):
+        read_recording(tmp_path / "micro", units="adc", gain=200)
+    with pytest.raises(DataError, match="--gain is for --units adc"):
+        read_recording(tmp_path / "adc.csv", fs=360, gain=200)
+    with pytest.raises(DataError, match="expected one of mV, uV, V, adc"):
+        read_recording(tmp_path / "adc.csv", fs=360, units="mv ")
+
+
+def test_predict_reads_an_adc_csv_as_its_mv_twin(tmp_path, capsys):
+    """heartbeat predict --units adc --gain --baseline: the same beats as the file in mV."""
+    import heartbeat as hb
+    from heartbeat.data import write_beats
+    from heartbeat.data.synthetic import synthetic_beats
+
+    model = tmp_path / "m"
+    hb.train("gin/models/cnn1d.gin", {"fit.beats_per_epoch": 500, "CNN1D.channels": 8, "CNN1D.depth": 2},
+             data=hb.load_data(write_beats(synthetic_beats(600, seed=0), tmp_path / "b.parq")), out=model, epochs=1)
+    x, _ = synthetic_ecg(seconds=30)
+    pd.DataFrame({"MLII": np.round(x, 4)}).to_csv(tmp_path / "mv.csv", index=False)
+    pd.DataFrame({"MLII": np.round(x, 4) * 200 + 1024}).to_csv(tmp_path / "adc.csv", index=False)
+    assert main(["predict", "--model", str(model), "--fs", "360", "--no-plot", "--out", str(tmp_path / "p"),
+                 str(tmp_path / "mv.csv")]) == 0
+    assert main(["predict", "--model", str(model), "--fs", "360", "--no-plot", "--out", str(tmp_path / "p"),
+                 "--units", "adc", "--gain", "200", "--baseline", "1024", str(tmp_path / "adc.csv")]) == 0
+    mv, adc = (pd.read_csv(tmp_path / "p" / n / "beats.csv") for n in ("mv", "adc"))
+    assert len(mv) > 20 and list(mv["sample"]) == list(adc["sample"]) and list(mv["class"]) == list(adc["class"])
+
+
 @pytest.fixture(scope="module")
 def rhythm_model(tmp_path_factory, mitdb):
     """A small CNN1D with rhythm, trained for one short epoch on two real records."""

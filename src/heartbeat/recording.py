@@ -60,7 +60,7 @@ class Recording:
     lead: str
     source: str
     notes: list[str] = field(default_factory=list)
-    units: str = "mV"  # a WFDB header's; CSV, NPY and served samples are taken to be in mV
+    units: str = "mV"  # the signal is always in mV once read (a WFDB header's units and CSV/NPY units converted)
 
     @property
     def seconds(self) -> float:
@@ -72,14 +72,29 @@ class Recording:
         return Path(self.source).stem if Path(self.source).suffix.lower() in (".csv", ".npy") else Path(self.source).name
 
 
-def read_recording(path: str | Path, fs: float | None = None, lead: str | None = None) -> Recording:
-    """Read one lead: a WFDB record (``NAME`` or ``NAME.hea``), a CSV (a column per lead, a header
+#: physical units to mV: a WFDB header's (after its gains, as wfdb's p_signal gives them) or a file's --units
+TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "v": 1e3}
+FILE_UNITS = ("mV", "uV", "V", "adc")
+
+
+def read_recording(path: str | Path, fs: float | None = None, lead: str | None = None, units: str | None = None,
+                   gain: float | None = None, baseline: float = 0.0) -> Recording:
+    """Read one lead, in mV: a WFDB record (``NAME`` or ``NAME.hea``), a CSV (a column per lead, a header
     optional) or an NPY file ((n,) or (n, leads)). ``fs`` is required for CSV and NPY files, and
-    must agree with a WFDB header. ``lead`` defaults to MLII, else the first lead (with a note)."""
+    must agree with a WFDB header. ``lead`` defaults to MLII, else the first lead (with a note).
+
+    A WFDB header's gains and baselines give physical values (wfdb's ``p_signal``), and its units
+    (mV, uV, V) are converted to mV. A CSV or NPY file is in mV unless ``units`` says ``uV``, ``V``
+    or ``adc``: raw ADC counts, converted as ``(count - baseline) / gain`` with ``gain`` in counts per
+    mV (a WFDB header's ``gain`` and ``baseline`` mean the same)."""
     path = Path(path)
     base = path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
+    if units is not None and units not in FILE_UNITS:
+        raise DataError(f"units {units!r}: expected one of {', '.join(FILE_UNITS)}")
     if base.with_suffix(".hea").exists():
-        signals, names, file_fs, units = _read_wfdb(base)
+        if units is not None or gain is not None:
+            raise DataError(f"{base}: a WFDB header gives the units and gains itself; leave --units and --gain out")
+        signals, names, file_fs, units_of = _read_wfdb(base)
         if fs is not None and abs(fs - file_fs) > 1e-6:
             raise DataError(f"{path}: --fs {fs} disagrees with the record's header ({file_fs} Hz); leave --fs out")
         fs = file_fs
@@ -88,8 +103,16 @@ def read_recording(path: str | Path, fs: float | None = None, lead: str | None =
         raise DataError(f"{path}: no such file, and no WFDB record {base.with_suffix('.hea').name}")
     elif path.suffix.lower() in (".csv", ".npy"):
         signals, names = _read_csv(path) if path.suffix.lower() == ".csv" else _read_npy(path)
-        units = ["mV"] * len(names)
         where = str(path)
+        if units == "adc":
+            if gain is None or not gain > 0:
+                raise DataError(f"{where}: ADC counts need --gain (counts per mV, > 0; a WFDB header's gain, e.g. "
+                                "200 for MIT-BIH) and, where zero is not 0 counts, --baseline")
+            signals = (np.asarray(signals, dtype=np.float64) - baseline) / gain
+            units = "mV"
+        elif gain is not None:
+            raise DataError(f"{where}: --gain is for --units adc; this file is in {units or 'mV'}")
+        units_of = [units or "mV"] * len(names)
     else:
         raise DataError(f"{path}: unsupported recording {path.suffix!r}; expected a WFDB record (.hea), "
                         ".csv or .npy")
@@ -99,7 +122,13 @@ def read_recording(path: str | Path, fs: float | None = None, lead: str | None =
         raise DataError(f"{where}: sampling rate {fs} Hz is out of range; expected {MIN_FS:g}..{MAX_FS:g} Hz")
     column, lead, notes = pick_lead(names, lead, where, named=names != [f"lead{i}" for i in range(len(names))])
     signal = np.asarray(signals[:, column], dtype=np.float64)
-    return check_signal(Recording(signal, float(fs), lead, where, notes, units=units[column] or "mV"))
+    unit = units_of[column] or "mV"
+    if unit.lower() not in TO_MV:
+        raise DataError(f"{where}: lead {lead} is in {unit!r}; expected mV, uV or V (a header's units)")
+    if TO_MV[unit.lower()] != 1.0:
+        signal = signal * TO_MV[unit.lower()]
+        notes.append(f"converted from {unit} to mV")
+    return check_signal(Recording(signal, float(fs), lead, where, notes, units="mV"))
 
 
 def pick_lead(names: list[str], lead: str | None, where: str, named: bool = True) -> tuple[int, str, list[str]]:

@@ -27,7 +27,8 @@ def cmd_predict(args) -> int:
     from heartbeat.recording import check_rate, classify, detect_peaks, read_recording, write_prediction
 
     out_root = Path(args.out)
-    recordings = [read_recording(r, fs=args.fs, lead=args.lead) for r in args.records]  # all checked first ...
+    recordings = [read_recording(r, fs=args.fs, lead=args.lead, units=args.units, gain=args.gain,
+                                 baseline=args.baseline) for r in args.records]  # all checked first ...
     peaks = []
     for rec in recordings:  # ... their sampling rate too (it needs the beats), before anything is written
         print(f"{rec.source}: {rec.seconds / 60:.1f} min of lead {rec.lead} at {rec.fs:g} Hz"
@@ -92,6 +93,13 @@ def add_parsers(sub) -> None:
     pd_.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (required for .csv and .npy)")
     pd_.add_argument("--lead", default=None, help="lead name (default: MLII, else the first lead, with a note); "
                                                   "for CSV a header name, else lead0, lead1, ...")
+    pd_.add_argument("--units", default=None, choices=["mV", "uV", "V", "adc"],
+                     help="what a .csv or .npy file's numbers are (default: mV); adc: raw counts, converted with "
+                          "--gain and --baseline. A WFDB record's header says it itself")
+    pd_.add_argument("--gain", type=float, default=None, metavar="COUNTS_PER_MV",
+                     help="with --units adc: ADC counts per mV (a WFDB header's gain; 200 for MIT-BIH)")
+    pd_.add_argument("--baseline", type=float, default=0.0, metavar="COUNTS",
+                     help="with --units adc: the count that is 0 mV (default: 0; 1024 for MIT-BIH)")
     pd_.add_argument("--out", default="predictions", help="output folder (default: predictions)")
     pd_.add_argument("--threshold", type=probability, default=None, metavar="P",
                      help="flag a beat abnormal when P(not N) >= P, even where its most likely class is N; a "
