@@ -97,8 +97,10 @@ ec57: $(STAMP) ## BEST-ds1ds2 on DS2 end to end as ANSI/AAMI EC57 reports it (QR
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: EC57 needs the annotated records"; exit 2; }
 	$(VENV)/bin/heartbeat ec57 --model models/$(BEST)-ds1ds2 --data $(HEARTBEAT_DATA)/mitdb --out results/ec57/$(BEST)-ds1ds2
 
-endtoend: $(STAMP) ## BEST-ds1ds2 on DS2 from detected R peaks vs annotated ones -> results/endtoend/
+endtoend: $(STAMP) ## BEST-ds1ds2 from detected R peaks vs annotated ones: DS2 -> results/endtoend/, DS1 -> .../ds1/
 	$(VENV)/bin/heartbeat endtoend --model models/$(BEST)-ds1ds2 --data $(HEARTBEAT_DATA)/mitdb
+	$(VENV)/bin/heartbeat endtoend --model models/$(BEST)-ds1ds2 --data $(HEARTBEAT_DATA)/mitdb --records ds1 \
+		--out results/endtoend/ds1
 
 shift: $(STAMP) ## every model on its unseen patients and corrupted test beats -> results/shift/, output_holdout.csv
 	$(VENV)/bin/heartbeat shift

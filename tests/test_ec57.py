@@ -192,3 +192,15 @@ def test_ec57_cli_on_a_real_record(mitdb, capsys):
     assert g["qrs"]["tp"] + g["qrs"]["fn"] == 2273  # record 100's annotated beats
     assert doc["classes_annotated"]["N"]["n"] == 2239 and doc["classes_annotated"]["V"]["n"] == 1
     assert doc["average"]["qrs"]["se"] == pytest.approx(g["qrs"]["se"])  # one record: average = gross
+
+
+def test_the_annotated_records_come_from_heartbeat_data_else_a_clear_error(tmp_path, monkeypatch):
+    from heartbeat.commands.evaluate import annotated_folder
+    from heartbeat.errors import NotFoundError
+
+    (tmp_path / "mitdb").mkdir()
+    monkeypatch.setenv("HEARTBEAT_DATA", str(tmp_path))
+    assert annotated_folder(None) == tmp_path / "mitdb" and annotated_folder(str(tmp_path)) == tmp_path
+    monkeypatch.setenv("HEARTBEAT_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(NotFoundError, match="give --data FOLDER"):
+        annotated_folder(None)

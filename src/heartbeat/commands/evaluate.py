@@ -98,17 +98,35 @@ def cmd_protocol(args) -> int:
     return 0
 
 
+def annotated_folder(given: str | None) -> Path:
+    """The folder of annotated WFDB records: ``--data``, else ``$HEARTBEAT_DATA/mitdb``, else ``data/mitdb``."""
+    import os
+
+    from heartbeat.errors import NotFoundError
+
+    folder = Path(given) if given else Path(os.environ.get("HEARTBEAT_DATA") or "data") / "mitdb"
+    if not folder.is_dir():
+        raise NotFoundError(f"{folder}: no folder of annotated WFDB records; give --data FOLDER (NNN.hea, .dat, "
+                            ".atr), or set HEARTBEAT_DATA to the folder that holds mitdb/")
+    return folder
+
+
 def cmd_endtoend(args) -> int:
     import json
 
     from heartbeat.endtoend import end_to_end
     from heartbeat.modelio import load_model
 
+    from heartbeat.data.splits import DS1, DS2
+
     model = load_model(args.model, runtime=args.runtime)
-    records = args.records.split(",") if args.records else None
-    print(f"end-to-end: {model.tag} on {args.data}: detected R peaks against the annotated beats", file=sys.stderr)
-    per, summary = end_to_end(model, args.data, records, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
-    if model.info.get("split") == "ds1ds2":  # scored on DS2 by default: a look, logged
+    named = {"ds1": list(DS1), "ds2": list(DS2)}
+    records = named.get(args.records.lower(), args.records.split(",")) if args.records else None
+    data = annotated_folder(args.data)
+    print(f"end-to-end: {model.tag} on {data}: detected R peaks against the annotated beats", file=sys.stderr)
+    per, summary = end_to_end(model, data, records, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    on_ds2 = records is None or bool(set(records) & set(DS2))
+    if model.info.get("split") == "ds1ds2" and on_ds2:  # DS2, the unseen patients: a look, logged
         from heartbeat.looks import log_look
 
         log_look("heartbeat endtoend", f"{model.tag} on {summary['records']} records", model.config,
@@ -260,8 +278,10 @@ def add_parsers(sub) -> None:
                                     "DS2 records by default (paced records and Q beats left out), any other model "
                                     "on every record.")
     ee.add_argument("--model", required=True, help="model folder (models/<tag>)")
-    ee.add_argument("--data", default="../shared/data/mitdb", help="folder of annotated WFDB records")
-    ee.add_argument("--records", default=None, help="comma-separated records (default: see above)")
+    ee.add_argument("--data", default=None,
+                    help="folder of annotated WFDB records (default: $HEARTBEAT_DATA/mitdb, else data/mitdb)")
+    ee.add_argument("--records", default=None,
+                    help="comma-separated records, or ds1 / ds2 for de Chazal's sets (default: see above)")
     ee.add_argument("--out", default="results/endtoend", help="output folder (default: results/endtoend)")
     add_runtime_arg(ee)
     ee.set_defaults(func=cmd_endtoend)
