@@ -545,3 +545,20 @@ def test_summary_builds_with_template_and_figures_under_one_folder(project, tmp_
     out = summary.build("results", "models", "summary/summary.pdf", template="summary/summary.typ",
                         log=lambda *_: 0)
     assert pdf_text(out)[0] == 2 and (tmp_path / "results" / "figures" / "winners_recall.png").exists()
+
+
+def test_the_machine_is_read_from_the_searches_not_written_in():
+    from heartbeat.report.summary import machine_text
+
+    assert machine_text(pd.DataFrame({"cpus": [2, 2], "gpus": [0, np.nan]})) == "2-core CPU machine, no GPU"
+    assert machine_text(pd.DataFrame({"cpus": [16], "gpus": [1]})) == "16-core CPU machine with 1 GPU"
+    assert machine_text(pd.DataFrame({"cpus": [2]})) == "2-core CPU machine"  # GPUs not recorded: not claimed
+    assert machine_text(pd.DataFrame()) == "machine not recorded"
+
+
+def test_the_project_root_can_be_named(tmp_path, monkeypatch):
+    from heartbeat.data.sources import project_root
+
+    assert (project_root() / "gin").is_dir()  # the source checkout, from an editable install
+    monkeypatch.setenv("HEARTBEAT_ROOT", str(tmp_path))
+    assert project_root() == tmp_path.resolve()

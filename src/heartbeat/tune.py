@@ -901,6 +901,7 @@ def _run(args: SearchOptions, voice: Voice, base: str, space: dict, name: str, t
                  configure_logging=args.verbose)
     out.attach()  # again: ray.init may have set up its loggers
     total_cpus = int(ray.cluster_resources().get("CPU", 1))
+    total_gpus = int(ray.cluster_resources().get("GPU", 0))  # said in search.json: the summary names the machine
     concurrent = max(1, total_cpus // args.cpus_per_trial)
     log.info(f"ray: {total_cpus} CPUs, {args.cpus_per_trial} per trial, up to {concurrent} trials at once; "
              f"experiment {paths.exp_path}")
@@ -969,7 +970,7 @@ def _run(args: SearchOptions, voice: Voice, base: str, space: dict, name: str, t
     summary = {"experiment": name, "search": str(args.search), "trials": len(table), "never_started": never_started,
                "status": status, "wall_seconds": wall,
                "num_samples": args.num_samples, "max_epochs": args.max_epochs, "scheduler": args.scheduler,
-               "searcher": args.searcher, "objective": args.objective, "cpus": total_cpus,
+               "searcher": args.searcher, "objective": args.objective, "cpus": total_cpus, "gpus": total_gpus,
                "data": ds.source, "synthetic": ds.synthetic, "interrupted": interrupted}
     log.info(f"{len(table)} trials in {wall / 60:.1f} min: "
              + (", ".join(f"{n} {s}" for s, n in status.items()) or "none ran")

@@ -61,7 +61,14 @@ def warn_if_synthetic(dataset) -> None:
 
 
 def project_root() -> Path:
-    return Path(__file__).resolve().parents[3]
+    """The project folder (gin/, models/, results/): ``$HEARTBEAT_ROOT`` if set; else the source checkout
+    this package is installed from (editable, as ``make install`` does); else the working directory, for
+    an installed wheel run from a copy of the project."""
+    env = os.environ.get("HEARTBEAT_ROOT")
+    if env:
+        return Path(env).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[3]
+    return checkout if (checkout / "pyproject.toml").exists() and (checkout / "gin").is_dir() else Path.cwd()
 
 
 def default_source() -> Path:

@@ -21,7 +21,9 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from heartbeat.data.sources import project_root
+
+ROOT = project_root()
 NOTEBOOK = ROOT / "notebooks" / "analysis.ipynb"
 
 

@@ -27,12 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from heartbeat.data.sources import project_root
 from heartbeat.errors import NotFoundError, ReportError, run_entry
 from heartbeat.explore import runs as explore_runs
 from heartbeat.report import figures, tables
 from heartbeat.report.readme import family_table, searches
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = project_root()
 TEMPLATE = ROOT / "summary" / "summary.typ"
 PAGES = 2
 SHORT = {"f2_macro": "F2", "recall_macro": "recall", "precision_macro": "prec.", "f1_macro": "F1",
@@ -493,6 +494,18 @@ def families_text(g: dict) -> list[str]:
     return out
 
 
+def machine_text(overview: pd.DataFrame) -> str:
+    """Where the searches ran, as their search.json files say (cores; GPUs where they recorded them)."""
+    if not len(overview) or "cpus" not in overview or overview["cpus"].isna().all():
+        return "machine not recorded"
+    cpus = sorted({int(c) for c in overview["cpus"].dropna()})
+    cores = "/".join(map(str, cpus)) + "-core CPU machine"
+    gpus = overview["gpus"].dropna() if "gpus" in overview else pd.Series(dtype=float)
+    if len(gpus) and gpus.max() > 0:
+        return f"{cores} with {int(gpus.max())} GPU"
+    return cores + (", no GPU" if len(gpus) else "")
+
+
 def document(g: dict, level: dict, figure_dir: Path) -> dict:
     """The JSON the template lays out, at one density level."""
     win, ov = g["winners"], g["overview"]
@@ -510,7 +523,7 @@ def document(g: dict, level: dict, figure_dir: Path) -> dict:
     records = sorted({r for d in ov.get("data", pd.Series(dtype=str)) for r in [str(d)] if r}) if len(ov) else []
     n_trials = len(g["trials"])
     subtitle = (f"{TASKS.get(task, task)}; {len(g['names'])} searches, {n_trials} trials, objective "
-                f"{g['objective']}; 2-core CPU machine, no GPU."
+                f"{g['objective']}; {machine_text(ov)}."
                 + (" Data: the MIT-BIH Arrhythmia records shared with the project." if any("mitdb" in r for r in records)
                    else ""))
     return {

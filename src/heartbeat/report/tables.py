@@ -114,6 +114,7 @@ def search_overview(results: str | Path) -> pd.DataFrame:
             "scheduler": info.get("scheduler", ""),
             "searcher": info.get("searcher", ""),
             "cpus": info.get("cpus", np.nan),
+            "gpus": info.get("gpus", np.nan),
             "data": info.get("data", ""),
             "synthetic": bool(info.get("synthetic", False)),
         })
