@@ -92,6 +92,7 @@ deploy: $(STAMP) ## BEST-ds1ds2's configuration trained on every record -> model
 
 protocol: $(STAMP) ## every ds1ds2 model on DS2: Se and +P per class beside published rows -> results/ds1ds2/
 	$(VENV)/bin/heartbeat protocol
+	$(VENV)/bin/heartbeat operate --model models/$(BEST)-ds1ds2 --curve results/ds1ds2/tradeoff.csv
 
 ec57: $(STAMP) ## BEST-ds1ds2 on DS2 end to end as ANSI/AAMI EC57 reports it (QRS, VEB, SVEB) -> results/ec57/
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: EC57 needs the annotated records"; exit 2; }

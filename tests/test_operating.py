@@ -136,3 +136,22 @@ def test_abnormal_is_the_label_unless_a_threshold_is_asked_for():
     assert abnormal(P, labels, threshold=0.0).all() and not abnormal(P, labels, threshold=1.0).any()
     with pytest.raises(ValueError, match="expected a probability"):
         abnormal(P, labels, threshold=1.5)
+
+
+def test_the_tradeoff_sweeps_one_weight_and_marks_the_operating_point():
+    from heartbeat.operating import recall_precision, tradeoff
+
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=400, p=[0.8, 0.1, 0.1])
+    P = rng.dirichlet(np.ones(3), size=400)
+    P[np.arange(400), y] += 0.4
+    P /= P.sum(1, keepdims=True)
+    held = np.array([1.0, 2.0, 1.0])
+    curve = tradeoff(y, P, ("N", "S", "V"), held, of=("S",), grid=(1.0, 3.0, 10.0))
+    assert sorted(curve["weight"]) == sorted({0.1, 1 / 3, 1.0, 2.0, 3.0, 10.0})
+    at = curve[curve["at_point"]]
+    assert len(at) == 1 and at["weight"].iloc[0] == 2.0
+    se, ppv = recall_precision(y, (P * held).argmax(1), 3)
+    assert at["Se"].iloc[0] == pytest.approx(se[1]) and at["P"].iloc[0] == pytest.approx(ppv[1])
+    # more weight on S: S is called more, so its Se never falls
+    assert curve.sort_values("weight")["Se"].is_monotonic_increasing

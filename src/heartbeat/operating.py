@@ -120,6 +120,31 @@ def choose_weights(y: np.ndarray, P: np.ndarray, classes: tuple[str, ...], targe
                "max_loss": max_loss}
 
 
+def tradeoff(y: np.ndarray, P: np.ndarray, classes: tuple[str, ...], weights: np.ndarray | None = None,
+             of: tuple[str, ...] = ("S", "V"), grid=GRID) -> "pd.DataFrame":
+    """The Se / +P trade-off of each class in ``of``: its weight swept over ``grid`` (below 1 too, down to
+    1/``grid[-1]``), the other weights held at ``weights`` (the folder's operating point, else ones).
+    One row per (class, weight): that class's Se and +P, the macro Se over the classes present, and
+    whether the row is the held operating point (``at_point``)."""
+    import pandas as pd
+
+    y, P = np.asarray(y), np.asarray(P)
+    k = len(classes)
+    held = np.ones(k) if weights is None else np.asarray(weights, dtype=float)
+    present = np.array([(y == c).any() for c in range(k)])
+    sweep = sorted({*(1.0 / g for g in grid), *grid})
+    rows = []
+    for name in of:
+        c = classes.index(name)
+        for g in sorted({*sweep, float(held[c])}):
+            w = held.copy()
+            w[c] = g
+            se, ppv = recall_precision(y, decide(P, w), k)
+            rows.append({"class": name, "weight": g, "Se": float(se[c]), "P": float(ppv[c]),
+                         "macro_Se": float(np.nanmean(se[present])), "at_point": bool(np.isclose(g, held[c]))})
+    return pd.DataFrame(rows)
+
+
 def write(folder: str | Path, classes: tuple[str, ...], weights: np.ndarray, targets: dict[str, float],
           chosen_on: str, before: dict, after: dict) -> Path:
     path = Path(folder) / OPERATING_FILE

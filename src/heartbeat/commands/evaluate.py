@@ -170,6 +170,38 @@ def cmd_ec57(args) -> int:
     return 0
 
 
+def operate_curve(model, args) -> int:
+    """``heartbeat operate --curve``: the Se / +P trade-off of S and V on the validation split and, for a
+    ds1ds2 model, on DS2 (the unseen patients: a look, logged). The folder is left as it is."""
+    import pandas as pd
+
+    from heartbeat import operating
+    from heartbeat.evaluate import split_of
+    from heartbeat.looks import log_look
+
+    cache, parts = {}, []
+    sides = ["valid", "test"] if model.info.get("split") == "ds1ds2" else ["valid"]
+    for side in sides:
+        beats, ds = split_of(model, args.data, side, cache)
+        P = model.proba_beats(beats)
+        part = operating.tradeoff(beats.y, P, model.classes, model.weights)
+        parts.append(part.assign(side="DS2" if side == "test" else "valid (DS1)" if ds.split == "ds1ds2" else side))
+        if side == "test":
+            at = part[part["at_point"]].set_index("class")
+            log_look("heartbeat operate --curve", f"{model.tag}: Se/+P trade-off of S and V", model.config,
+                     {f"{k}_{c}": at.loc[c, col] for c in at.index for k, col in (("Se", "Se"), ("P", "P"))})
+    curve = pd.concat(parts, ignore_index=True)
+    out = Path(args.curve)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    curve.to_csv(out, index=False, float_format="%.5f")
+    for (side, c), g in curve.groupby(["side", "class"], sort=False):
+        at = g[g["at_point"]].iloc[0]
+        print(f"{model.tag} {side} {c}: Se {g['Se'].min():.3f}..{g['Se'].max():.3f} over the weights; at the "
+              f"operating point (w {at['weight']:.2f}) Se {at['Se']:.3f}, +P {at['P']:.3f}")
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_operate(args) -> int:
     from heartbeat import operating
     from heartbeat.errors import DataError, ExistsError
@@ -177,6 +209,8 @@ def cmd_operate(args) -> int:
     from heartbeat.modelio import load_model
 
     model = load_model(args.model)
+    if args.curve:
+        return operate_curve(model, args)
     if args.clear:
         (Path(args.model) / operating.OPERATING_FILE).unlink(missing_ok=True)
         print(f"{model.tag}: operating point removed; it decides by plain argmax again")
@@ -234,6 +268,10 @@ def add_parsers(sub) -> None:
                          "target class finds more (default: 0.05)")
     op.add_argument("--force", action="store_true", help="replace an operating point the folder already has")
     op.add_argument("--clear", action="store_true", help="remove the folder's operating point (plain argmax)")
+    op.add_argument("--curve", default=None, metavar="CSV",
+                    help="write the Se/+P trade-off of S and V instead (each weight swept, the others held at the "
+                         "folder's operating point), on the validation split and, for a ds1ds2 model, on DS2 (a "
+                         "look, logged); the folder is not changed. e.g. --curve results/ds1ds2/tradeoff.csv")
     op.set_defaults(func=cmd_operate)
 
     r = sub.add_parser("score", help="every model in models/ on its valid (or test) split -> results/output.csv",

@@ -374,3 +374,28 @@ def mpl_per_record(per: pd.DataFrame, size=(7.2, 1.9)):
     fig.colorbar(im, ax=ax, label="Se", pad=0.01)
     ax.set_title("sensitivity per DS2 patient and class (numbers: beats of the class)")
     return fig
+
+
+def mpl_tradeoff(curve: pd.DataFrame, size=(7.2, 1.9)):
+    """The recall-first trade-off: Se against +P of S and of V as each class's weight is swept, on the
+    validation records (where the operating point was chosen) and on DS2; the chosen point marked."""
+    classes = list(dict.fromkeys(curve["class"])) if len(curve) else []
+    fig, axes = plt.subplots(1, max(len(classes), 1), figsize=size, sharey=True, squeeze=False)
+    if not classes:
+        _empty(axes[0][0], "no trade-off curve (heartbeat operate --curve)")
+        return fig
+    col = colors(list(dict.fromkeys(curve["side"])))
+    for ax, c in zip(axes[0], classes):
+        for side, g in curve[curve["class"] == c].groupby("side", sort=False):
+            g = g.sort_values("weight")
+            ax.plot(g["P"], g["Se"], "-", color=col[side], lw=1.2, label=side)
+            at = g[g["at_point"]]
+            ax.plot(at["P"], at["Se"], "o", color=col[side], ms=5, mec="black", mew=0.6)
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(f"+P {c}")
+        ax.set_title(f"{c}: Se against +P as w_{c} moves (dot: the operating point)", fontsize=7)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("Se")
+    axes[0][0].legend(frameon=False, fontsize=6, loc="lower left")
+    return fig

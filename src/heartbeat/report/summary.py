@@ -132,6 +132,7 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
         "best": best, "objective": objective, "shift": tables.shift_tables(results),
         "families": family_table(Path(results), Path(models), searches(Path(results))),
         "protocol": _csv(Path(results) / "ds1ds2" / "table.csv"),
+        "tradeoff": _csv(Path(results) / "ds1ds2" / "tradeoff.csv"),
         "per_record": _csv(Path(results) / "ds1ds2" / "per_record.csv"),
         "table3": _csv(Path(results) / "table3" / "table.csv"),
         "table3_layout": tables.read_table3(results),
@@ -515,6 +516,9 @@ def document(g: dict, level: dict, figure_dir: Path) -> dict:
     if len(g["protocol"]):
         figs["protocol"] = figures.save(figures.mpl_protocol(g["protocol"], size=(7.2, 2.1 * level["fig"])),
                                         figure_dir / "ds1ds2.png")
+    if len(g["tradeoff"]):
+        figs["tradeoff"] = figures.save(figures.mpl_tradeoff(g["tradeoff"], size=(7.2, 1.55 * level["fig"])),
+                                        figure_dir / "ds1ds2_tradeoff.png")
     if len(g["per_record"]) and len(g["protocol"]):
         best = g["protocol"][g["protocol"]["source"].str.startswith("this")].sort_values("macro_Se")["model"].iloc[-1]
         one = g["per_record"][g["per_record"]["model"] == best]
@@ -549,6 +553,24 @@ def document(g: dict, level: dict, figure_dir: Path) -> dict:
     }
 
 
+def tradeoff_caption(g: dict) -> str:
+    """What the trade-off figure shows, said from its numbers: the operating point on DS2 and what more Se costs."""
+    t = g["tradeoff"]
+    if not len(t) or "DS2" not in set(t["side"]):
+        return ""
+    parts = []
+    for c, part in t[t["side"] == "DS2"].groupby("class", sort=False):
+        at = part[part["at_point"]].iloc[0]
+        more = part[(part["Se"] >= min(at["Se"] + 0.05, 1.0)) & (part["weight"] > at["weight"])].sort_values("weight")
+        text = f"{c} at the operating point: Se {fmt(at['Se'])}, +P {fmt(at['P'])}"
+        if len(more):
+            m = more.iloc[0]
+            text += f"; Se {fmt(m['Se'])} would cost +P {fmt(m['P'])}"
+        parts.append(text)
+    return ("The weights were chosen on DS1's validation records (heartbeat operate) and are adjustable; on DS2: "
+            + "; ".join(parts) + " (heartbeat operate --curve, results/ds1ds2/tradeoff.csv).")
+
+
 def captions(g: dict) -> dict:
     """What to see in each figure, said from the numbers it shows."""
     out = {"recall": "Bars: validation recall per class of each search's winner; black ticks: test recall.",
@@ -579,6 +601,7 @@ def captions(g: dict) -> dict:
         out["per_record"] = ("Each cell is one class of one DS2 patient (number: its beats). Patients with at least 10 "
                              "beats of a class and Se below 0.5 on it: " + listing(
                                  [f"{fail[c]} of {bad[c]} for {c}" for c in "SVF"]) + ".")
+    out["tradeoff"] = tradeoff_caption(g)
     imps = {n: v for n, v in g["importances"].items() if len(v)}
     if imps:
         lead = pd.Series({n: v.index[0] for n, v in imps.items()}).value_counts()
