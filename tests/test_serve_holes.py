@@ -442,6 +442,10 @@ def test_retrain_a_rhythm_model_from_the_feedback_of_its_server(tmp_path):
     assert f"feedback beats: {len(ids)}" in r.stdout
     info = json.loads((out / "metrics.json").read_text())
     assert info["feedback_beats"] == len(ids) and info["feedback_skipped"] == {}
+    # the record says what the model takes and where its data was, as the source's does (ModelInfo.of_fit)
+    source = json.loads((model / "metrics.json").read_text())
+    assert info["rhythm"] == source["rhythm"] == list(RHYTHM_NAMES) and info["window"] == source["window"]
+    assert info["data_path"] == source["data_path"] is not None
     before, after = load_model(model), load_model(out)
     assert after.inputs == before.inputs and after.inputs.names == RHYTHM_NAMES
     P = after.predict_proba(beats.X[:5], rhythm=rhythm_features(times)[:5])

@@ -101,18 +101,16 @@ def train(config: str | Path, bindings: dict | list[str] | None = None, data: Da
         ds = data if isinstance(data, Dataset) else load_data(data, seed=seed, window=inputs.window)
         train_set, valid = valid_split(ds, valid_size, seed)
         result = fit(train_set, valid, on_epoch=on_epoch, max_epochs=epochs, device=device)
-        info = {"task": ds.task, "classes": list(train_set.classes), "data": ds.source, "data_path": ds.data_path,
-                "synthetic": ds.synthetic,
-                "split": ds.split, "seed": seed, "valid_size": valid_size, "holdout": list(ds.holdout_records),
-                "best_epoch": result.best_epoch, "objective": result.objective, "seconds": result.seconds,
-                "valid": result.metrics, "history": result.history}
+        from heartbeat.modelio import ModelInfo
+
+        info = ModelInfo.of_fit(result, ds, train_set.classes, seed, valid_size)
         config_text = gin.operative_config_str()
     if out is not None:
         save_model(out, result.model, config_text, info, result.inputs)
         return load_model(out, device=device)
     family = type(result.model.backbone if hasattr(result.model, "backbone") else result.model).__name__
     return Model(Path(out or "."), Path(str(config)).stem, family, ds.task, train_set.classes, config_text,
-                 {**info, "window": result.inputs.window}, result.model, result.inputs)
+                 info.to_dict(), result.model, result.inputs)
 
 
 def search(search_file: str | Path = "gin/search/cnn1d.gin", **options) -> SearchResult:

@@ -76,6 +76,17 @@ class ModelInfo:
         (folder / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
 
     @classmethod
+    def of_fit(cls, result, dataset, classes, seed: int, valid_size: float, **extra) -> "ModelInfo":
+        """The record of one fit (:class:`heartbeat.fit.FitResult`) on ``dataset``: the one place a model's
+        record is built from a training run (``heartbeat train``, ``retrain``). ``extra`` keys are kept beside
+        the fields (a retrain's ``retrained_from``, ...)."""
+        return cls(task=dataset.task, classes=list(classes), data=dataset.source, data_path=dataset.data_path,
+                   synthetic=dataset.synthetic, split=dataset.split, seed=int(seed), valid_size=float(valid_size),
+                   holdout=list(dataset.holdout_records), window=result.inputs.window,
+                   rhythm=list(result.inputs.names), best_epoch=result.best_epoch, objective=result.objective,
+                   seconds=result.seconds, valid=result.metrics, history=result.history, extra=extra)
+
+    @classmethod
     def read(cls, folder: Path) -> "ModelInfo":
         return cls.from_dict(json.loads((folder / "metrics.json").read_text()))
 
@@ -176,12 +187,20 @@ def family_of(config: str) -> str:
     raise ConfigError("the config has no 'fit.model = @Family' binding")
 
 
-def save_model(out: str | Path, model, config: str, info: "ModelInfo | dict", inputs: BeatInput = BeatInput()) -> Path:
+def save_model(out: str | Path, model, config: str, info: "ModelInfo | dict", inputs: BeatInput | None = None) -> Path:
     """Write a model folder (weights or estimator, ``config.gin``, ``metrics.json``).
 
     ``metrics.json`` is the :class:`ModelInfo` record; it also records what the model takes
     (``inputs``): its beat window, and the names of its rhythm features (empty for a beat-only model).
+    Without ``inputs`` they are read from ``config`` (its BeatInput bindings), never assumed, so a
+    P-wave or rhythm model is recorded as one whoever saves it.
     """
+    if inputs is None:
+        from heartbeat.config import parse_text, preserved_gin
+
+        with preserved_gin():
+            parse_text(config)
+            inputs = BeatInput()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model.pt", "model.joblib", "model.onnx"):  # an old export would no longer match the weights

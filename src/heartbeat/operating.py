@@ -16,9 +16,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from heartbeat.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OPERATING_FILE = "operating_point.json"
 #: the weights tried for a class, from the plain argmax (1) up

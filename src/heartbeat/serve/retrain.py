@@ -115,7 +115,7 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
     import gin
     from heartbeat.config import parse_text
     from heartbeat.fit import fit
-    from heartbeat.modelio import folder_version, save_model
+    from heartbeat.modelio import ModelInfo, folder_version, save_model
 
     model_dir = Path(model_dir)
     for name in ("config.gin", "metrics.json"):
@@ -145,18 +145,15 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
 
     result = fit(train_all, valid, on_epoch=on_epoch, max_epochs=epochs)
     out = Path(out or model_dir.parent / f"{model_dir.name}-retrained-{time.strftime('%Y%m%d-%H%M%S')}")
-    new_info = {
-        "task": task, "classes": list(train.classes), "data": dataset.source, "synthetic": dataset.synthetic,
-        "split": dataset.split, "seed": seed, "valid_size": info.get("valid_size", 0.2),
-        "holdout": list(dataset.holdout_records), "best_epoch": result.best_epoch, "objective": result.objective, "seconds": result.seconds,
-        "valid": result.metrics, "history": result.history,
-        "retrained_from": {"tag": info.get("tag", model_dir.name), "version": folder_version(model_dir),
-                           "path": str(model_dir), "valid": info.get("valid")},
-        "feedback_beats": int(len(labelled)), "feedback_repeat": feedback_repeat, "feedback_skipped": fb.skipped,
-        "feedback_classes": {c: int(n) for c, n in labelled.class_counts().items()},
-        "feedback_db": redact(db_url) if db_url else None, "train_beats": int(len(train_all)),
-    }
-    save_model(out, result.model, gin.operative_config_str(), new_info)
+    record = ModelInfo.of_fit(
+        result, dataset, train.classes, seed, info.get("valid_size", 0.2),
+        retrained_from={"tag": info.get("tag", model_dir.name), "version": folder_version(model_dir),
+                        "path": str(model_dir), "valid": info.get("valid")},
+        feedback_beats=int(len(labelled)), feedback_repeat=feedback_repeat, feedback_skipped=fb.skipped,
+        feedback_classes={c: int(n) for c, n in labelled.class_counts().items()},
+        feedback_db=redact(db_url) if db_url else None, train_beats=int(len(train_all)))
+    save_model(out, result.model, gin.operative_config_str(), record, result.inputs)
+    new_info = ModelInfo.read(out).to_dict()
     write_reference(out, train_all.X, "training data (original and labelled beats)")
     registered = None
     if register:
