@@ -34,7 +34,7 @@ def test_each_run_is_recorded_with_its_curve_and_a_rerun_trains_nothing(data, tm
 
     said.clear()
     again = explore("gin/models/cnn1d.gin", None, tmp_path, plan=PLAN, bindings=BUDGET, log=said.append)
-    assert said == ["exploration: 0 runs to train, 3 already in " + str(tmp_path / "runs.csv")]
+    assert said == ["exploration: 0 runs to train, 3 already in " + str(tmp_path / "runs.csv")]  # outside the project
     pd.testing.assert_frame_equal(again, runs(tmp_path))
 
 

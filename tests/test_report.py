@@ -488,6 +488,28 @@ def test_the_committed_notebook_renders_without_javascript_and_stays_small():
     assert NOTEBOOK.stat().st_size < 5 * 2**20
 
 
+@pytest.mark.parametrize("name", ["analysis.ipynb", "manual_exploration.ipynb"])
+def test_no_committed_notebook_or_result_names_a_folder_of_the_machine_that_made_it(name):
+    import os
+
+    home, root = str(Path.home()), str(ROOT)
+    texts = {name: (ROOT / "notebooks" / name).read_text()}
+    texts.update({str(p): p.read_text() for p in (ROOT / "results" / "exploration").glob("*.*")})
+    for where, text in texts.items():
+        for folder in {home, root, os.path.dirname(root)} - {"", "/"}:
+            assert folder + os.sep not in text, f"{where} names {folder}"
+
+
+def test_the_manual_exploration_notebook_has_its_curves_and_checks_every_searched_sweep():
+    from heartbeat.explore import PLAN, runs
+
+    shown, missing = figures_without_png(ROOT / "notebooks" / "manual_exploration.ipynb")
+    assert shown >= len(PLAN) and missing == 0  # a figure per sweep, each a static PNG
+    table = runs(ROOT / "results" / "exploration")
+    assert sorted(table["sweep"].unique()) == sorted(s for s, _, _ in PLAN)
+    assert len(table) == sum(len(v) for _, _, v in PLAN)
+
+
 # ---------------------------------------------------------------- README block
 def test_readme_block_is_rebuilt_from_the_results(project, tmp_path):
     from heartbeat.report.readme import END, START, update

@@ -42,6 +42,16 @@ def _binding_text(binding: str, value) -> str:
     return f"config = {value}" if binding == "config" else gin_binding(binding, value)
 
 
+def _shown(path: Path) -> str:
+    """A path as the log says it: relative to the project (no machine's folders in a committed notebook)."""
+    from heartbeat.data.sources import project_root
+
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
 def run_key(sweep: str, binding: str, value) -> str:
     return f"{sweep}|{_binding_text(binding, value)}"
 
@@ -59,7 +69,7 @@ def explore(base: str | Path, data, out: str | Path = "results/exploration", pla
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     common = list(bindings or [])
-    meta = {"base": str(base), "base_config": Path(base).read_text(), "bindings": common}
+    meta = {"base": _shown(Path(base)), "base_config": Path(base).read_text(), "bindings": common}
     meta_path = out / "base.json"
     if meta_path.exists() and json.loads(meta_path.read_text()) != meta and (out / "runs.csv").exists():
         raise ConflictError(f"{out} holds runs of another base or budget than {base} {common}: "
@@ -69,7 +79,7 @@ def explore(base: str | Path, data, out: str | Path = "results/exploration", pla
     done = pd.read_csv(runs_path, dtype={"key": str}) if runs_path.exists() else pd.DataFrame(columns=["key"])
     have = set(done["key"])
     todo = [(s, b, v) for s, b, values in plan for v in values if run_key(s, b, v) not in have]
-    log(f"exploration: {len(todo)} runs to train, {len(have)} already in {runs_path}")
+    log(f"exploration: {len(todo)} runs to train, {len(have)} already in {_shown(runs_path)}")
     if todo and not isinstance(data, Dataset):
         data = load_data(data)
     for i, (sweep, binding, value) in enumerate(todo, 1):
