@@ -247,6 +247,15 @@ def test_a_reader_sees_everything_but_cannot_relabel(server, browser, record):
         assert c.execute("SELECT count(*) FROM feedback_labels").fetchone()[0] == labels
     assert stored(server) == before
     assert not browser.find_element("id", "nav-monitoring").is_displayed()
+    # nor can a reader add a recording: the page offers no upload, and the API refuses one
+    assert not browser.find_element("id", "upload-form").is_displayed()
+    note = browser.find_element("id", "upload-readonly")  # its section is behind the open recording
+    assert note.get_attribute("hidden") is None and "uploading one needs a clinician" in note.get_attribute("textContent")
+    reader = server.call("POST", "/users", ADMIN_KEY, json={"name": "rory", "role": "reader"}).json()["api_key"]
+    r = server.call("POST", "/recordings", reader, files={"files": ("x.npy", b"\x93NUMPY", "application/octet-stream")},
+                    data={"fs": "360"})
+    assert r.status_code == 403, r.text
+    assert stored(server) == before
 
 
 def test_the_monitoring_view_for_an_admin(server, browser, record):

@@ -63,6 +63,8 @@ Svc = Annotated[Service, Depends(service)]
 DB = Annotated[Session, Depends(db)]
 Reader = Annotated[auth.Principal, Depends(role("reader", "this endpoint"))]
 Clinician = Annotated[auth.Principal, Depends(role("clinician", "feedback"))]
+#: storing a recording changes the service's data: a reader sees everything and changes nothing
+Uploader = Annotated[auth.Principal, Depends(role("clinician", "uploading a recording"))]
 Admin = Annotated[auth.Principal, Depends(role("admin", "user management"))]
 
 

@@ -63,6 +63,8 @@
     $("who").textContent = `${st.user.name} (${st.user.role})`;
     $("nav").hidden = false; $("logout").hidden = false;
     $("nav-monitoring").hidden = st.user.role !== "admin";
+    const reader = st.user.role === "reader";  // a reader sees everything and changes nothing: no upload either
+    $("upload-form").hidden = reader; $("upload-hint").hidden = reader; $("upload-readonly").hidden = !reader;
     say("");
     await openList();
   }

@@ -47,7 +47,7 @@ from sqlalchemy import insert, select
 from heartbeat.data.beatset import DataError
 from heartbeat.serve.db import (Feedback, Prediction, RecordingBeat, RecordingChunk, StoredRecording, User,
                                 utcnow)
-from heartbeat.serve.deps import DB, Reader, Svc, invalid
+from heartbeat.serve.deps import DB, Reader, Svc, Uploader, invalid
 from heartbeat.serve.routes.predict import check_record_size, predict_rows, record_beats
 from heartbeat.serve.schemas import INT64_MAX, json_safe
 
@@ -179,7 +179,7 @@ def recording_json(r: StoredRecording, by: str | None) -> dict:
 
 
 @router.post("/recordings", tags=["recordings"], status_code=201)
-def upload_recording(svc: Svc, p: Reader, s: DB, request: Request,
+def upload_recording(svc: Svc, p: Uploader, s: DB, request: Request,
                      files: Annotated[list[UploadFile], File(description="a WFDB record's .hea and .dat, or one "
                                                                          ".csv or .npy file")],
                      fs: Annotated[float | None, Form(gt=0, description="Hz: required for CSV and NPY")] = None,
