@@ -156,10 +156,11 @@ def raw_recording_section(results: Path) -> list[str]:
                 "each record resampled from 360 Hz, then given 0.1 mV of 50 Hz hum and 1 mV peak to peak of slow "
                 "wander; `dSe`, `dP+`: the difference from the clean 360 Hz signal.", "",
                 markdown(r.rename(columns={"fn": "missed", "fp": "extra"})), ""]
-    rows = [json.loads(p.read_text()) for p in sorted((results / "endtoend").glob("*.json"))]
+    rows = [{"records set": "DS2" if p.parent.name == "endtoend" else p.parent.name.upper(), **json.loads(p.read_text())}
+            for p in [*sorted((results / "endtoend").glob("*.json")), *sorted((results / "endtoend" / "ds1").glob("*.json"))]]
     if rows:
         e = pd.DataFrame(rows)
-        cols = [c for c in ("model", "records", "annotated", "missed", "extra", "qrs_Se", "qrs_P",
+        cols = [c for c in ("model", "records set", "records", "annotated", "missed", "extra", "qrs_Se", "qrs_P",
                             "recall_macro_annotated", "recall_macro_detected", "macro_Se_annotated",
                             "macro_Se_detected") if c in e]
         out += ["**From a raw recording** (`make endtoend`): the same model classifies each record's beats at the "

@@ -141,6 +141,8 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
         "raw_speed": _csv(Path(results) / "bench" / "raw_speed.csv"),
         "detectors": _csv(Path(results) / "bench" / "detectors.csv"),
         "endtoend": pd.DataFrame([json.loads(p.read_text()) for p in sorted((Path(results) / "endtoend").glob("*.json"))]),
+        "endtoend_ds1": pd.DataFrame([json.loads(p.read_text())
+                                      for p in sorted((Path(results) / "endtoend" / "ds1").glob("*.json"))]),
     }
 
 
@@ -304,8 +306,19 @@ def raw_text(g: dict) -> list[str]:
         out.append(f"From raw DS2 recordings, {r['model']} loses {int(r['missed'])} and adds {int(r['extra'])} of "
                    f"{int(r['annotated']):,} beats (QRS Se {fmt(r['qrs_Se'], 4)}, +P {fmt(r['qrs_P'], 4)}); macro "
                    f"recall on the matched beats is {fmt(r['recall_macro_detected'])} against "
-                   f"{fmt(r['recall_macro_annotated'])} at the annotated peaks.")
+                   f"{fmt(r['recall_macro_annotated'])} at the annotated peaks" + ds1_endtoend(g, r["model"]) + ".")
     return out
+
+
+def ds1_endtoend(g: dict, model: str) -> str:
+    """The same comparison on DS1's records (make endtoend), where there is one for ``model``."""
+    d = g.get("endtoend_ds1", pd.DataFrame())
+    d = d[d["model"] == model] if len(d) else d
+    if not len(d):
+        return ""
+    d = d.iloc[0]
+    return (f"; on DS1's {int(d['records'])} records, {fmt(d['recall_macro_detected'])} against "
+            f"{fmt(d['recall_macro_annotated'])}")
 
 
 def _pm(row, col: str) -> str:
