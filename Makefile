@@ -97,6 +97,8 @@ protocol: $(STAMP) ## every ds1ds2 model on DS2: Se and +P per class beside publ
 ec57: $(STAMP) ## BEST-ds1ds2 on DS2 end to end as ANSI/AAMI EC57 reports it (QRS, VEB, SVEB) -> results/ec57/
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: EC57 needs the annotated records"; exit 2; }
 	$(VENV)/bin/heartbeat ec57 --model models/$(BEST)-ds1ds2 --data $(HEARTBEAT_DATA)/mitdb --out results/ec57/$(BEST)-ds1ds2
+	$(VENV)/bin/heartbeat ec57 --model models/$(BEST)-rhythm-all --data $(HEARTBEAT_DATA)/mitdb --records 208 \
+		--out results/ec57/$(BEST)-rhythm-all-208  # the deployed model on record 208's wide V beats
 
 endtoend: $(STAMP) ## BEST-ds1ds2 from detected R peaks vs annotated ones: DS2 -> results/endtoend/, DS1 -> .../ds1/
 	$(VENV)/bin/heartbeat endtoend --model models/$(BEST)-ds1ds2 --data $(HEARTBEAT_DATA)/mitdb
