@@ -148,6 +148,22 @@ def raw_recording_section(results: Path) -> list[str]:
                 "`predict`, `ec57` and the service run it (DS1, DS2 and the non-paced records apart: "
                 "`results/bench/detectors_by_set.csv`).", "",
                 markdown(d.rename(columns={"fn": "missed", "fp": "extra"})), ""]
+    speed = results / "bench" / "raw_speed.csv"
+    if speed.exists():
+        sp = pd.read_csv(speed).set_index("stage")
+        raw = next((k for k in sp.index if k.startswith("raw path")), None)
+        if raw and {"detect", "xqrs"} <= set(sp.index):
+            out += [f"**Speed** (`python bench/raw_speed.py`, one core, {sp.loc[raw, 'hours']:g} h of ECG in one run): the "
+                    f"whole raw path runs {sp.loc[raw, 'x_realtime']:,.0f} times faster than real time, "
+                    f"{sp.loc[raw, 'seconds_per_24h']:.1f} s per 24 h; the detector alone is "
+                    f"{sp.loc['xqrs', 'seconds'] / sp.loc['detect', 'seconds']:.0f} times faster than wfdb's XQRS on "
+                    "the same signal.", ""]
+    ec208 = results / "ec57" / "cnn1d-rhythm-all-208" / "report.json"
+    if ec208.exists():
+        v = json.loads(ec208.read_text())["gross"]["veb"]
+        out += [f"**Record 208's wide V beats** (`make ec57`): the deployed model `cnn1d-rhythm-all`, end to end from "
+                f"detected peaks, finds {v['tp']} of its {v['tp'] + v['fn']} V beats (VEB Se {v['se']:.4f}, +P "
+                f"{v['ppv']:.4f}) at its recall-first operating point. 208 is one of its training patients.", ""]
     rates = results / "bench" / "detector_rates.csv"
     if rates.exists():
         r = pd.read_csv(rates)
