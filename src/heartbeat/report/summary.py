@@ -499,7 +499,12 @@ def families_text(g: dict) -> list[str]:
         if {"cnn1d", "cnn2d"} <= set(s.index):
             a, b = s.loc["cnn1d"], s.loc["cnn2d"]
             gap = a.get("valid_recall_macro", math.nan) - b.get("valid_recall_macro", math.nan)
-            text = (f"1D against 2D: searched alike ({int(a['trials'])} and {int(b['trials'])} trials), the 1D CNN "
+            ov = g["overview"].set_index("experiment") if len(g["overview"]) else pd.DataFrame()
+            minutes = {n: ov.loc[n, "wall_minutes"] if n in ov.index else math.nan for n in ("cnn1d", "cnn2d")}
+            budget = (f"{int(a['trials'])} trials in {minutes['cnn1d']:.0f} min against {int(b['trials'])} in "
+                      f"{minutes['cnn2d']:.0f} min" if not any(map(math.isnan, minutes.values())) else
+                      f"{int(a['trials'])} and {int(b['trials'])} trials")
+            text = (f"1D against 2D: searched ({budget}), the 1D CNN "
                     f"reaches valid macro recall {fmt(a.get('valid_recall_macro'))} and test "
                     f"{fmt(a.get('test_recall_macro'))}, the 2D CNN (the beat folded into an image) "
                     f"{fmt(b.get('valid_recall_macro'))} and {fmt(b.get('test_recall_macro'))}")
