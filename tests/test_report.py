@@ -586,3 +586,30 @@ def test_the_project_root_can_be_named(tmp_path, monkeypatch):
     assert (project_root() / "gin").is_dir()  # the source checkout, from an editable install
     monkeypatch.setenv("HEARTBEAT_ROOT", str(tmp_path))
     assert project_root() == tmp_path.resolve()
+
+
+def test_grouped_fold_figures_pool_every_patient_once_and_rank_against_the_test_side():
+    from heartbeat.ablation import cv_summary, pooled, rank_agreement
+
+    # two folds of one row, counts chosen by hand: S is found 3 of 4 times, then 1 of 4 (pooled 4/8)
+    runs = pd.DataFrame([
+        {"variant": "base", "fold": 0, "folds": 2, "seed": 0, "fold_recall_macro": 0.875,
+         "n_N": 10, "hit_N": 10, "called_N": 11, "n_S": 4, "hit_S": 3, "called_S": 3, "n_F": 0, "hit_F": 0, "called_F": 0},
+        {"variant": "base", "fold": 1, "folds": 2, "seed": 0, "fold_recall_macro": 0.55,
+         "n_N": 10, "hit_N": 8, "called_N": 11, "n_S": 4, "hit_S": 1, "called_S": 3, "n_F": 2, "hit_F": 1, "called_F": 1},
+    ])
+    p = pooled(runs)
+    assert p["Se_N"] == pytest.approx(18 / 20) and p["P_N"] == pytest.approx(18 / 22)
+    assert p["Se_S"] == pytest.approx(4 / 8) and p["P_S"] == pytest.approx(4 / 6)
+    assert p["Se_F"] == pytest.approx(1 / 2)
+    assert p["macro_Se"] == pytest.approx((0.9 + 0.5 + 0.5) / 3)
+    other = runs.assign(variant="none", hit_S=[0, 0], hit_N=[10, 10])
+    half = runs[runs["fold"] == 0].assign(variant="sampler")  # one of its two folds: left out, not guessed
+    one_fold = pd.DataFrame({"variant": ["base", "none", "sampler"], "valid_recall_macro": [0.5, 0.6, 0.9],
+                             "test_macro_Se": [0.7, 0.4, 0.8], "test_macro_Se_spread": [0.01, 0.02, 0.03]})
+    table = cv_summary(pd.concat([runs, other, half]), one_fold)
+    assert list(table["variant"]) == ["base", "none"]
+    assert table.set_index("variant").loc["none", "cv_Se_S"] == 0
+    agree = rank_agreement(table)
+    # base beats none on the pooled folds and on the test side, but not on the one fold
+    assert agree["grouped folds"] == pytest.approx(1.0) and agree["one fold"] == pytest.approx(-1.0)

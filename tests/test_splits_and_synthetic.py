@@ -67,3 +67,32 @@ def test_inter_split_keeps_rare_classes_on_every_side():
     for side in (fit, valid, test):
         assert set(np.unique(side.y)) == {0, 1, 2, 3, 4}
     assert not set(test.record) & set(train.record) and not set(valid.record) & set(fit.record)
+
+
+def test_grouped_folds_score_every_training_patient_once_and_never_the_test_side():
+    from heartbeat.data import Dataset, valid_split
+    from heartbeat.data.splits import grouped_folds
+    from heartbeat.errors import ConfigError
+
+    rng = np.random.default_rng(1)
+    record = np.repeat([f"r{i}" for i in range(12)], 40)
+    beats = BeatSet(rng.uniform(size=(480, 187)).astype(np.float32), rng.integers(0, 4, 480), "mitbih",
+                    record=record)
+    folds = grouped_folds(beats, 4, seed=0)
+    assert len(folds) == 4
+    seen = np.concatenate([valid for _, valid in folds])
+    assert sorted(seen) == list(range(480))  # every beat on exactly one validation side
+    for train, valid in folds:
+        assert not set(record[train]) & set(record[valid])
+        assert len(train) + len(valid) == 480
+    # through valid_split: the folds are of the training side; the test side's patients never appear
+    test = BeatSet(beats.X[:40], beats.y[:40], "mitbih", record=np.array(["t0"] * 40))
+    ds = Dataset(beats, test, "here", split="ds1ds2")
+    got = [valid_split(ds, seed=0, fold=(i, 4))[1] for i in range(4)]
+    assert sorted(r for v in got for r in set(v.record)) == sorted(set(record))
+    with pytest.raises(ConfigError, match="fold 4 of 4"):
+        valid_split(ds, fold=(4, 4))
+    with pytest.raises(ConfigError, match="inter or ds1ds2"):
+        valid_split(Dataset(beats, test, "here"), fold=(0, 4))
+    with pytest.raises(ConfigError, match="at most the 12 records"):
+        grouped_folds(beats, 13)

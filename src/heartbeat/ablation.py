@@ -8,6 +8,13 @@ the groups the summary shows: imbalance handling, dropout, width, depth, kernel 
 augmentation, rhythm, the patient context (:mod:`heartbeat.data.context`), window, another family in place of the base's, and five copies of the base
 pooled (:mod:`heartbeat.models.ensemble`).
 
+``heartbeat ablate --folds K`` scores the same rows for selection instead: each row is trained K
+times, once per patient-grouped fold of the training side (:func:`heartbeat.data.splits.grouped_folds`;
+DS1 under ``ds1ds2``), and judged on the fold's unseen patients, pooled over the folds, so every
+training patient is scored once. The test side (DS2) is not touched: these runs are no look.
+``cv.csv`` holds each (row, fold); ``cv_table.csv`` the pooled figures beside the one-fold figures
+and, where ``table.csv`` holds them, the test side's, and how well each ranks the rows as the test does.
+
 ``heartbeat ablate`` runs the missing (variant, seed) pairs, ``--jobs`` at a time with one
 torch thread each, appending each finished run to ``runs.csv`` (a rerun skips what is there),
 then writes ``table.csv``: mean and spread (half the range over seeds) of every figure.
@@ -76,6 +83,114 @@ def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | N
     return row
 
 
+def run_fold(base: str, label: str, bindings: list[str], seed: int, data: str | None, split: str,
+             fold: int, k: int) -> dict:
+    """Train one (variant, fold) on one torch thread; count its calls on the fold's patients: one row of ``cv.csv``."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from heartbeat.api import config_values, load_data, train
+    from heartbeat.data import valid_split
+
+    binds = [*bindings, f"fit.seed = {seed}"]
+    inputs, _ = config_values(base, binds)
+    ds = load_data(data, split=split, window=inputs.window, allow_synthetic=False)
+    model = train(base, binds, data=ds, fold=(fold, k), seed=seed)
+    _, valid = valid_split(ds, seed=seed, fold=(fold, k))
+    pred = model.predict(valid)
+    row = {"variant": label, "fold": fold, "folds": k, "seed": seed,
+           "records": " ".join(sorted(set(valid.record))), "beats": len(valid),
+           "epochs": model.info["best_epoch"], "seconds": model.info["seconds"]}
+    for c, name in enumerate(model.classes):
+        truth, called = valid.y == c, pred == c
+        row.update({f"n_{name}": int(truth.sum()), f"hit_{name}": int((truth & called).sum()),
+                    f"called_{name}": int(called.sum())})
+    row["fold_recall_macro"] = float(np.mean([row[f"hit_{c}"] / row[f"n_{c}"] for c in model.classes
+                                              if row[f"n_{c}"]]))
+    return row
+
+
+def run_cv(base: str, out: str | Path = "results/table3", folds: int = 5, seed: int = 0, jobs: int = 2,
+           data: str | None = None, split: str = "ds1ds2", only: list[str] | None = None,
+           log=print) -> pd.DataFrame:
+    """Every missing (variant, fold): append to ``out/cv.csv``; write and return ``out/cv_table.csv``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_path = out / "cv.csv"
+    base_copy = out / "base.gin"
+    if base_copy.exists() and base_copy.read_text() != Path(base).read_text():
+        raise ConflictError(f"{out} holds runs of another base than {base} (its base is {base_copy}): "
+                            "give another --out, or move that folder away to start again")
+    base_copy.write_text(Path(base).read_text())
+    done = pd.read_csv(runs_path, dtype={"records": str}) if runs_path.exists() else \
+        pd.DataFrame(columns=["variant", "fold", "folds", "seed"])
+    have = {(v, int(f), int(k), int(s)) for v, f, k, s in zip(done["variant"], done["fold"], done["folds"], done["seed"])}
+    todo = [(label, b, i) for _, label, b in VARIANTS for i in range(folds)
+            if (label, i, folds, seed) not in have and (not only or label in only)]
+    log(f"table 3, {folds} patient-grouped folds of the training side: {len(todo)} runs to do "
+        f"({len(have)} done) of base {base}, {jobs} at a time; the test side is not used")
+    if todo:
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(run_fold, base, label, b, seed, data, split, i, folds) for label, b, i in todo]
+            for n, fut in enumerate(as_completed(futures), 1):
+                row = fut.result()
+                pd.DataFrame([row]).to_csv(runs_path, mode="a", header=not runs_path.exists(), index=False,
+                                           float_format="%.5f")
+                log(f"  [{n}/{len(todo)}] {row['variant']} fold {row['fold']} ({row['records']}): "
+                    f"macro recall {row['fold_recall_macro']:.3f}", flush=True)
+    runs = pd.read_csv(runs_path, dtype={"records": str})
+    runs = runs[(runs["folds"] == folds) & (runs["seed"] == seed)]
+    one_fold = pd.read_csv(out / "table.csv") if (out / "table.csv").exists() else None
+    table = cv_summary(runs, one_fold)
+    table.to_csv(out / "cv_table.csv", index=False, float_format="%.4f")
+    log(f"wrote {runs_path} and {out / 'cv_table.csv'}")
+    return table
+
+
+def pooled(runs: pd.DataFrame) -> dict:
+    """Se and +P per class, and macro Se, of one variant's folds pooled: every patient's calls counted once."""
+    classes = [c[2:] for c in runs.columns if c.startswith("n_")]
+    row = {}
+    for c in classes:
+        n, hit, called = (runs[f"{p}_{c}"].sum() for p in ("n", "hit", "called"))
+        row[f"Se_{c}"] = hit / n if n else float("nan")
+        row[f"P_{c}"] = hit / called if called else float("nan")
+    row["macro_Se"] = float(pd.Series([row[f"Se_{c}"] for c in classes]).mean())
+    return row
+
+
+def cv_summary(runs: pd.DataFrame, one_fold: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per variant with every fold done: the pooled figures (``cv_*``), the spread of the folds'
+    macro recall, and beside them, from Table 3's ``table.csv``, the one-fold validation and test figures."""
+    rows = []
+    for group, label, _ in VARIANTS:
+        r = runs[runs["variant"] == label]
+        if r.empty or len(r) < int(r["folds"].iloc[0]):
+            continue
+        row = {"group": group, "variant": label, "folds": len(r),
+               **{f"cv_{k}": v for k, v in pooled(r).items()},
+               "cv_fold_sd": r["fold_recall_macro"].std(ddof=1)}
+        if one_fold is not None and label in set(one_fold["variant"]):
+            other = one_fold.set_index("variant").loc[label]
+            row.update({"valid_recall_macro": other["valid_recall_macro"], "test_macro_Se": other["test_macro_Se"],
+                        "test_macro_Se_spread": other["test_macro_Se_spread"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rank_agreement(table: pd.DataFrame) -> dict:
+    """Spearman's rank correlation, over the rows, of each selection figure with the test side's macro Se:
+    how well selecting on it would have ranked the rows as new patients do. Empty without test figures."""
+    if "test_macro_Se" not in table:
+        return {}
+    t = table.dropna(subset=["test_macro_Se"])
+    return {name: float(t[col].corr(t["test_macro_Se"], method="spearman"))
+            for name, col in (("one fold", "valid_recall_macro"), ("grouped folds", "cv_macro_Se")) if col in t}
+
+
 def run_ablation(base: str, out: str | Path = "results/table3", seeds=(0, 1), jobs: int = 2,
                  data: str | None = None, split: str = "ds1ds2", only: list[str] | None = None,
                  log=print) -> pd.DataFrame:
@@ -135,6 +250,15 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 
 def main_cli(args) -> int:
     seeds = [int(s) for s in args.seeds]
+    if args.folds:
+        if len(seeds) != 1:
+            print("heartbeat ablate: --folds runs one seed per fold; give one --seeds value", file=sys.stderr)
+            return 2
+        table = run_cv(args.base, args.out, args.folds, seeds[0], args.jobs, args.data, args.split,
+                       args.only or None, log=lambda *a, **k: print(*a, **{"file": sys.stdout, **k}))
+        for name, rho in rank_agreement(table).items():
+            print(f"rank agreement with the test side ({name}): Spearman {rho:+.2f}")
+        return 0
     run_ablation(args.base, args.out, seeds, args.jobs, args.data, args.split, args.only or None,
                  log=lambda *a, **k: print(*a, **{"file": sys.stdout, **k}))
     return 0

@@ -76,15 +76,17 @@ def refuse_existing(out: str | Path | None, how_to_force: str, force: bool = Fal
 
 def train(config: str | Path, bindings: dict | list[str] | None = None, data: Dataset | str | Path | None = None,
           out: str | Path | None = None, *, epochs: int | None = None, valid_size: float = 0.2, seed: int = 0,
-          device: str = "cpu", on_epoch: Callable[[dict, object], None] | None = None, force: bool = False) -> Model:
+          device: str = "cpu", on_epoch: Callable[[dict, object], None] | None = None, force: bool = False,
+          fold: tuple[int, int] | None = None) -> Model:
     """Train the model of gin file ``config`` (plus ``bindings``) and return it, saved to ``out`` if given.
 
     An ``out`` folder that already holds files is refused (:class:`heartbeat.errors.ExistsError`) unless
     ``force=True``: a committed model is never overwritten by accident.
 
     ``data`` is a Dataset from :func:`load_data`, or a source for it (its split 'intra' and the
-    model's own window). Validation is carved from the training side (``valid_size``, ``seed``);
-    the test side is not touched. ``on_epoch(row, net)`` sees every epoch's metrics.
+    model's own window). Validation is carved from the training side (``valid_size``, ``seed``), or
+    is its ``fold=(i, k)``: the i-th of k patient-grouped folds (inter and ds1ds2 splits); the test
+    side is not touched. ``on_epoch(row, net)`` sees every epoch's metrics.
     The caller's gin config is left as it was.
     """
     import gin
@@ -99,7 +101,7 @@ def train(config: str | Path, bindings: dict | list[str] | None = None, data: Da
         parse(config, bindings)
         inputs = BeatInput()
         ds = data if isinstance(data, Dataset) else load_data(data, seed=seed, window=inputs.window)
-        train_set, valid = valid_split(ds, valid_size, seed)
+        train_set, valid = valid_split(ds, valid_size, seed, fold)
         result = fit(train_set, valid, on_epoch=on_epoch, max_epochs=epochs, device=device)
         from heartbeat.modelio import ModelInfo
 

@@ -37,7 +37,9 @@ def add_parsers(sub) -> None:
                                     "epochs, once per seed, JOBS at a time on one thread each. Finished runs are "
                                     "kept in runs.csv and "
                                     "skipped on a rerun; table.csv holds the mean and spread over seeds.",
-                        epilog="example: heartbeat ablate --base gin/best/cnn1d-ds1ds2.gin --split ds1ds2 (make ablate)",
+                        epilog="examples:\n  heartbeat ablate --base gin/best/cnn1d-ds1ds2.gin --split ds1ds2  (make ablate)\n"
+                               "  heartbeat ablate --folds 5 --seeds 0  (make ablate-cv: every row on DS1's "
+                               "5 patient-grouped folds)",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ab.add_argument("--base", default="gin/best/cnn1d-ds1ds2.gin", help="the base model's gin file")
     ab.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="ds1ds2", help="default: ds1ds2")
@@ -45,5 +47,8 @@ def add_parsers(sub) -> None:
     ab.add_argument("--seeds", nargs="+", default=["0", "1"], help="fit seeds per row (default: 0 1)")
     ab.add_argument("--jobs", type=int, default=2, help="trainings at once, one thread each (default: 2)")
     ab.add_argument("--only", nargs="*", default=None, metavar="VARIANT", help="run only these rows (labels)")
+    ab.add_argument("--folds", type=int, default=None, metavar="K",
+                    help="score each row for selection on K patient-grouped folds of the training side (DS1) "
+                         "instead, pooled; the test side is not used -> OUT/cv.csv, cv_table.csv")
     ab.add_argument("--out", default="results/table3", help="output folder (default: results/table3)")
     ab.set_defaults(func=cmd_ablate)

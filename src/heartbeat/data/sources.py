@@ -31,8 +31,9 @@ import numpy as np
 from heartbeat.data.beatset import WINDOWS, BeatSet, DataError, Dataset
 from heartbeat.data.readers import read_beats, write_beats
 from heartbeat.data.sample import SAMPLE_NAME, sample_dir
-from heartbeat.data.splits import protocol_beats, split
+from heartbeat.data.splits import grouped_folds, protocol_beats, split
 from heartbeat.data.synthetic import synthetic_beats
+from heartbeat.errors import ConfigError
 
 PAIRS = {
     "mitbih": [("heart_big_train.parq", "heart_big_test.parq"), ("mitbih_train.csv", "mitbih_test.csv")],
@@ -277,14 +278,26 @@ def cached_wfdb_beats(folder: Path, progress=None, window: str = "kachuee") -> B
     return beats
 
 
-def valid_split(dataset: Dataset, valid_size: float = 0.2, seed: int = 0) -> tuple[BeatSet, BeatSet]:
+def valid_split(dataset: Dataset, valid_size: float = 0.2, seed: int = 0,
+                fold: tuple[int, int] | None = None) -> tuple[BeatSet, BeatSet]:
     """Carve (train, valid) from the training side: stratified by beat, or by record for an inter split.
 
     The test side is left alone: it is for the final evaluation only, never for a search. Under
     ``ds1ds2`` the validation records are carved from DS1 by record, as an ``inter`` split.
+    ``fold=(i, k)`` takes instead the i-th of the k patient-grouped folds of the training side
+    (:func:`heartbeat.data.splits.grouped_folds`, shuffled with ``seed``); an ``inter`` or
+    ``ds1ds2`` split only, as a beat-stratified split has no patients to group.
     """
     how = "inter" if dataset.split == "ds1ds2" else dataset.split
-    return split(dataset.train, how, valid_size, seed, nested=False)
+    if fold is None:
+        return split(dataset.train, how, valid_size, seed, nested=False)
+    i, k = fold
+    if how != "inter":
+        raise ConfigError(f"patient-grouped folds need an inter or ds1ds2 split; this dataset's is {dataset.split!r}")
+    if not 0 <= i < k:
+        raise ConfigError(f"fold {i} of {k} does not exist: folds are numbered 0 to {k - 1}")
+    train, valid = grouped_folds(dataset.train, k, seed)[i]
+    return dataset.train.subset(train), dataset.train.subset(valid)
 
 
 def describe(beats: BeatSet) -> str:
