@@ -8,11 +8,12 @@ The test split is for the final evaluation only (``--on test``); searches never 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
-from heartbeat.data import BeatSet, load_dataset, valid_split
+from heartbeat.data import BeatSet, Dataset, load_dataset, valid_split
 from heartbeat.data.sample import SAMPLE_NAME, SAMPLE_RECORDS, sample_dir
 from heartbeat.data.sources import resolve_source
 from heartbeat.data.splits import DS1, protocol_beats
@@ -63,6 +64,41 @@ def split_of(model: LoadedModel, data: str | Path | None, on: str, cache: dict) 
     return (valid if on == "valid" else ds.test), ds
 
 
+def model_splits(models: str | Path | Iterable[str | Path], on: str = "valid", data: str | Path | None = None, *,
+                 where: Callable[[LoadedModel], bool] | None = None,
+                 warnings: list[str] | None = None) -> Iterator[tuple[LoadedModel, BeatSet, Dataset]]:
+    """Each model folder, loaded, with its ``on`` split rebuilt as its fit carved it: (model, beats, dataset).
+
+    The one loop that ``heartbeat score``, ``protocol``, ``shift`` and the report's confusions share.
+    ``models`` is a folder of model folders (none there: NotFoundError) or the folders themselves (those
+    without a config.gin are skipped). ``where(model)`` picks the models to score. Datasets are built
+    once per recorded split (:func:`split_of`). Given a ``warnings`` list, a folder trained on synthetic
+    beats, and under ``on='holdout'`` one trained without held-out patients, is named there and skipped.
+    """
+    if isinstance(models, (str, Path)):
+        dirs = model_dirs(models)
+        if not dirs:
+            raise NotFoundError(f"no model folders in {models} (train one: heartbeat train, hypertune.py)")
+    else:
+        dirs = [Path(p) for p in models if (Path(p) / "config.gin").exists()]
+    cache: dict = {}
+    for path in dirs:
+        model = load_model(path)
+        if where is not None and not where(model):
+            continue
+        if warnings is not None:
+            if model.info.get("synthetic", False):
+                warnings.append(f"{path} was trained on SYNTHETIC beats: not scored (its figures would mean "
+                                "nothing; retrain it on real data or delete the folder)")
+                continue
+            if on == "holdout" and not model.info.get("holdout"):
+                # nothing to score: a ds1ds2 model's unseen patients are its test split (heartbeat protocol)
+                warnings.append(f"{model.tag} was trained without a patient holdout: left out of the holdout scores")
+                continue
+        beats, ds = split_of(model, data, on, cache)
+        yield model, beats, ds
+
+
 def score_models(models_root: str | Path, on: str = "valid", data: str | Path | None = None,
                  log=print) -> tuple[pd.DataFrame, list[str], bool]:
     """One ``results/output.csv`` row per model folder; also returns warnings to show, and whether the
@@ -74,13 +110,8 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
     if resolve_source(data) == sample_dir():
         table, warnings = score_on_sample(models_root, on, log)
         return table, warnings, False
-    rows, warnings, cache, stand_in = [], [], {}, False
-    for model in _real_models(models_root, warnings):
-        if on == "holdout" and not model.info.get("holdout"):
-            # nothing to score: a ds1ds2 model's unseen patients are its test split (heartbeat protocol)
-            warnings.append(f"{model.tag} was trained without a patient holdout: left out of the holdout scores")
-            continue
-        beats, ds = split_of(model, data, on, cache)
+    rows, warnings, stand_in = [], [], False
+    for model, beats, ds in model_splits(models_root, on, data, warnings=warnings):
         stand_in = stand_in or ds.synthetic
         recorded = model.info.get("data_path")
         if not ds.synthetic and recorded is not None and recorded != ds.data_path:
@@ -93,7 +124,8 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
 
 
 def _real_models(models_root: str | Path, warnings: list[str]):
-    """The model folders to score, loaded; those trained on synthetic beats are named and skipped."""
+    """The model folders to score, loaded, without rebuilding a split (the embedded sample's scores);
+    those trained on synthetic beats are named and skipped."""
     dirs = model_dirs(models_root)
     if not dirs:
         raise NotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")

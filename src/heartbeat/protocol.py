@@ -75,15 +75,10 @@ def per_record(tag: str, beats: BeatSet, pred: np.ndarray, classes: tuple[str, .
 def protocol_report(models_root: str | Path = "models", data: str | Path | None = None,
                     out: str | Path = "results/ds1ds2", log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every ds1ds2 model folder on DS2; write ``table.csv`` (with the published rows) and ``per_record.csv``."""
-    from heartbeat.evaluate import model_dirs, split_of
-    from heartbeat.modelio import load_model
+    from heartbeat.evaluate import model_splits
 
-    rows, records, cache = [], [], {}
-    for path in model_dirs(models_root):
-        model = load_model(path)
-        if model.info.get("split") != "ds1ds2":
-            continue
-        test, ds = split_of(model, data, "test", cache)
+    rows, records = [], []
+    for model, test, ds in model_splits(models_root, "test", data, where=lambda m: m.info.get("split") == "ds1ds2"):
         if ds.synthetic:
             raise DataError(f"{model.tag}: no MIT-BIH records found, so DS2 cannot be rebuilt; give --data")
         pred = model.predict_beats(test)

@@ -26,7 +26,7 @@ import torch
 
 from heartbeat.data.augment import Augment
 from heartbeat.data.beatset import BeatSet
-from heartbeat.errors import ConfigError, DataError, NotFoundError
+from heartbeat.errors import ConfigError, DataError
 from heartbeat.metrics import classification_metrics
 
 #: kind -> (the Augment strength it sets, the strengths of levels 1..4). Beats are scaled to
@@ -100,16 +100,10 @@ def corruption_rows(model, test: BeatSet, seed: int = 0, clean: dict[str, float]
 def shift_report(models_root: str | Path = "models", data: str | Path | None = None,
                  out: str | Path = "results/shift", seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
     """Score every model folder on its held-out patients and its corrupted test beats; write the CSVs."""
-    from heartbeat.evaluate import model_dirs, split_of
-    from heartbeat.modelio import load_model
+    from heartbeat.evaluate import model_splits
 
-    dirs = model_dirs(models_root)
-    if not dirs:
-        raise NotFoundError(f"no model folders in {models_root}")
-    patients, corruption, cache = [], [], {}
-    for path in dirs:
-        model = load_model(path)
-        test, ds = split_of(model, data, "test", cache)
+    patients, corruption = [], []
+    for model, test, ds in model_splits(models_root, "test", data):
         if ds.synthetic and not model.info.get("synthetic", False):
             raise DataError(f"{model.tag} was trained on real data but no data was found: give --data")
         clean = _scores(model, test)

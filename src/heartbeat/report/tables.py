@@ -664,17 +664,11 @@ def confusions(tags_or_dirs, models: str | Path, data: str | Path | None = None,
     This one runs the models (on CPU, in batches): the split is rebuilt as each model's fit
     carved it (:func:`heartbeat.evaluate.split_of`). A folder that cannot be loaded is skipped.
     """
-    from heartbeat.evaluate import split_of
+    from heartbeat.evaluate import model_splits
     from heartbeat.metrics import confusion
-    from heartbeat.modelio import load_model
 
-    cache, out = {}, {}
-    for tag in tags_or_dirs:
-        path = Path(models) / str(tag)
-        if not (path / "config.gin").exists():
-            continue
-        model = load_model(path)
-        beats, _ = split_of(model, data, on, cache)
+    out = {}
+    for model, beats, _ in model_splits([Path(models) / str(tag) for tag in tags_or_dirs], on, data):
         cm = confusion(beats.y, model.predict_beats(beats), len(model.classes))
         out[model.tag] = pd.DataFrame(cm, index=pd.Index(model.classes, name="true"),
                                       columns=pd.Index(model.classes, name="predicted"))
