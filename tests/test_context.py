@@ -121,7 +121,7 @@ def test_context_is_an_input_binding_that_round_trips_through_the_model_folder(t
     model = hb.train("gin/models/cnn1d.gin", {"BeatInput.rhythm": True, "BeatInput.context": True,
                                                "CNN1D.channels": 8, "fit.beats_per_epoch": 500},
                      data=data, out=out, epochs=1)
-    assert model.inputs.context and model.info["rhythm"] == list(ALL_RHYTHM_NAMES)
+    assert model.inputs.context and model.info.rhythm == list(ALL_RHYTHM_NAMES)
     again = hb.load_model(out)
     np.testing.assert_allclose(again.proba_beats(data.test), model.proba_beats(data.test), atol=1e-6)
     # beats with the rhythm only (an older built file) are refused by name

@@ -15,10 +15,9 @@ import requests
 
 from heartbeat.data import load_dataset, valid_split, write_beats
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.modelio import load_model
+from heartbeat.modelio import ModelInfo, folder_version, load_model
 from heartbeat.registry import fetch_model_dir
 from heartbeat.serve.__main__ import main as serve_main
-from heartbeat.modelio import folder_version
 from heartbeat.serve.db import (Feedback, Prediction, RetrainRequest, User, beat_bytes, beat_hash, make_engine,
                                 session_factory)
 from heartbeat.serve.retrain import original_dataset
@@ -143,9 +142,10 @@ def test_the_original_data_is_found_from_metrics_json(trained, monkeypatch):
     # recorded relative to the data root, never as a path of the machine that trained it
     assert info["data_path"] == "beats.parq" and str(root) not in json.dumps(info)
     monkeypatch.setenv("HEARTBEAT_DATA", str(root))
-    ds = original_dataset(info)
+    ds = original_dataset(ModelInfo.read(model))
     assert ds.source.startswith("<data>/beats.parq") and not ds.synthetic and len(ds.train) + len(ds.test) == 3000
-    synthetic = original_dataset({**info, "synthetic": True, "data": "built-in synthetic beats (seed 0)"})
+    synthetic = original_dataset(ModelInfo.from_dict({**info, "synthetic": True,
+                                                      "data": "built-in synthetic beats (seed 0)"}))
     assert synthetic.synthetic and len(synthetic.train) + len(synthetic.test) >= 20000
 
 

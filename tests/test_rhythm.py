@@ -157,7 +157,7 @@ def test_fit_with_rhythm_writes_a_model_that_needs_it(tmp_path):
     assert result.inputs.rhythm
     save_model(tmp_path / "m", result.model, gin.operative_config_str(), {"task": "mitbih"}, result.inputs)
     model = load_model(tmp_path / "m")
-    assert model.inputs.rhythm and model.info["rhythm"] == list(RHYTHM_NAMES)
+    assert model.inputs.rhythm and model.info.rhythm == list(RHYTHM_NAMES)
     assert model.proba_beats(beats).shape == (n, 5)
     with pytest.raises(DataError, match="rhythm"):
         model.proba_beats(beats.without_rhythm())

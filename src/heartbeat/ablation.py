@@ -74,10 +74,10 @@ def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | N
     model = train(base, binds, data=ds)
     test = ds.test
     pred = model.predict(test)
-    valid = model.info["valid"]
+    valid = model.info.valid
     row = {"variant": label, "seed": seed, "valid_recall_macro": valid["recall_macro"],
-           "valid_f2_macro": valid["f2_macro"], "epochs": model.info["best_epoch"],
-           "seconds": model.info["seconds"], "params": parameter_count(model.net)}
+           "valid_f2_macro": valid["f2_macro"], "epochs": model.info.best_epoch,
+           "seconds": model.info.seconds, "params": parameter_count(model.net)}
     row.update({f"test_{k}": v for k, v in se_p(test.y, pred, model.classes).items() if k[:2] in ("Se", "P_", "ma")})
     row["test_recall_macro"] = classification_metrics(test.y, pred, model.classes)["recall_macro"]
     return row
@@ -101,7 +101,7 @@ def run_fold(base: str, label: str, bindings: list[str], seed: int, data: str | 
     pred = model.predict(valid)
     row = {"variant": label, "fold": fold, "folds": k, "seed": seed,
            "records": " ".join(sorted(set(valid.record))), "beats": len(valid),
-           "epochs": model.info["best_epoch"], "seconds": model.info["seconds"]}
+           "epochs": model.info.best_epoch, "seconds": model.info.seconds}
     for c, name in enumerate(model.classes):
         truth, called = valid.y == c, pred == c
         row.update({f"n_{name}": int(truth.sum()), f"hit_{name}": int((truth & called).sum()),

@@ -112,7 +112,7 @@ def train(config: str | Path, bindings: dict | list[str] | None = None, data: Da
         return load_model(out, device=device)
     family = type(result.model.backbone if hasattr(result.model, "backbone") else result.model).__name__
     return Model(Path(out or "."), Path(str(config)).stem, family, ds.task, train_set.classes, config_text,
-                 info.to_dict(), result.model, result.inputs)
+                 info, result.model, result.inputs)
 
 
 def search(search_file: str | Path = "gin/search/cnn1d.gin", **options) -> SearchResult:

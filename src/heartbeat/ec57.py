@@ -294,7 +294,7 @@ def default_records(model, folder: str | Path) -> list[str]:
     from heartbeat.data.wfdb_beats import list_records
 
     present = list_records(folder)
-    if model.info.get("split") == "ds1ds2":
+    if model.info.split == "ds1ds2":
         return [r for r in present if r in DS2 and r not in PACED]
     return present
 
@@ -361,7 +361,7 @@ def run(model, folder: str | Path, records: list[str] | None = None, learning_pe
     comparisons = compare_records(model, folder, records, log=log)
     learning = LEARNING_S if learning_period else 0.0
     return comparisons, report(comparisons, learning, model=model.tag, data=str(folder),
-                               split=model.info.get("split"))
+                               split=model.info.split)
 
 
 # ---------------------------------------------------------------- output

@@ -27,7 +27,7 @@ __all__ = ["default_records", "end_to_end"]
 
 def end_to_end(model, folder: str | Path, records: list[str] | None = None, log=print) -> tuple[pd.DataFrame, dict]:
     """Per-record rows and pooled figures (QRS Se and +P, metrics at annotated and detected peaks)."""
-    protocol = model.info.get("split") == "ds1ds2"
+    protocol = model.info.split == "ds1ds2"
     records = records or default_records(model, folder)
     if protocol:
         records = [r for r in records if r not in PACED]

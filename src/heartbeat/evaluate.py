@@ -19,7 +19,7 @@ from heartbeat.data.sources import resolve_source
 from heartbeat.data.splits import DS1, protocol_beats
 from heartbeat.errors import DataError, NotFoundError
 from heartbeat.metrics import output_row
-from heartbeat.modelio import LoadedModel, load_model
+from heartbeat.modelio import LoadedModel, ModelInfo, load_model
 
 
 def evaluate(model: LoadedModel, beats: BeatSet) -> dict:
@@ -48,8 +48,7 @@ def model_dirs(root: str | Path) -> list[Path]:
 def split_of(model: LoadedModel, data: str | Path | None, on: str, cache: dict) -> tuple[BeatSet, object]:
     """The model's valid or test beats, rebuilt from its recorded split (datasets cached by key)."""
     info = model.info
-    key = (model.task, info.get("split", "intra"), int(info.get("seed", 0)), float(info.get("valid_size", 0.2)),
-           tuple(info.get("holdout") or ()), model.inputs.window)
+    key = (model.task, info.split, info.seed, info.valid_size, tuple(info.holdout), model.inputs.window)
     if key not in cache:
         ds = load_dataset(data, task=key[0], split_how=key[1], seed=key[2], holdout=key[4], window=key[5])
         cache[key] = (ds, valid_split(ds, key[3], key[2])[1])
@@ -87,11 +86,11 @@ def model_splits(models: str | Path | Iterable[str | Path], on: str = "valid", d
         if where is not None and not where(model):
             continue
         if warnings is not None:
-            if model.info.get("synthetic", False):
+            if model.info.synthetic:
                 warnings.append(f"{path} was trained on SYNTHETIC beats: not scored (its figures would mean "
                                 "nothing; retrain it on real data or delete the folder)")
                 continue
-            if on == "holdout" and not model.info.get("holdout"):
+            if on == "holdout" and not model.info.holdout:
                 # nothing to score: a ds1ds2 model's unseen patients are its test split (heartbeat protocol)
                 warnings.append(f"{model.tag} was trained without a patient holdout: left out of the holdout scores")
                 continue
@@ -113,9 +112,9 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
     rows, warnings, stand_in = [], [], False
     for model, beats, ds in model_splits(models_root, on, data, warnings=warnings):
         stand_in = stand_in or ds.synthetic
-        recorded = model.info.get("data_path")
+        recorded = model.info.data_path
         if not ds.synthetic and recorded is not None and recorded != ds.data_path:
-            warnings.append(f"{model.tag} was trained on {model.info.get('data')}; scored on {ds.source}")
+            warnings.append(f"{model.tag} was trained on {model.info.data}; scored on {ds.source}")
         pred = model.predict_beats(beats)
         rows.append(output_row(model.tag, beats.y, pred, len(model.classes)))
         log(f"  {model.tag:<14} {on} {len(beats)} beats  Recallmacro {rows[-1]['Recallmacro']:.4f}  "
@@ -131,17 +130,17 @@ def _real_models(models_root: str | Path, warnings: list[str]):
         raise NotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")
     for path in dirs:
         model = load_model(path)
-        if model.info.get("synthetic", False):
+        if model.info.synthetic:
             warnings.append(f"{path} was trained on SYNTHETIC beats: not scored (its figures would mean nothing; "
                             "retrain it on real data or delete the folder)")
             continue
         yield model
 
 
-def seen_records(info: dict, records: tuple[str, ...]) -> tuple[str, ...] | None:
+def seen_records(info: ModelInfo, records: tuple[str, ...]) -> tuple[str, ...] | None:
     """Which of ``records`` were in the model's training data, from its recorded split (None: not recorded)."""
-    held = set(info.get("holdout") or ())
-    split = info.get("split", "intra")
+    held = set(info.holdout)
+    split = info.split
     if split == "intra":  # split by beat: every patient of the data is on the training side
         return tuple(r for r in records if r not in held)
     if split == "ds1ds2":
@@ -168,7 +167,7 @@ def score_on_sample(models_root: str | Path, on: str, log=print) -> tuple[pd.Dat
         if window not in beats_of:
             beats_of[window] = cached_wfdb_beats(sample_dir(), window=window)
         beats = beats_of[window]
-        split = model.info.get("split", "intra")
+        split = model.info.split
         if split == "ds1ds2":
             beats, _ = protocol_beats(beats)
         seen = seen_records(model.info, tuple(sorted(set(beats.record))))

@@ -86,14 +86,14 @@ def explore(base: str | Path, data, out: str | Path = "results/exploration", pla
         config = value if binding == "config" else base  # a "config" sweep trains each gin file as it is
         binds = common if binding == "config" else [*common, _binding_text(binding, value)]
         model = train(config, binds, data=data)
-        valid = model.info["valid"]
+        valid = model.info.valid
         row = {"key": run_key(sweep, binding, value), "sweep": sweep, "binding": binding,
                "value": json.dumps(value), **{f: valid.get(f, math.nan) for f in FIGURES},
-               "best_epoch": model.info["best_epoch"], "epochs": len(model.info["history"]),
-               "seconds": model.info["seconds"], "params": parameter_count(model.net)}
+               "best_epoch": model.info.best_epoch, "epochs": len(model.info.history),
+               "seconds": model.info.seconds, "params": parameter_count(model.net)}
         pd.DataFrame([row]).to_csv(runs_path, mode="a", header=not runs_path.exists(), index=False,
                                    float_format="%.6g")
-        hist = pd.DataFrame(model.info["history"])
+        hist = pd.DataFrame(model.info.history)
         keep = [c for c in ("epoch", "loss", "lr", "objective", "recall_macro", "f1_macro") if c in hist]
         hist = hist[keep].assign(key=row["key"])
         hist.to_csv(hist_path, mode="a", header=not hist_path.exists(), index=False, float_format="%.6g")

@@ -16,8 +16,7 @@ Loading leaves the caller's gin config as it was.
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import gin
@@ -28,67 +27,9 @@ from heartbeat.data.beatset import CLASSES, BeatSet, DataError
 from heartbeat.errors import ConfigError, NotFoundError
 from heartbeat.inputs import BeatInput
 from heartbeat.metrics import classification_metrics, confusion
+from heartbeat.modelinfo import ModelInfo
 
-
-@dataclass
-class ModelInfo:
-    """A model folder's record (``metrics.json``): written by :func:`save_model`, read by :func:`load_model`.
-
-    ``data`` describes the source with the data root written ``<data>``; ``data_path`` is what was
-    read, relative to that root (the folder given as --data or $HEARTBEAT_DATA), so that a model is
-    rebuilt from its record on any machine, never through a path of the machine that trained it.
-    Keys a caller adds that are not fields here (a search's ``trial_config``, a retrain's
-    ``retrained_from``) are kept in ``extra`` and written beside the fields.
-    """
-
-    task: str
-    tag: str = ""
-    family: str = ""
-    classes: list[str] = field(default_factory=list)
-    data: str = ""
-    data_path: str | None = None
-    synthetic: bool = False
-    split: str = "intra"
-    seed: int = 0
-    valid_size: float = 0.2
-    holdout: list[str] = field(default_factory=list)
-    window: str = "kachuee"
-    rhythm: list[str] = field(default_factory=list)
-    best_epoch: int = 0
-    objective: str = "f2_macro"
-    seconds: float = 0.0
-    valid: dict = field(default_factory=dict)
-    history: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelInfo":
-        names = {f.name for f in fields(cls)} - {"extra"}
-        known = {k: v for k, v in d.items() if k in names}
-        extra = {**d.get("extra", {}), **{k: v for k, v in d.items() if k not in names and k != "extra"}}
-        return cls(**known, extra=extra)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {**{k: v for k, v in d.items() if k != "extra"}, **d["extra"]}
-
-    def write(self, folder: Path) -> None:
-        (folder / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
-
-    @classmethod
-    def of_fit(cls, result, dataset, classes, seed: int, valid_size: float, **extra) -> "ModelInfo":
-        """The record of one fit (:class:`heartbeat.fit.FitResult`) on ``dataset``: the one place a model's
-        record is built from a training run (``heartbeat train``, ``retrain``). ``extra`` keys are kept beside
-        the fields (a retrain's ``retrained_from``, ...)."""
-        return cls(task=dataset.task, classes=list(classes), data=dataset.source, data_path=dataset.data_path,
-                   synthetic=dataset.synthetic, split=dataset.split, seed=int(seed), valid_size=float(valid_size),
-                   holdout=list(dataset.holdout_records), window=result.inputs.window,
-                   rhythm=list(result.inputs.names), best_epoch=result.best_epoch, objective=result.objective,
-                   seconds=result.seconds, valid=result.metrics, history=result.history, extra=extra)
-
-    @classmethod
-    def read(cls, folder: Path) -> "ModelInfo":
-        return cls.from_dict(json.loads((folder / "metrics.json").read_text()))
+__all__ = ["LoadedModel", "ModelInfo", "folder_version", "load_model", "parameter_count", "save_model"]
 
 
 @dataclass
@@ -101,7 +42,7 @@ class LoadedModel:
     task: str
     classes: tuple[str, ...]
     config: str
-    info: dict
+    info: "ModelInfo"  # the folder's metrics.json, typed
     net: object
     inputs: BeatInput = BeatInput()
     session: object = None  # an onnxruntime session when loaded with runtime='onnx'
@@ -246,7 +187,6 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu", sa
             raise NotFoundError(f"{path}: not a model folder ({name} missing)")
     config = (path / "config.gin").read_text()
     record = ModelInfo.read(path)
-    info = record.to_dict()
     task = record.task
     family = family_of(config)
     with preserved_gin():
@@ -267,16 +207,8 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu", sa
     session = onnx_session(path / FILENAME) if runtime == "onnx" else None
     from heartbeat.operating import read as read_operating_point
 
-    return LoadedModel(path, record.tag or path.name, family, task, CLASSES[task], config, info, net, inputs,
+    return LoadedModel(path, record.tag or path.name, family, task, CLASSES[task], config, record, net, inputs,
                        session, read_operating_point(path, CLASSES[task]))
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
 def folder_version(model_dir: Path) -> str:

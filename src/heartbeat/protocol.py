@@ -78,7 +78,7 @@ def protocol_report(models_root: str | Path = "models", data: str | Path | None 
     from heartbeat.evaluate import model_splits
 
     rows, records = [], []
-    for model, test, ds in model_splits(models_root, "test", data, where=lambda m: m.info.get("split") == "ds1ds2"):
+    for model, test, ds in model_splits(models_root, "test", data, where=lambda m: m.info.split == "ds1ds2"):
         if ds.synthetic:
             raise DataError(f"{model.tag}: no MIT-BIH records found, so DS2 cannot be rebuilt; give --data")
         pred = model.predict_beats(test)

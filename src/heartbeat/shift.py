@@ -73,14 +73,14 @@ def patient_rows(model, test: BeatSet, holdout: BeatSet, clean: dict[str, float]
     """One row: the model's intra test figures (``clean``, if already scored) beside those on the held-out patients."""
     t, h = clean or _scores(model, test), _scores(model, holdout)
     present = set(np.unique(holdout.y))
-    row = {"model": model.tag, "trained_on": model.info.get("split", "intra"),
+    row = {"model": model.tag, "trained_on": model.info.split,
            "test_recall_macro": t["recall_macro"], "holdout_recall_macro": h["recall_macro"],
            "test_f1_macro": t["f1_macro"], "holdout_f1_macro": h["f1_macro"],
            "test_f2_macro": t["f2_macro"], "holdout_f2_macro": h["f2_macro"]}
     for i, c in enumerate(model.classes):
         row[f"holdout_recall_{c}"] = h[f"recall_{c}"] if i in present else np.nan
     row.update({"holdout_abnormal_sensitivity": h["abnormal_sensitivity"], "test_n": len(test),
-                "holdout_n": len(holdout), "holdout_records": ",".join(model.info.get("holdout") or ())})
+                "holdout_n": len(holdout), "holdout_records": ",".join(model.info.holdout or ())})
     return row
 
 
@@ -104,7 +104,7 @@ def shift_report(models_root: str | Path = "models", data: str | Path | None = N
 
     patients, corruption = [], []
     for model, test, ds in model_splits(models_root, "test", data):
-        if ds.synthetic and not model.info.get("synthetic", False):
+        if ds.synthetic and not model.info.synthetic:
             raise DataError(f"{model.tag} was trained on real data but no data was found: give --data")
         clean = _scores(model, test)
         if ds.holdout is not None:

@@ -126,7 +126,7 @@ def cmd_endtoend(args) -> int:
     print(f"end-to-end: {model.tag} on {data}: detected R peaks against the annotated beats", file=sys.stderr)
     per, summary = end_to_end(model, data, records, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
     on_ds2 = records is None or bool(set(records) & set(DS2))
-    if model.info.get("split") == "ds1ds2" and on_ds2:  # DS2, the unseen patients: a look, logged
+    if model.info.split == "ds1ds2" and on_ds2:  # DS2, the unseen patients: a look, logged
         from heartbeat.looks import log_look
 
         log_look("heartbeat endtoend", f"{model.tag} on {summary['records']} records", model.config,
@@ -155,7 +155,7 @@ def cmd_ec57(args) -> int:
                          log=lambda *a, **k: print(*a, file=sys.stderr, **k))
     from heartbeat.data.splits import DS2
 
-    if model.info.get("split") == "ds1ds2" and set(result["records"]) & set(DS2):  # a look at DS2, logged
+    if model.info.split == "ds1ds2" and set(result["records"]) & set(DS2):  # a look at DS2, logged
         from heartbeat.looks import log_look
 
         c = result["classes"]
@@ -180,7 +180,7 @@ def operate_curve(model, args) -> int:
     from heartbeat.looks import log_look
 
     cache, parts = {}, []
-    sides = ["valid", "test"] if model.info.get("split") == "ds1ds2" else ["valid"]
+    sides = ["valid", "test"] if model.info.split == "ds1ds2" else ["valid"]
     for side in sides:
         beats, ds = split_of(model, args.data, side, cache)
         P = model.proba_beats(beats)

@@ -42,7 +42,7 @@ def cmd_train(args) -> int:
 
     model = train(args.gin, args.bind, data=ds, out=out, epochs=args.epochs, valid_size=args.valid_size,
                   seed=args.seed, device=args.device, on_epoch=show, force=True)
-    m, best = model.info["valid"], model.info["best_epoch"]
+    m, best = model.info.valid, model.info.best_epoch
     print(f"best epoch {best}: {objective} {m[objective]:.4f}, recall_macro {m['recall_macro']:.4f}, "
           f"f1_macro {m['f1_macro']:.4f}; per-class recall "
           + " ".join(f"{c} {m['recall_' + c]:.3f}" for c in model.classes))

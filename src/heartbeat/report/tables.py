@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.beatset import CLASSES
+from heartbeat.modelinfo import ModelInfo
 from heartbeat.options import HISTORY_KEYS
 
 FAMILY_ORDER = ("cnn1d", "cnn2d", "gru", "transformer", "resnet1d")
@@ -334,7 +335,7 @@ def model_infos(models: str | Path) -> dict[str, dict]:
     out = {}
     for path in sorted(root.iterdir()) if root.is_dir() else []:
         if (path / "metrics.json").exists():
-            info = json.loads((path / "metrics.json").read_text())
+            info = ModelInfo.read(path).to_dict()
             info["path"] = str(path)
             info["config"] = (path / "config.gin").read_text() if (path / "config.gin").exists() else ""
             out[info.get("tag") or path.name] = info

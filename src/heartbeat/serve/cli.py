@@ -20,7 +20,6 @@ original data plus the beats clinicians labelled in the service's database, and
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ import sys
 from pathlib import Path
 
 from heartbeat.errors import NotFoundError, RegistryError
+from heartbeat.modelinfo import ModelInfo
 from heartbeat.serve.logs import configure_logging
 
 ADMIN_KEY_ENV = "HEARTBEAT_ADMIN_KEY"
@@ -160,8 +160,7 @@ def cmd_retrain(args) -> int:
     elif db.startswith("sqlite:///") and not Path(db.removeprefix("sqlite:///")).exists():
         raise NotFoundError(f"--db {db}: no such SQLite file")
     model_dir = Path(args.model)
-    old_valid = json.loads((model_dir / "metrics.json").read_text()).get("valid") \
-        if (model_dir / "metrics.json").exists() else None
+    old_valid = ModelInfo.read(model_dir).valid if (model_dir / "metrics.json").exists() else None
 
     def show(row, _model):
         print(f"epoch {row['epoch']:>3}  loss {row['loss']:.4f}  objective {row['objective']:.4f}  "
@@ -169,7 +168,7 @@ def cmd_retrain(args) -> int:
 
     result = retrain(model_dir, data=args.data, db_url=db, out=args.out, register=args.register,
                      epochs=args.epochs, feedback_repeat=args.feedback_repeat, on_epoch=show)
-    if result.info.get("synthetic"):
+    if result.info.synthetic:
         from heartbeat.data import SYNTHETIC_WARNING
 
         print("\n" + SYNTHETIC_WARNING + "\n", file=sys.stderr)

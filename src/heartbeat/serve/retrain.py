@@ -16,7 +16,6 @@ MLflow; open retraining requests in the database are then closed.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from heartbeat.data.sample import SAMPLE_NAME, sample_dir
 from heartbeat.data.sources import default_source
 from heartbeat.errors import ConfigError, NotFoundError
 from heartbeat.inputs import BeatInput
+from heartbeat.modelinfo import ModelInfo
 from heartbeat.serve.db import (
     Labelled,
     RetrainRequest,
@@ -46,20 +46,19 @@ from heartbeat.serve.monitor import write_reference
 @dataclass
 class RetrainResult:
     out: Path
-    info: dict
+    info: ModelInfo
     feedback_beats: int
     registered: str | None  # "NAME/VERSION"
     closed_requests: list[int]
 
 
-def original_dataset(info: dict, data: str | Path | None = None) -> Dataset:
+def original_dataset(info: ModelInfo, data: str | Path | None = None) -> Dataset:
     """The data a model folder was trained on: ``data`` if given, else the source in its metrics.json."""
-    task, seed, how = info["task"], int(info.get("seed", 0)), info.get("split", "intra")
-    holdout = tuple(info.get("holdout") or ())  # the same patients stay unseen by the retrained model
+    task, seed, how = info.task, info.seed, info.split
+    holdout = tuple(info.holdout)  # the same patients stay unseen by the retrained model
     if data is not None:
-        return load_dataset(data, task=task, split_how=how, seed=seed, holdout=holdout,
-                            window=info.get("window", "kachuee"))
-    if info.get("synthetic"):
+        return load_dataset(data, task=task, split_how=how, seed=seed, holdout=holdout, window=info.window)
+    if info.synthetic:
         # load_dataset's own fallback, made explicit: it would prefer any data found on this machine
         from heartbeat.data.synthetic import synthetic_beats
 
@@ -68,15 +67,14 @@ def original_dataset(info: dict, data: str | Path | None = None) -> Dataset:
         return Dataset(train, test, source=beats.report.source, synthetic=True)
     # the record names what was read relative to the data root; the root is this machine's own
     root = default_source()
-    if root == sample_dir() and not str(info.get("data", "")).startswith(SAMPLE_NAME):
-        raise DataError(f"the model's training data ({info.get('data')}) is not found here: give --data PATH, or "
+    if root == sample_dir() and not info.data.startswith(SAMPLE_NAME):
+        raise DataError(f"the model's training data ({info.data}) is not found here: give --data PATH, or "
                         "set HEARTBEAT_DATA to the folder holding it")
-    rel = info.get("data_path")
+    rel = info.data_path
     path = root / rel if rel else root
     if not path.exists():
         raise DataError(f"the model's training data <data>/{rel} is not found under {root}; give --data PATH")
-    return load_dataset(path, task=task, split_how=how, seed=seed, holdout=holdout,
-                        window=info.get("window", "kachuee"))
+    return load_dataset(path, task=task, split_how=how, seed=seed, holdout=holdout, window=info.window)
 
 
 def feedback_beats(db_url: str, task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +113,7 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
     import gin
     from heartbeat.config import parse_text
     from heartbeat.fit import fit
-    from heartbeat.modelio import ModelInfo, folder_version, save_model
+    from heartbeat.modelio import folder_version, save_model
 
     model_dir = Path(model_dir)
     for name in ("config.gin", "metrics.json"):
@@ -123,12 +121,12 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
             raise NotFoundError(f"{model_dir}: not a model folder ({name} missing)")
     if feedback_repeat < 1:
         raise ConfigError(f"feedback_repeat {feedback_repeat}: expected at least 1")
-    info = json.loads((model_dir / "metrics.json").read_text())
-    task = info["task"]
+    info = ModelInfo.read(model_dir)
+    task = info.task
     dataset = original_dataset(info, data)
     parse_text((model_dir / "config.gin").read_text())
-    seed = int(info.get("seed", 0))
-    train, valid = valid_split(dataset, float(info.get("valid_size", 0.2)), seed)
+    seed = info.seed
+    train, valid = valid_split(dataset, info.valid_size, seed)
 
     inputs = BeatInput()  # the window and per-beat features the model takes, from its config.gin
     names = inputs.names
@@ -146,20 +144,20 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
     result = fit(train_all, valid, on_epoch=on_epoch, max_epochs=epochs)
     out = Path(out or model_dir.parent / f"{model_dir.name}-retrained-{time.strftime('%Y%m%d-%H%M%S')}")
     record = ModelInfo.of_fit(
-        result, dataset, train.classes, seed, info.get("valid_size", 0.2),
-        retrained_from={"tag": info.get("tag", model_dir.name), "version": folder_version(model_dir),
-                        "path": str(model_dir), "valid": info.get("valid")},
+        result, dataset, train.classes, seed, info.valid_size,
+        retrained_from={"tag": info.tag or model_dir.name, "version": folder_version(model_dir),
+                        "path": str(model_dir), "valid": info.valid},
         feedback_beats=int(len(labelled)), feedback_repeat=feedback_repeat, feedback_skipped=fb.skipped,
         feedback_classes={c: int(n) for c, n in labelled.class_counts().items()},
         feedback_db=redact(db_url) if db_url else None, train_beats=int(len(train_all)))
     save_model(out, result.model, gin.operative_config_str(), record, result.inputs)
-    new_info = ModelInfo.read(out).to_dict()
+    new_info = ModelInfo.read(out)
     write_reference(out, train_all.X, "training data (original and labelled beats)")
     registered = None
     if register:
         from heartbeat.registry import register_model_dir
 
-        version = register_model_dir(out, register, tags={"retrained_from": new_info["retrained_from"]["version"],
+        version = register_model_dir(out, register, tags={"retrained_from": new_info.extra["retrained_from"]["version"],
                                                           "feedback_beats": str(len(labelled))})
         registered = f"{register}/{version}"
     closed = close_requests(db_url, f"retrained into {out}" + (f", registered as {registered}" if registered else "")) \
@@ -183,15 +181,15 @@ def close_requests(db_url: str, resolution: str) -> list[int]:
 def describe_run(result: RetrainResult, old_valid: dict | None, out=None) -> None:
     """Print the feedback used and the validation metrics before and after."""
     out = out or sys.stdout
-    m, info = result.info["valid"], result.info
+    m, extra = result.info.valid, result.info.extra
     print(f"feedback beats: {result.feedback_beats} ("
-          + ", ".join(f"{c} {n}" for c, n in info["feedback_classes"].items()) + f"), "
-          f"x{info['feedback_repeat']}; training beats {info['train_beats']}", file=out)
-    for why, n in (info.get("feedback_skipped") or {}).items():
+          + ", ".join(f"{c} {n}" for c, n in extra["feedback_classes"].items()) + f"), "
+          f"x{extra['feedback_repeat']}; training beats {extra['train_beats']}", file=out)
+    for why, n in (extra.get("feedback_skipped") or {}).items():
         print(f"left out {n} labelled beat(s): {why}", file=out)
     keys = ("recall_macro", "f2_macro", "f1_macro", "accuracy")
     print(f"{'valid metric':<16}{'before':>10}{'after':>10}", file=out)
-    for k in keys + tuple(f"recall_{c}" for c in info["classes"]):
+    for k in keys + tuple(f"recall_{c}" for c in result.info.classes):
         before = (old_valid or {}).get(k)
         fmt = lambda v: "-" if v is None or v != v else f"{v:.4f}"  # noqa: E731  (NaN: absent class)
         print(f"{k:<16}{fmt(before):>10}{fmt(m.get(k)):>10}", file=out)

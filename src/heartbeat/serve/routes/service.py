@@ -27,7 +27,7 @@ def model_info(svc: Svc, p: Reader) -> dict:
     return json_safe({
         "tag": svc.model.tag, "version": svc.version, "source": svc.settings.source or str(svc.settings.model_dir),
         "family": svc.model.family, "task": svc.model.task, "classes": list(svc.model.classes),
-        "threshold": svc.settings.threshold, "config": svc.model.config, "valid": info.get("valid", {}),
-        "data": info.get("data"), "synthetic": info.get("synthetic"), "split": info.get("split"),
-        "seed": info.get("seed"), "best_epoch": info.get("best_epoch"), "objective": info.get("objective"),
-        "retrained_from": info.get("retrained_from"), "feedback_beats": info.get("feedback_beats")})
+        "threshold": svc.settings.threshold, "config": svc.model.config, "valid": info.valid,
+        "data": info.data, "synthetic": info.synthetic, "split": info.split, "seed": info.seed,
+        "best_epoch": info.best_epoch, "objective": info.objective,
+        "retrained_from": info.extra.get("retrained_from"), "feedback_beats": info.extra.get("feedback_beats")})
