@@ -8,7 +8,7 @@ still the one place that writes it (``save_model``) and re-exports it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,15 +60,21 @@ class ModelInfo:
         (folder / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
 
     @classmethod
+    def of_data(cls, dataset, classes, seed: int, valid_size: float, **extra) -> "ModelInfo":
+        """The part of the record a model's data fixes (source, split, seed, held-out patients), before any
+        fit: a search builds it once for its winner; :meth:`of_fit` adds what a fit learnt."""
+        return cls(task=dataset.task, classes=list(classes), data=dataset.source, data_path=dataset.data_path,
+                   synthetic=dataset.synthetic, split=dataset.split, seed=int(seed), valid_size=float(valid_size),
+                   holdout=list(dataset.holdout_records), extra=extra)
+
+    @classmethod
     def of_fit(cls, result, dataset, classes, seed: int, valid_size: float, **extra) -> "ModelInfo":
         """The record of one fit (:class:`heartbeat.fit.FitResult`) on ``dataset``: the one place a model's
         record is built from a training run (``heartbeat train``, ``retrain``). ``extra`` keys are kept beside
         the fields (a retrain's ``retrained_from``, ...)."""
-        return cls(task=dataset.task, classes=list(classes), data=dataset.source, data_path=dataset.data_path,
-                   synthetic=dataset.synthetic, split=dataset.split, seed=int(seed), valid_size=float(valid_size),
-                   holdout=list(dataset.holdout_records), window=result.inputs.window,
-                   rhythm=list(result.inputs.names), best_epoch=result.best_epoch, objective=result.objective,
-                   seconds=result.seconds, valid=result.metrics, history=result.history, extra=extra)
+        return replace(cls.of_data(dataset, classes, seed, valid_size, **extra), window=result.inputs.window,
+                       rhythm=list(result.inputs.names), best_epoch=result.best_epoch, objective=result.objective,
+                       seconds=result.seconds, valid=result.metrics, history=result.history)
 
     @classmethod
     def read(cls, folder: Path) -> "ModelInfo":

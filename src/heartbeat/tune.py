@@ -65,6 +65,7 @@ goes to ``<results>/<name>/search.log``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -85,6 +86,7 @@ import pandas as pd
 
 from heartbeat.config import binding, parse, parse_text
 from heartbeat.errors import ExistsError, HeartbeatError
+from heartbeat.modelinfo import ModelInfo
 from heartbeat.options import HISTORY_KEYS
 
 DOMAINS = ("choice", "uniform", "loguniform", "randint", "quniform")
@@ -277,12 +279,14 @@ def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int
     import torch
     from ray import tune
 
-    from heartbeat.inputs import BeatInput
     from heartbeat.fit import fit
+    from heartbeat.inputs import BeatInput
+    from heartbeat.modelio import save_model
 
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1; give the trial its share
     parse_text(base_config, trial_bindings(config, space))
-    train, valid = data[BeatInput().window]
+    inputs = BeatInput()
+    train, valid = data[inputs.window]
     # the search's epoch cap becomes the config's own, so gin/best/<tag>.gin retrains the same run
     # (fit() gives the learning-rate schedule the capped length either way)
     cap = min(gin.query_parameter("fit.epochs"), max_epochs)
@@ -296,12 +300,9 @@ def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int
         if not row["improved"]:
             tune.report(metrics)
             return
-        with tempfile.TemporaryDirectory() as d:
-            if isinstance(model, torch.nn.Module):
-                torch.save(model.state_dict(), Path(d) / "model.pt")
-            else:
-                model.save(d)
-            (Path(d) / "config.gin").write_text(gin.operative_config_str())
+        with tempfile.TemporaryDirectory() as d:  # a model folder, as every other: the driver exports it
+            record = ModelInfo(task=train.task, classes=list(train.classes), best_epoch=int(row["epoch"]))
+            save_model(d, model, gin.operative_config_str(), record, inputs)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
     fit(train, valid, on_epoch=report, max_epochs=max_epochs, device=device)
@@ -733,9 +734,12 @@ def choose_best(table: pd.DataFrame, objective: str) -> tuple[str, str] | None:
     return None
 
 
-def export_best(grid, trial_id: str, out: Path, info: dict) -> tuple[Path, dict, int]:
-    """Copy the best checkpoint of trial ``trial_id`` into a model folder; (folder, valid metrics, epoch)."""
-    from heartbeat.modelio import load_model, save_model
+def export_best(grid, trial_id: str, out: Path, record: ModelInfo, metric_names: set[str]) -> tuple[Path, dict, int]:
+    """Copy the best checkpoint of trial ``trial_id`` into a model folder; (folder, valid metrics, epoch).
+
+    A checkpoint is a model folder its trial wrote with :func:`save_model`; the exported folder's record
+    is the search's ``record`` (its data and split) with the checkpoint's epoch, metrics and trial config."""
+    from heartbeat.modelio import load_model, save_model  # torch, only once a search has run
 
     best = next(r for r in grid if (r.metrics or {}).get("trial_id", _folder(r)[0]) == trial_id)
     if not best.best_checkpoints:
@@ -744,11 +748,10 @@ def export_best(grid, trial_id: str, out: Path, info: dict) -> tuple[Path, dict,
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "ckpt"
         shutil.copytree(ckpt.to_directory(), local)
-        (local / "metrics.json").write_text(json.dumps({"task": info["task"]}))
         loaded = load_model(local)
-        valid = {k: float(row[k]) for k in row if k in info["metric_names"]}
-        full = {**info, "best_epoch": int(row["epoch"]), "valid": valid, "trial_config": best.config}
-        full.pop("metric_names")
+        valid = {k: float(row[k]) for k in row if k in metric_names}
+        full = dataclasses.replace(record, best_epoch=int(row["epoch"]), valid=valid,
+                                   extra={**record.extra, "trial_config": best.config})
         if out.exists():  # refused unless --force or --resume: the folder holds this search's winner only
             shutil.rmtree(out)
         save_model(out, loaded.net, loaded.config, full, loaded.inputs)
@@ -993,12 +996,10 @@ def _run(args: SearchOptions, voice: Voice, base: str, space: dict, name: str, t
                           f"{results_dir / 'search.log'})")
     trial_id, why = chosen
     metric_names = set(classification_metrics([0], [0], train.classes)) | set(OBJECTIVES)
-    info = {"task": ds.task, "classes": list(train.classes), "data": ds.source, "data_path": ds.data_path,
-            "synthetic": ds.synthetic,
-            "split": ds.split, "seed": args.seed, "valid_size": args.valid_size, "holdout": list(ds.holdout_records),
-            "objective": args.objective, "search": str(args.search),
-            "experiment": name, "trial_id": trial_id, "metric_names": metric_names}
-    model_dir, valid_metrics, epoch = export_best(grid, trial_id, paths.model_dir, info)
+    record = dataclasses.replace(
+        ModelInfo.of_data(ds, train.classes, args.seed, args.valid_size, search=str(args.search), experiment=name,
+                          trial_id=trial_id), objective=args.objective)
+    model_dir, valid_metrics, epoch = export_best(grid, trial_id, paths.model_dir, record, metric_names)
     paths.gin_file.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_dir / "config.gin", paths.gin_file)  # retrain the winner: heartbeat train <gin file>
     number = table.loc[table["trial_id"] == trial_id, "trial_number"].iloc[0]
