@@ -613,3 +613,14 @@ def test_grouped_fold_figures_pool_every_patient_once_and_rank_against_the_test_
     agree = rank_agreement(table)
     # base beats none on the pooled folds and on the test side, but not on the one fold
     assert agree["grouped folds"] == pytest.approx(1.0) and agree["one fold"] == pytest.approx(-1.0)
+
+
+def test_the_grouped_folds_sentence_is_read_from_cv_table(tmp_path):
+    (tmp_path / "table3").mkdir()
+    rows = pd.DataFrame({"variant": ["base", "a", "b", "c"], "folds": 5, "cv_macro_Se": [0.5, 0.6, 0.7, 0.4],
+                         "valid_recall_macro": [0.4, 0.5, 0.6, 0.7], "test_macro_Se": [0.71, 0.6, 0.8, 0.5]})
+    assert tables.grouped_folds_sentence(tmp_path) is None
+    rows.to_csv(tmp_path / "table3" / "cv_table.csv", index=False)
+    text = tables.grouped_folds_sentence(tmp_path)
+    assert "5 patient-grouped folds" in text and "4 rows" in text and "their best, b" in text
+    assert "+0.80" in text and "-0.40" in text and "closer to DS2" in text and "the base 0.710" in text

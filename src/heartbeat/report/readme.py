@@ -132,7 +132,7 @@ def table3_section(results: Path) -> list[str]:
             "`valid`: macro recall on DS1's validation records; then DS2 (unseen patients): macro Se, and Se / +P of "
             "S and V; `params`: weights of the network; `train s`: seconds to train on one core. Mean ± half the "
             f"range over seeds. Columns: {layout['legend']}.", "",
-            markdown(tables.table3_frame(layout)), ""]
+            markdown(tables.table3_frame(layout)), ""] + ([folds, ""] if (folds := tables.grouped_folds_sentence(results)) else [])
 
 
 def raw_recording_section(results: Path) -> list[str]:

@@ -354,6 +354,9 @@ def limitations_text(g: dict) -> list[str]:
                            f"{fmt(top['test_macro_Se'])} on DS2; the best on DS2 ({best['variant']}, "
                            f"{fmt(best['test_macro_Se'])}) has valid recall {fmt(best['valid_recall_macro'])}. "
                            f"Selection sees only DS1, so it cannot pick the second.")
+                folds = tables.grouped_folds_sentence(g["results"])
+                if folds:
+                    out.append(folds)
             ens = t3[t3["group"] == "ensemble"] if "group" in t3 else t3.iloc[:0]
             if len(ens):
                 e = ens.iloc[0]

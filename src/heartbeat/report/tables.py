@@ -835,6 +835,33 @@ def tuned_hyperparameters(results: str | Path, models: str | Path, roots=()) -> 
     return out
 
 
+def grouped_folds_sentence(results: str | Path) -> str | None:
+    """What selecting on DS1's patient-grouped folds (``make ablate-cv``, ``results/table3/cv_table.csv``)
+    says, against one validation fold: their rank agreement with DS2 over the same rows. None when absent."""
+    from heartbeat.ablation import rank_agreement
+
+    path = Path(results) / "table3" / "cv_table.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    agree = rank_agreement(table)
+    if "grouped folds" not in agree or len(table) < 4:
+        return None
+    top = table.loc[table["cv_macro_Se"].idxmax()]
+    base = table[table["variant"] == "base"]
+    folds = int(table["folds"].max())
+    text = (f"Judged on DS1's {folds} patient-grouped folds instead, pooled so each DS1 patient counts once "
+            f"(make ablate-cv, {len(table)} rows, DS2 unused), the rows rank against DS2 at "
+            f"{agree['grouped folds']:+.2f}, against {agree['one fold']:+.2f} for the one fold over the same rows: "
+            f"their best, {top['variant']} (pooled macro Se {top['cv_macro_Se']:.3f}), scores "
+            f"{top['test_macro_Se']:.3f} on DS2")
+    if len(base):
+        text += f", the base {base.iloc[0]['test_macro_Se']:.3f}"
+    if agree["grouped folds"] > agree["one fold"]:
+        return text + ". The pooled folds rank the rows closer to DS2 than the one fold does."
+    return text + ". More folds do not mend the selection: what DS1's patients favour is not what DS2's do."
+
+
 def read_table3(results: str | Path) -> dict | None:
     """:func:`table3_layout` of ``results/table3/`` (table.csv and the base's base.gin), None when absent.
 
