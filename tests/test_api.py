@@ -14,6 +14,9 @@ import heartbeat as hb
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture()
 def beats_file(tmp_path):

@@ -31,6 +31,7 @@ def test_detector_on_nothing_finds_nothing():
     assert len(detect(np.random.default_rng(0).normal(0, 1e-3, 200), 360.0)) <= 2
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 @pytest.mark.parametrize("fs", [128.0, 360.0])
 def test_chunk_edges_lose_and_double_no_beat(monkeypatch, fs):
     """A long recording detected in chunks gives the peaks of one piece (to a sample), edges included."""

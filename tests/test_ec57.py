@@ -10,6 +10,7 @@ import pytest
 
 from heartbeat import ec57
 from heartbeat.ec57 import EXTRA, MISSED, Comparison, F, N, Q, S, V
+from heartbeat.modelinfo import ModelInfo
 
 FS = 360.0  # 150 ms = 54 samples
 
@@ -141,7 +142,7 @@ def test_vf_episodes_and_non_beats_are_left_out(tmp_path):
 
 
 class FakeModel:
-    tag, classes, info = "fake", ec57.CLASSES, {"split": "ds1ds2"}
+    tag, classes, info = "fake", ec57.CLASSES, ModelInfo(task="mitbih", split="ds1ds2")
 
 
 def test_endtoend_and_protocol_are_views_of_ec57(monkeypatch):
@@ -172,7 +173,7 @@ def test_default_records_ds2_for_a_ds1ds2_model_and_every_record_otherwise(tmp_p
 
     src = sample_dir()
     assert ec57.default_records(FakeModel(), src) == ["213", "232"]  # of 208 213 217 232: DS2
-    other = type("M", (), {"info": {"split": "inter"}})()
+    other = type("M", (), {"info": ModelInfo(task="mitbih", split="inter")})()
     assert ec57.default_records(other, src) == ["208", "213", "217", "232"]
     for ext in ("hea", "dat", "atr"):
         shutil.copy(src / f"208.{ext}", tmp_path / f"208.{ext}")

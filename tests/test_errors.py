@@ -31,12 +31,14 @@ def one_error_line(proc: subprocess.CompletedProcess, *names: str) -> str:
     ("-m", "heartbeat.serve", "serve", "--model", "no-such-model"),
     ("-m", "heartbeat.report.summary", "--results", "no-such-results", "--models", "no-such-models"),
 ])
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_every_entry_point_exits_1_with_one_line_on_bad_input(argv, tmp_path):
     proc = run(*argv, cwd=tmp_path)
     assert proc.returncode == 1, (proc.returncode, proc.stderr)
     one_error_line(proc, "no-such")
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_hypertune_exits_1_with_one_line_on_a_missing_config(tmp_path):
     proc = run(str(ROOT / "hypertune.py"), "--search", "no-such.gin", "--root", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 1, (proc.returncode, proc.stderr)
@@ -48,6 +50,7 @@ def test_hypertune_exits_1_with_one_line_on_a_missing_config(tmp_path):
     ("-m", "heartbeat.serve", "serve", "--no-such-flag"),
     ("-m", "heartbeat.report.summary", "--no-such-flag"),
 ])
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_usage_errors_exit_2(argv, tmp_path):
     proc = run(*argv, cwd=tmp_path)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)

@@ -11,6 +11,9 @@ from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.modelio import load_model
 import heartbeat as hb
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):

@@ -11,6 +11,9 @@ from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.errors import ConflictError
 from heartbeat.explore import explore, history, range_check, runs
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 BUDGET = ["fit.epochs = 2", "fit.beats_per_epoch = 600", "CNN1D.channels = 8", "CNN1D.depth = 2"]
 PLAN = [("learning rate", "fit.learning_rate", [1e-3, 3e-3]), ("families", "config", ["gin/models/cnn1d.gin"])]
 

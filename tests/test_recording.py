@@ -176,6 +176,7 @@ def test_onnx_matches_torch_on_real_beats(rhythm_model):
     assert diff <= 1e-4
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 @pytest.mark.realdata
 def test_registered_model_loads_as_a_pyfunc(rhythm_model, tmp_path, monkeypatch):
     import mlflow

@@ -337,6 +337,7 @@ def pdf_text(path: Path) -> tuple[int, str]:
     return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_summary_is_two_pages_of_numbers_from_the_results(project, tmp_path):
     from heartbeat.report import summary
 
@@ -391,6 +392,7 @@ def test_no_summary_table_cell_is_empty_where_the_results_hold_a_value(project, 
         assert all(cell != "" for cell in row[1 + n_hp:])  # every variant has every figure, over both seeds
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_summary_stays_two_pages_with_many_searches(project, tmp_path):
     from heartbeat.report import summary
 
@@ -450,6 +452,7 @@ def figures_without_png(path: Path) -> tuple[int, int]:
     return figures, missing
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_notebook_executes_on_the_fixture_results(project, tmp_path):
     from heartbeat.report.notebook import NOTEBOOK, execute
 
@@ -465,6 +468,7 @@ def test_notebook_executes_on_the_fixture_results(project, tmp_path):
     assert NOTEBOOK.read_text() != out.read_text()  # the source notebook is left alone
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_notebook_does_without_the_optional_sources(project, tmp_path):
     from heartbeat.report.notebook import NOTEBOOK, execute
 
@@ -556,6 +560,7 @@ def test_corruption_table_for_the_readme_is_one_row_per_model():
     assert wide.set_index("model").loc["b", "wander L4 (0.4)"] == 0.2 and wide["clean"].tolist() == [0.9, 0.8]
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_summary_builds_with_template_and_figures_under_one_folder(project, tmp_path, monkeypatch):
     """As in the repository: summary/summary.typ and results/figures/ share a root below '/' (typst reads
     an absolute image path from that root, so a full path used to be doubled), given relative."""

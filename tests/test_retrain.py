@@ -23,6 +23,9 @@ from heartbeat.serve.db import (Feedback, Prediction, RetrainRequest, User, beat
 from heartbeat.serve.retrain import original_dataset
 import heartbeat as hb
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 ADMIN_KEY = "hbk_" + "retrain-admin-key-0123456789abcdefghijk"
 
 

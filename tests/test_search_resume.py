@@ -11,6 +11,9 @@ import pytest
 
 from test_tune import hypertune, search_file, workdir  # noqa: F401  (the fixture and helpers of the search tests)
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 
 def first_epoch_reported(exp: Path) -> bool:
     return any(len(p.read_text().splitlines()) >= 2 for p in exp.glob("run_trial_*/progress.csv"))

@@ -30,6 +30,9 @@ from heartbeat.serve.monitor import (Monitor, MonitorSettings, Reference, drift_
                                      write_reference)
 import heartbeat as hb
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 ADMIN_KEY = "hbk_" + "test-admin-key-0123456789abcdefghijklmnop"
 CLASSES = ("N", "S", "V", "F", "Q")
 PROTECTED = [("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/model"), ("GET", "/monitoring"),

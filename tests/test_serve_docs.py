@@ -10,6 +10,9 @@ from fastapi.testclient import TestClient
 
 from heartbeat.serve.app import Settings, create_app
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

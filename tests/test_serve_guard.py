@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 from test_serve import ADMIN_KEY, Server, body, model_dir  # noqa: F401  (model_dir: the fixture)
 
+# every test here starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 
 def rss_kb(pid: int) -> int:
     for line in open(f"/proc/{pid}/status"):

@@ -17,6 +17,9 @@ from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.serve.monitor import Reference
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def srv(model_dir, tmp_path_factory):  # noqa: F811

@@ -12,6 +12,9 @@ from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
 from heartbeat.data.synthetic import synthetic_beats
 import heartbeat as hb
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def rhythm_server(tmp_path_factory):

@@ -13,6 +13,9 @@ from heartbeat.modelio import family_of, load_model
 from heartbeat.models import BASELINES, REGISTRY
 from heartbeat.fit import EarlyStopping, epoch_indices, fit, predict_proba
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 GIN_FILES = sorted(p for p in (ROOT / "gin").rglob("*.gin") if p.name != "base.gin")
 

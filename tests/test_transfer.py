@@ -4,6 +4,9 @@ import torch
 from heartbeat.models import CNN1D, GRU
 from heartbeat.transfer import TransferError, freeze, load_pretrained
 
+# every test here trains a model or starts a server: make test-fast leaves them to make test
+pytestmark = pytest.mark.slow
+
 
 def test_transfer_copies_matching_weights_and_resizes_the_head(tmp_path):
     source = CNN1D(in_channels=1, num_classes=5, channels=8)
