@@ -46,6 +46,9 @@ def beat_rows():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # Tests never write to the user's ~/.cache, and never pick up the developer's data/ folder.
     monkeypatch.setenv("HEARTBEAT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    # A test that scores a committed model on a DS2 record logs its look to a file of its own, never to
+    # the committed results/ds1ds2/looks.csv (whose count the summary reports).
+    monkeypatch.setenv("HEARTBEAT_LOOKS", str(tmp_path_factory.getbasetemp() / "looks.csv"))
 
 
 @pytest.fixture()

@@ -4,8 +4,10 @@ the endtoend and protocol views, and one real record end to end."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from heartbeat import ec57
@@ -193,6 +195,9 @@ def test_ec57_cli_on_a_real_record(mitdb, capsys):
     assert g["qrs"]["tp"] + g["qrs"]["fn"] == 2273  # record 100's annotated beats
     assert doc["classes_annotated"]["N"]["n"] == 2239 and doc["classes_annotated"]["V"]["n"] == 1
     assert doc["average"]["qrs"]["se"] == pytest.approx(g["qrs"]["se"])  # one record: average = gross
+    # a look at DS2, logged to this test session's own file (conftest), not to the committed one
+    looks = pd.read_csv(os.environ["HEARTBEAT_LOOKS"])
+    assert looks.iloc[-1]["by"] == "heartbeat ec57" and looks.iloc[-1]["what"] == "cnn1d-ds1ds2 on 1 DS2 records"
 
 
 def test_the_annotated_records_come_from_heartbeat_data_else_a_clear_error(tmp_path, monkeypatch):

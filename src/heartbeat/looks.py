@@ -10,19 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 
-LOOKS = Path("results/ds1ds2/looks.csv")
+LOOKS = Path("results/ds1ds2/looks.csv")  # $HEARTBEAT_LOOKS names another file (the tests' own)
 COLUMNS = ("when", "by", "what", "config_sha1", "seed", "macro_Se", "Se_S", "P_S", "Se_V", "P_V", "Se_F")
 
 
 def log_look(by: str, what: str, config: str, figures: dict, seed: int | None = None,
-             path: str | Path = LOOKS) -> None:
+             path: str | Path | None = None) -> None:
     """Append one look at DS2: ``by`` (the command), ``what`` (the model or row), a hash of its ``config``
-    text (gin), and its DS2 ``figures`` (keys as :func:`heartbeat.protocol.se_p` gives them)."""
-    path = Path(path)
+    text (gin), and its DS2 ``figures`` (keys as :func:`heartbeat.protocol.se_p` gives them).
+    ``path``: default ``$HEARTBEAT_LOOKS``, else results/ds1ds2/looks.csv."""
+    path = Path(path or os.environ.get("HEARTBEAT_LOOKS") or LOOKS)
     path.parent.mkdir(parents=True, exist_ok=True)
     row = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "by": by, "what": what,
            "config_sha1": hashlib.sha1(config.encode()).hexdigest()[:12], "seed": seed}
