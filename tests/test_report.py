@@ -629,3 +629,20 @@ def test_the_grouped_folds_sentence_is_read_from_cv_table(tmp_path):
     text = tables.grouped_folds_sentence(tmp_path)
     assert "5 patient-grouped folds" in text and "4 rows" in text and "their best, b" in text
     assert "+0.80" in text and "-0.40" in text and "closer to DS2" in text and "the base 0.710" in text
+
+
+def test_a_table3_folder_keeps_one_base_for_its_rows_and_its_folds(tmp_path):
+    from heartbeat.ablation import _claim
+    from heartbeat.errors import ConflictError
+
+    a, b = tmp_path / "a.gin", tmp_path / "b.gin"
+    a.write_text("CNN1D.channels = 8\n")
+    b.write_text("CNN1D.channels = 16\n")
+    out = tmp_path / "table3"
+    _claim(out, str(a))
+    _claim(out, str(b))  # no runs yet: the base may change
+    assert (out / "base.gin").read_text() == b.read_text()
+    (out / "cv.csv").write_text("variant,fold\nbase,0\n")
+    with pytest.raises(ConflictError, match="cv.csv holds runs of another base"):
+        _claim(out, str(a))
+    assert (out / "base.gin").read_text() == b.read_text()

@@ -83,6 +83,33 @@ def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | N
     return row
 
 
+def _claim(out: Path, base: str) -> None:
+    """Keep ``base``'s gin beside its rows in ``out`` (Table 3's first row is read from it,
+    report.tables.table3_layout); refused where ``out`` holds runs of another base."""
+    out.mkdir(parents=True, exist_ok=True)
+    base_copy = out / "base.gin"
+    runs = [p for p in (out / "runs.csv", out / "cv.csv") if p.exists()]
+    if runs and base_copy.exists() and base_copy.read_text() != Path(base).read_text():
+        raise ConflictError(f"{runs[0]} holds runs of another base than {base} (its base is {base_copy}): "
+                            "give another --out, or move that folder away to start again")
+    base_copy.write_text(Path(base).read_text())
+
+
+def _finished(fn, calls: list[tuple], jobs: int, path: Path):
+    """``fn(*call)`` for every call, ``jobs`` at a time in spawned processes; each row, as it finishes,
+    is appended to the CSV ``path`` (so a rerun skips it) and yielded with its count."""
+    if not calls:
+        return
+    import multiprocessing
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *call) for call in calls]
+        for n, fut in enumerate(as_completed(futures), 1):
+            row = fut.result()
+            pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False, float_format="%.5f")
+            yield n, row
+
+
 def run_fold(base: str, label: str, bindings: list[str], seed: int, data: str | None, split: str,
              fold: int, k: int) -> dict:
     """Train one (variant, fold) on one torch thread; count its calls on the fold's patients: one row of ``cv.csv``."""
@@ -116,13 +143,8 @@ def run_cv(base: str, out: str | Path = "results/table3", folds: int = 5, seed: 
            log=print) -> pd.DataFrame:
     """Every missing (variant, fold): append to ``out/cv.csv``; write and return ``out/cv_table.csv``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, base)
     runs_path = out / "cv.csv"
-    base_copy = out / "base.gin"
-    if base_copy.exists() and base_copy.read_text() != Path(base).read_text():
-        raise ConflictError(f"{out} holds runs of another base than {base} (its base is {base_copy}): "
-                            "give another --out, or move that folder away to start again")
-    base_copy.write_text(Path(base).read_text())
     done = pd.read_csv(runs_path, dtype={"records": str}) if runs_path.exists() else \
         pd.DataFrame(columns=["variant", "fold", "folds", "seed"])
     have = {(v, int(f), int(k), int(s)) for v, f, k, s in zip(done["variant"], done["fold"], done["folds"], done["seed"])}
@@ -130,17 +152,10 @@ def run_cv(base: str, out: str | Path = "results/table3", folds: int = 5, seed: 
             if (label, i, folds, seed) not in have and (not only or label in only)]
     log(f"table 3, {folds} patient-grouped folds of the training side: {len(todo)} runs to do "
         f"({len(have)} done) of base {base}, {jobs} at a time; the test side is not used")
-    if todo:
-        import multiprocessing
-
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(run_fold, base, label, b, seed, data, split, i, folds) for label, b, i in todo]
-            for n, fut in enumerate(as_completed(futures), 1):
-                row = fut.result()
-                pd.DataFrame([row]).to_csv(runs_path, mode="a", header=not runs_path.exists(), index=False,
-                                           float_format="%.5f")
-                log(f"  [{n}/{len(todo)}] {row['variant']} fold {row['fold']} ({row['records']}): "
-                    f"macro recall {row['fold_recall_macro']:.3f}", flush=True)
+    calls = [(base, label, b, seed, data, split, i, folds) for label, b, i in todo]
+    for n, row in _finished(run_fold, calls, jobs, runs_path):
+        log(f"  [{n}/{len(todo)}] {row['variant']} fold {row['fold']} ({row['records']}): "
+            f"macro recall {row['fold_recall_macro']:.3f}", flush=True)
     runs = pd.read_csv(runs_path, dtype={"records": str})
     runs = runs[(runs["folds"] == folds) & (runs["seed"] == seed)]
     one_fold = pd.read_csv(out / "table.csv") if (out / "table.csv").exists() else None
@@ -196,36 +211,23 @@ def run_ablation(base: str, out: str | Path = "results/table3", seeds=(0, 1), jo
                  log=print) -> pd.DataFrame:
     """Run every missing (variant, seed); append each to ``out/runs.csv``; write and return ``out/table.csv``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, base)
     runs_path = out / "runs.csv"
-    # the base's every binding, beside its rows: Table 3's first row is read from it (report.tables.table3_paper)
-    base_copy = out / "base.gin"
-    if runs_path.exists() and base_copy.exists() and base_copy.read_text() != Path(base).read_text():
-        raise ConflictError(f"{runs_path} holds runs of another base than {base} (its base is {base_copy}): "
-                            "give another --out, or move that folder away to start again")
-    base_copy.write_text(Path(base).read_text())
     done = pd.read_csv(runs_path) if runs_path.exists() else pd.DataFrame(columns=["variant", "seed"])
     have = {(v, int(s)) for v, s in zip(done["variant"], done["seed"])}
     todo = [(g, label, b, s) for g, label, b in VARIANTS for s in seeds
             if (label, s) not in have and (not only or label in only)]
     log(f"table 3: {len(todo)} runs to do ({len(have)} done) of base {base}, {jobs} at a time")
-    if todo:
-        import multiprocessing
+    calls = [(base, label, b, s, data, split) for _, label, b, s in todo]
+    for i, row in _finished(run_one, calls, jobs, runs_path):
+        if split == "ds1ds2":  # its test side is DS2: a look, logged
+            from heartbeat.looks import config_text, log_look
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_one, base, label, b, s, data, split): (label, s) for _, label, b, s in todo}
-            for i, fut in enumerate(as_completed(futures), 1):
-                row = fut.result()
-                pd.DataFrame([row]).to_csv(runs_path, mode="a", header=not runs_path.exists(), index=False,
-                                           float_format="%.5f")
-                if split == "ds1ds2":  # its test side is DS2: a look, logged
-                    from heartbeat.looks import config_text, log_look
-
-                    bindings = next(b for _, lab, b in VARIANTS if lab == row["variant"])
-                    log_look("heartbeat ablate", f"{out.name}: {row['variant']}", config_text(bindings, base),
-                             {k[5:]: v for k, v in row.items() if k.startswith("test_")}, seed=int(row["seed"]))
-                log(f"  [{i}/{len(todo)}] {row['variant']} seed {row['seed']}: valid macro recall "
-                    f"{row['valid_recall_macro']:.3f}, test macro Se {row['test_macro_Se']:.3f}", flush=True)
+            bindings = next(b for _, lab, b in VARIANTS if lab == row["variant"])
+            log_look("heartbeat ablate", f"{out.name}: {row['variant']}", config_text(bindings, base),
+                     {k[5:]: v for k, v in row.items() if k.startswith("test_")}, seed=int(row["seed"]))
+        log(f"  [{i}/{len(todo)}] {row['variant']} seed {row['seed']}: valid macro recall "
+            f"{row['valid_recall_macro']:.3f}, test macro Se {row['test_macro_Se']:.3f}", flush=True)
     table = summarise(pd.read_csv(runs_path))
     table.to_csv(out / "table.csv", index=False, float_format="%.4f")
     log(f"wrote {runs_path} and {out / 'table.csv'}")

@@ -75,9 +75,7 @@ def model_splits(models: str | Path | Iterable[str | Path], on: str = "valid", d
     beats, and under ``on='holdout'`` one trained without held-out patients, is named there and skipped.
     """
     if isinstance(models, (str, Path)):
-        dirs = model_dirs(models)
-        if not dirs:
-            raise NotFoundError(f"no model folders in {models} (train one: heartbeat train, hypertune.py)")
+        dirs = _folders(models)
     else:
         dirs = [Path(p) for p in models if (Path(p) / "config.gin").exists()]
     cache: dict = {}
@@ -86,9 +84,7 @@ def model_splits(models: str | Path | Iterable[str | Path], on: str = "valid", d
         if where is not None and not where(model):
             continue
         if warnings is not None:
-            if model.info.synthetic:
-                warnings.append(f"{path} was trained on SYNTHETIC beats: not scored (its figures would mean "
-                                "nothing; retrain it on real data or delete the folder)")
+            if _synthetic(model, warnings):
                 continue
             if on == "holdout" and not model.info.holdout:
                 # nothing to score: a ds1ds2 model's unseen patients are its test split (heartbeat protocol)
@@ -122,19 +118,29 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
     return pd.DataFrame(rows), warnings, stand_in
 
 
-def _real_models(models_root: str | Path, warnings: list[str]):
-    """The model folders to score, loaded, without rebuilding a split (the embedded sample's scores);
-    those trained on synthetic beats are named and skipped."""
+def _folders(models_root: str | Path) -> list[Path]:
+    """The model folders under ``models_root``; none there is a NotFoundError."""
     dirs = model_dirs(models_root)
     if not dirs:
         raise NotFoundError(f"no model folders in {models_root} (train one: heartbeat train, hypertune.py)")
-    for path in dirs:
+    return dirs
+
+
+def _synthetic(model: LoadedModel, warnings: list[str]) -> bool:
+    """Whether ``model`` was trained on synthetic beats, then named in ``warnings``: not to be scored."""
+    if model.info.synthetic:
+        warnings.append(f"{model.path} was trained on SYNTHETIC beats: not scored (its figures would mean nothing; "
+                        "retrain it on real data or delete the folder)")
+    return model.info.synthetic
+
+
+def _real_models(models_root: str | Path, warnings: list[str]):
+    """The model folders to score, loaded, without rebuilding a split (the embedded sample's scores);
+    those trained on synthetic beats are named and skipped."""
+    for path in _folders(models_root):
         model = load_model(path)
-        if model.info.synthetic:
-            warnings.append(f"{path} was trained on SYNTHETIC beats: not scored (its figures would mean nothing; "
-                            "retrain it on real data or delete the folder)")
-            continue
-        yield model
+        if not _synthetic(model, warnings):
+            yield model
 
 
 def seen_records(info: ModelInfo, records: tuple[str, ...]) -> tuple[str, ...] | None:
