@@ -4,6 +4,7 @@ the bootstrap key on a restart, the work of one request, keys and their rotation
 
 from __future__ import annotations
 
+import time
 import math
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -529,7 +530,10 @@ def test_a_lockout_holds_across_two_workers(model_dir, tmp_path, db_url):  # noq
                "--lockout-seconds", "60").start()
     try:
         workers, by_worker = children(s.proc.pid), {}
-        for _ in range(40):  # open connections until each worker holds one
+        for _ in range(200):  # open connections until each worker holds one
+            # the kernel hands a connection to whichever worker accepts first; a pause lets the other one
+            # wait in accept too, where back-to-back connections can all land on the worker that is awake
+            time.sleep(0.05)
             conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
             conn.request("GET", "/health")
             conn.getresponse().read()
