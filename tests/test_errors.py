@@ -29,6 +29,7 @@ def one_error_line(proc: subprocess.CompletedProcess, *names: str) -> str:
     ("-m", "heartbeat.cli", "evaluate", "--model", "no-such-model", "--data", "synthetic"),
     ("-m", "heartbeat.serve", "retrain", "--model", "no-such-model", "--db", "sqlite:///no-such.db"),
     ("-m", "heartbeat.serve", "serve", "--model", "no-such-model"),
+    ("-m", "heartbeat.serve", "serve", "--registry", "no-such-model"),  # was exit 2, as if a usage error
     ("-m", "heartbeat.report.summary", "--results", "no-such-results", "--models", "no-such-models"),
 ])
 @pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it

@@ -134,7 +134,7 @@ def test_abnormal_is_the_label_unless_a_threshold_is_asked_for():
     assert abnormal(P, labels).tolist() == [False, True, True]  # the flag never disagrees with the class
     assert abnormal(P, labels, threshold=0.35).tolist() == [True, True, False]  # P(not N) = 0.4, 0.6, 0.1
     assert abnormal(P, labels, threshold=0.0).all() and not abnormal(P, labels, threshold=1.0).any()
-    with pytest.raises(ValueError, match="expected a probability"):
+    with pytest.raises(ConfigError, match="expected a probability"):  # bad input, exit 1 at any entry point
         abnormal(P, labels, threshold=1.5)
 
 

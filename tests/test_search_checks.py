@@ -5,6 +5,7 @@ command line's flags on the command line and Python's keyword arguments in the A
 nothing behind: no results folder, no Ray.
 """
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,25 @@ def test_smoke_tests_and_the_api_write_under_runs(tmp_path):
     mine = SearchPaths.of(SearchOptions(smoke_test=True, root=str(tmp_path)), "s", "s", api=True)
     assert mine.model_dir == tmp_path / "models" / "s"
     assert "runs/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_ds1ds2_does_not_ask_for_the_q_beats_it_leaves_out(tmp_path):
+    """The protocol drops Q beats by design (de Chazal 2004): a ds1ds2 search needs N, S, V and F only,
+    and still refuses when one of those is missing."""
+    from types import SimpleNamespace
+
+    from heartbeat.tune import SearchOptions, Voice, check_data
+
+    full = synthetic_beats(1500, seed=0)
+    labels = {c: full.classes.index(c) for c in ("Q", "F")}
+    no_q = full.subset(np.flatnonzero(full.y != labels["Q"]))
+    no_q = dataclasses.replace(no_q, record=np.array(["101"] * len(no_q)))  # a patient split's record ids
+    ds = SimpleNamespace(source="test beats", split="ds1ds2")
+    opts = SearchOptions(split="ds1ds2")
+    check_data(opts, ds, no_q, "", {}, Voice(None))  # no error: Q is not asked for
+    no_qf = no_q.subset(np.flatnonzero(no_q.y != labels["F"]))
+    with pytest.raises(SearchError, match=r"class F has no beats"):
+        check_data(opts, ds, no_qf, "", {}, Voice(None))
+    with pytest.raises(SearchError, match=r"class Q has no beats"):  # an intra split still wants Q
+        check_data(SearchOptions(split="intra"), SimpleNamespace(source="test beats", split="intra"), no_q, "", {},
+                   Voice(None))

@@ -48,7 +48,7 @@ def abnormal(P: np.ndarray, labels: np.ndarray, threshold: float | None = None) 
     if threshold is None:
         return np.asarray(labels) != 0
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold {threshold}: expected a probability in [0, 1]")
+        raise ConfigError(f"threshold {threshold}: expected a probability in [0, 1]")
     return (1.0 - np.asarray(P)[:, 0]) >= threshold
 
 

@@ -7,6 +7,7 @@ search imports the other for its options.
 from __future__ import annotations
 
 import argparse
+import re
 
 WINDOWS = ("kachuee", "pwave")  # heartbeat.data.beatset.WINDOWS (checked equal in tests/test_api.py)
 SPLITS = ("intra", "inter", "ds1ds2")
@@ -104,3 +105,12 @@ def add_search_flags(p) -> None:
 
 #: the columns of a search's history.csv, one row per trial and epoch (tune writes them, the report reads them)
 HISTORY_KEYS = ("epoch", "objective", "best_objective", "recall_macro", "f1_macro", "time_total_s", "timestamp")
+
+#: the folder Ray gives a trial, run_trial_<id>_<number>_<params> (tune names trials by it, the report reads them)
+TRIAL_FOLDER = re.compile(r"run_trial_([0-9a-f]+)_(\d+)_")
+
+
+def trial_of_folder(folder: str) -> tuple[str, int | None]:
+    """(trial id, trial number) from a trial folder's name; (the name, None) for any other folder."""
+    m = TRIAL_FOLDER.match(folder)
+    return (m.group(1), int(m.group(2))) if m else (folder, None)

@@ -85,9 +85,15 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.config import binding, parse, parse_text
+from heartbeat.data import split as split_beats
+from heartbeat.data import valid_split
+from heartbeat.data.sources import describe, load_dataset, warn_if_synthetic
+from heartbeat.data.splits import left_out_classes
 from heartbeat.errors import ExistsError, HeartbeatError
+from heartbeat.inputs import BeatInput
+from heartbeat.metrics import OBJECTIVES, classification_metrics
 from heartbeat.modelinfo import ModelInfo
-from heartbeat.options import HISTORY_KEYS
+from heartbeat.options import HISTORY_KEYS, trial_of_folder
 
 DOMAINS = ("choice", "uniform", "loguniform", "randint", "quniform")
 #: where searches go that did not name their folders: smoke tests and API calls (ignored by git)
@@ -258,7 +264,6 @@ def trial_bindings(config: dict, space: dict) -> list[str]:
 # ---------------------------------------------------------------- the trial
 def search_windows(base: str, space: dict) -> list[str]:
     """The beat windows a search needs data for: the choices of ``BeatInput.window``, else its binding."""
-    from heartbeat.inputs import BeatInput
 
     if "BeatInput.window" in space:
         kind, *args = space["BeatInput.window"]
@@ -280,7 +285,6 @@ def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int
     from ray import tune
 
     from heartbeat.fit import fit
-    from heartbeat.inputs import BeatInput
     from heartbeat.modelio import save_model
 
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1; give the trial its share
@@ -635,10 +639,8 @@ def last_run(df: pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 def _folder(result) -> tuple[str, int | None]:
-    """(trial id, trial number) from a trial's folder name, run_trial_<id>_<number>_<params>."""
-    folder = Path(result.path).name if result.path else ""
-    m = re.match(r"run_trial_([0-9a-f]+)_(\d+)_", folder)
-    return (m.group(1), int(m.group(2))) if m else (folder, None)
+    """(trial id, trial number) of a Ray result, from its folder's name."""
+    return trial_of_folder(Path(result.path).name if result.path else "")
 
 
 def read_ended(path: Path) -> dict[str, str]:
@@ -783,6 +785,16 @@ class SearchPaths:
         storage = Path(opts.storage).resolve() if opts.storage else results_dir / "ray"
         return cls(results_dir, storage / "tune", models / tag, best_gin / f"{tag}.gin")
 
+    @property
+    def ended_file(self) -> Path:
+        """How each trial ended, as Ray's callbacks saw it (kept across resumes)."""
+        return self.results_dir / "ended.jsonl"
+
+    @property
+    def optuna_db(self) -> str:
+        """The Optuna study's storage URL (for optuna-dashboard and the report's figures)."""
+        return f"sqlite:///{self.results_dir / 'optuna.db'}"
+
 
 def refuse_overwrites(opts: SearchOptions, paths: SearchPaths, voice: Voice) -> None:
     """Before anything starts: an experiment, a model folder or a winner's gin file that exists is refused
@@ -810,7 +822,6 @@ def refuse_overwrites(opts: SearchOptions, paths: SearchPaths, voice: Voice) -> 
 
 def needs_rhythm(base: str, space: dict) -> bool:
     """Whether any trial may take the beat's rhythm: BeatInput.rhythm True in the base config or in the space."""
-    from heartbeat.inputs import BeatInput
 
     parse_text(base)
     spec = space.get("BeatInput.rhythm")
@@ -829,7 +840,7 @@ def check_data(opts: SearchOptions, ds, train, base: str, space: dict, voice: Vo
         raise SearchError(f"split {opts.split!r} splits by patient, but {ds.source} has no record ids: give {data} "
                           f"WFDB records (or a file with a record column), or {voice.opt('split', 'intra')}")
     counts = np.bincount(np.asarray(train.y, dtype=int), minlength=len(train.classes))
-    missing = [c for c, n in zip(train.classes, counts) if n == 0]
+    missing = [c for c, n in zip(train.classes, counts) if n == 0 and c not in left_out_classes(opts.split)]
     if missing:
         raise SearchError(f"class{'es' if len(missing) > 1 else ''} {', '.join(missing)} "
                           f"{'have' if len(missing) > 1 else 'has'} no beats in the search's {len(train)} training "
@@ -845,6 +856,10 @@ def run_search(args: SearchOptions, command: list[str] | None = None) -> SearchR
     and folders default to ``runs/``. Raises SearchError before Ray starts when a folder would be
     overwritten, the data cannot serve the space, or there is nothing to resume; after the search when
     no trial finished; SearchInterrupted on Ctrl-C (with the command that continues it).
+
+    The steps, each a function of its own: :func:`load_search_data`, :func:`start_ray`,
+    :func:`build_tuner`, :func:`fit_tuner`, :func:`record_trials`, :func:`export_winner`,
+    :func:`register_winner`.
     """
     voice = Voice(command)
     if args.smoke_test:
@@ -857,113 +872,154 @@ def run_search(args: SearchOptions, command: list[str] | None = None) -> SearchR
     paths = SearchPaths.of(args, name, tag, api=command is None)
     refuse_overwrites(args, paths, voice)  # before data or Ray start up
     with SearchLog(args.verbose) as out:
-        return _run(args, voice, base, space, name, tag, paths, out)
+        # mlflow and optuna set up their own loggers at import: import them before routing ours
+        import mlflow  # noqa: F401
+        import optuna  # noqa: F401
+
+        out.attach()
+        data = load_search_data(args, base, space, voice)
+        if args.smoke_test:
+            base += "\nfit.beats_per_epoch = 1000"
+        paths.results_dir.mkdir(parents=True, exist_ok=True)
+        out.file.open(paths.results_dir / "search.log")
+        cpus, gpus = start_ray(args)
+        out.attach()  # again: ray.init may have set up its loggers
+        tuner = build_tuner(args, name, base, space, data, paths)
+        grid, wall = fit_tuner(tuner, args, paths)
+        interrupted = out.interrupt.interrupted
+        table, summary = record_trials(grid, args, name, space, paths, data, wall, interrupted, cpus, gpus, out)
+        if interrupted:
+            raise SearchInterrupted(f"search {name} interrupted: {summary['status'].get('interrupted', 0)} trials "
+                                    f"interrupted, nothing exported; continue it with: "
+                                    f"{voice.resume_command(args, name)}")
+        model_dir, trial_id = export_winner(grid, table, args, name, data, paths, summary)
+        if not args.no_register:
+            with out.captured():
+                summary["registered"] = register_winner(model_dir, name, tag)
+        (paths.results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        log.info(f"wrote {paths.results_dir}/ (trials.csv, history.csv, search.json, search.log) and {paths.gin_file}")
+        return SearchResult(name, paths.results_dir, table, summary, model_dir, trial_id, paths.gin_file)
 
 
-def _run(args: SearchOptions, voice: Voice, base: str, space: dict, name: str, tag: str, paths: SearchPaths,
-         out: SearchLog) -> SearchResult:
-    import mlflow  # noqa: F401  (imported before its loggers are routed: it sets up its own at import)
-    import optuna  # noqa: F401
-    import ray
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.basic_variant import BasicVariantGenerator
+@dataclass
+class SearchData:
+    """What the trials train and validate on: (train, valid) beats for each window searched, and the
+    dataset they came from (its source, split and records go into the winner's record)."""
 
-    from heartbeat.data import valid_split
-    from heartbeat.data.sources import describe, load_dataset, warn_if_synthetic
-    from heartbeat.metrics import OBJECTIVES, classification_metrics
-    from heartbeat.registry import tracking_uri
+    dataset: object
+    by_window: dict
+    train: object
+    valid: object
 
-    out.attach()
-    results_dir = paths.results_dir
-    data = {}
-    for window in search_windows(base, space):  # the same beats and split, cut by each window searched
+
+def load_search_data(args: SearchOptions, base: str, space: dict, voice: Voice) -> SearchData:
+    """Step 1: the same beats and split, cut by each window the space searches; checked against the space
+    (:func:`check_data`) before Ray starts."""
+    by_window = {}
+    for window in search_windows(base, space):
         ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout,
                           window=window)
         train, valid = valid_split(ds, args.valid_size, args.seed)
         if args.smoke_test:
-            from heartbeat.data import split as split_beats
-
             train = split_beats(train, "intra", test_size=0.9, seed=args.seed)[0]
             valid = split_beats(valid, "intra", test_size=0.8, seed=args.seed)[0]
         check_data(args, ds, train, base, space, voice)
-        data[window] = (train, valid)
+        by_window[window] = (train, valid)
     warn_if_synthetic(ds)
-    if args.smoke_test:
-        base += "\nfit.beats_per_epoch = 1000"
     log.info(f"data: {ds.source}\n  train {len(train)} beats ({describe(train)})\n  valid {len(valid)} beats "
-             f"(the test split and any held-out patients are not used by the search); windows: {', '.join(data)}")
+             f"(the test split and any held-out patients are not used by the search); windows: {', '.join(by_window)}")
+    return SearchData(ds, by_window, train, valid)
 
-    results_dir.mkdir(parents=True, exist_ok=True)
-    out.file.open(results_dir / "search.log")
-    ended_file = results_dir / "ended.jsonl"
+
+def start_ray(args: SearchOptions) -> tuple[int, int]:
+    """Step 2: join the cluster at $RAY_ADDRESS, else start a Ray of our own (never one that happens to run on
+    this machine); (CPUs, GPUs) of the cluster, which search.json records for the summary."""
+    import ray  # seconds to import: only once a search starts, so `import heartbeat` stays quick
+
     if os.environ.get("RAY_ADDRESS"):  # a cluster (with RAY_AUTH_MODE=token where it uses token auth)
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False, configure_logging=args.verbose)
-    else:  # a Ray of our own, never one that happens to run on this machine
+    else:
         ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
                  configure_logging=args.verbose)
-    out.attach()  # again: ray.init may have set up its loggers
+    return int(ray.cluster_resources().get("CPU", 1)), int(ray.cluster_resources().get("GPU", 0))
+
+
+def build_tuner(args: SearchOptions, name: str, base: str, space: dict, data: SearchData, paths: SearchPaths):
+    """Step 3: the Tuner, restored from the experiment with ``resume`` (its callbacks come back with it),
+    else new: ASHA on the trial's own epoch, seeded Optuna TPE, the progress and MLflow callbacks."""
+    import ray
+    from ray import tune
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from heartbeat.registry import tracking_uri  # mlflow, as ray: only once a search starts
+
     total_cpus = int(ray.cluster_resources().get("CPU", 1))
-    total_gpus = int(ray.cluster_resources().get("GPU", 0))  # said in search.json: the summary names the machine
     concurrent = max(1, total_cpus // args.cpus_per_trial)
     log.info(f"ray: {total_cpus} CPUs, {args.cpus_per_trial} per trial, up to {concurrent} trials at once; "
              f"experiment {paths.exp_path}")
-
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data, base_config=base, space=space,
+        tune.with_parameters(run_trial, data=data.by_window, base_config=base, space=space,
                              cpus=args.cpus_per_trial, max_epochs=args.max_epochs,
                              device="cuda" if args.gpus_per_trial else "cpu"),
         {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
     )
-    uri = tracking_uri()
-    optuna_db = f"sqlite:///{results_dir / 'optuna.db'}"
     if args.resume:
         log.info(f"resuming {paths.exp_path}: ended trials are kept, unfinished ones run again")
         tuner = tune.Tuner.restore(str(paths.exp_path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
         # the run config (callbacks included) comes back from the experiment; its verbosity is this run's
         tuner._local_tuner.get_run_config().verbose = 1 if args.verbose else 0
-    else:
-        from ray.air.integrations.mlflow import MLflowLoggerCallback
+        return tuner
+    # the trial's own epoch is ASHA's resource: Ray's training_iteration goes on across a rerun
+    scheduler = (ASHAScheduler(time_attr="epoch", max_t=args.max_epochs,
+                               grace_period=min(args.grace_period, args.max_epochs), reduction_factor=3)
+                 if args.scheduler == "asha" else FIFOScheduler())
+    searcher = (truncation_aware_optuna("best_objective", args.seed, paths.optuna_db, study_name=name)
+                if args.searcher == "optuna" else BasicVariantGenerator(random_state=args.seed))
+    budget_s = args.time_budget * 60 if args.time_budget else None
+    progress = _make_progress(space, args.objective, args.num_samples, budget_s, str(paths.ended_file))
+    return tune.Tuner(
+        trainable,
+        param_space=to_tune(space),
+        tune_config=tune.TuneConfig(
+            metric="best_objective", mode="max", scheduler=scheduler, search_alg=searcher,
+            num_samples=args.num_samples, max_concurrent_trials=concurrent, time_budget_s=budget_s,
+        ),
+        run_config=tune.RunConfig(
+            name="tune", storage_path=str(paths.exp_path.parent), verbose=1 if args.verbose else 0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="objective",
+                                                    checkpoint_score_order="max"),
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            callbacks=[progress, MLflowLoggerCallback(tracking_uri=tracking_uri(), experiment_name=f"heartbeat-{name}",
+                                                      save_artifact=False)],
+        ),
+    )
 
-        # the trial's own epoch is ASHA's resource: Ray's training_iteration goes on across a rerun
-        scheduler = (ASHAScheduler(time_attr="epoch", max_t=args.max_epochs,
-                                   grace_period=min(args.grace_period, args.max_epochs), reduction_factor=3)
-                     if args.scheduler == "asha" else FIFOScheduler())
-        searcher = (truncation_aware_optuna("best_objective", args.seed, optuna_db, study_name=name)
-                    if args.searcher == "optuna" else BasicVariantGenerator(random_state=args.seed))
-        progress = _make_progress(space, args.objective, args.num_samples,
-                                  args.time_budget * 60 if args.time_budget else None, str(ended_file))
-        tuner = tune.Tuner(
-            trainable,
-            param_space=to_tune(space),
-            tune_config=tune.TuneConfig(
-                metric="best_objective", mode="max", scheduler=scheduler, search_alg=searcher,
-                num_samples=args.num_samples, max_concurrent_trials=concurrent,
-                time_budget_s=args.time_budget * 60 if args.time_budget else None,
-            ),
-            run_config=tune.RunConfig(
-                name="tune", storage_path=str(paths.exp_path.parent), verbose=1 if args.verbose else 0,
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="objective",
-                                                        checkpoint_score_order="max"),
-                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                callbacks=[progress, MLflowLoggerCallback(tracking_uri=uri, experiment_name=f"heartbeat-{name}",
-                                                          save_artifact=False)],
-            ),
-        )
+
+def fit_tuner(tuner, args: SearchOptions, paths: SearchPaths):
+    """Step 4: run the trials; (Ray's ResultGrid, wall seconds). Ray is shut down after, whatever happens:
+    a notebook or a benchmark may run the next search in the same process."""
+    import ray
+
     log.info(f"search: up to {args.num_samples} trials x {args.max_epochs} epochs"
              + (f" in {args.time_budget:g} min" if args.time_budget else "")
-             + f"; a line per ended trial, progress every {PROGRESS_EVERY_S:.0f} s; log {results_dir / 'search.log'}")
+             + f"; a line per ended trial, progress every {PROGRESS_EVERY_S:.0f} s; log {paths.results_dir / 'search.log'}")
     start = time.perf_counter()
     try:
         grid = tuner.fit()
     finally:
-        ray.shutdown()  # a notebook or a benchmark may run the next search in the same process
-    wall = time.perf_counter() - start
-    interrupted = out.interrupt.interrupted
+        ray.shutdown()
+    return grid, time.perf_counter() - start
 
-    ended = read_ended(ended_file)
-    table = trials_table(grid, space, args.objective, ended,
+
+def record_trials(grid, args: SearchOptions, name: str, space: dict, paths: SearchPaths, data: SearchData,
+                  wall: float, interrupted: bool, cpus: int, gpus: int, out: SearchLog) -> tuple[pd.DataFrame, dict]:
+    """Step 5: trials.csv, history.csv, space.json and search.json; cut trials told to Optuna as pruned.
+    Returns the trials table and the summary that search.json holds."""
+    results_dir = paths.results_dir
+    table = trials_table(grid, space, args.objective, read_ended(paths.ended_file),
                          unfinished="interrupted" if interrupted else "cut by the time budget")
     table.to_csv(results_dir / "trials.csv", index=False)
     history(grid).to_csv(results_dir / "history.csv", index=False)
@@ -973,32 +1029,36 @@ def _run(args: SearchOptions, voice: Voice, base: str, space: dict, name: str, t
     summary = {"experiment": name, "search": str(args.search), "trials": len(table), "never_started": never_started,
                "status": status, "wall_seconds": wall,
                "num_samples": args.num_samples, "max_epochs": args.max_epochs, "scheduler": args.scheduler,
-               "searcher": args.searcher, "objective": args.objective, "cpus": total_cpus, "gpus": total_gpus,
-               "data": ds.source, "synthetic": ds.synthetic, "interrupted": interrupted}
+               "searcher": args.searcher, "objective": args.objective, "cpus": cpus, "gpus": gpus,
+               "data": data.dataset.source, "synthetic": data.dataset.synthetic, "interrupted": interrupted}
     log.info(f"{len(table)} trials in {wall / 60:.1f} min: "
              + (", ".join(f"{n} {s}" for s, n in status.items()) or "none ran")
              + (f"; {never_started} sampled but never started (time budget)" if never_started else ""))
     (log.info if args.verbose else out.file.note)(print_table(table, args.objective) if len(table) else "")
     cut = set(table.loc[table["status"] == "cut by the time budget", "trial_id"]) if len(table) else set()
     if cut and args.searcher == "optuna":
-        prune_in_optuna(optuna_db, name, cut)
+        prune_in_optuna(paths.optuna_db, name, cut)
     (results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return table, summary
 
-    if interrupted:
-        raise SearchInterrupted(f"search {name} interrupted: {status.get('interrupted', 0)} trials interrupted, "
-                                f"nothing exported; continue it with: {voice.resume_command(args, name)}")
+
+def export_winner(grid, table: pd.DataFrame, args: SearchOptions, name: str, data: SearchData, paths: SearchPaths,
+                  summary: dict) -> tuple[Path, str]:
+    """Step 6: the chosen trial's best checkpoint -> the model folder, its config -> gin/best/<tag>.gin;
+    (model folder, trial id). ``summary`` gains the winner's fields. SearchError where no trial finished."""
     chosen = choose_best(table, args.objective)
     if chosen is None:
         failed = table[table["status"] == "failed"] if len(table) else table
         why = (f"all {len(table)} trials failed; the first: {failed.iloc[0]['error']}" if len(table) and
                len(failed) == len(table) else f"no trial finished ({summary['status'] or 'none started'})")
-        raise SearchError(f"search {name}: {why}; nothing exported (see {results_dir / 'trials.csv'} and "
-                          f"{results_dir / 'search.log'})")
+        raise SearchError(f"search {name}: {why}; nothing exported (see {paths.results_dir / 'trials.csv'} and "
+                          f"{paths.results_dir / 'search.log'})")
     trial_id, why = chosen
-    metric_names = set(classification_metrics([0], [0], train.classes)) | set(OBJECTIVES)
+    classes = data.train.classes
+    metric_names = set(classification_metrics([0], [0], classes)) | set(OBJECTIVES)
     record = dataclasses.replace(
-        ModelInfo.of_data(ds, train.classes, args.seed, args.valid_size, search=str(args.search), experiment=name,
-                          trial_id=trial_id), objective=args.objective)
+        ModelInfo.of_data(data.dataset, classes, args.seed, args.valid_size, search=str(args.search),
+                          experiment=name, trial_id=trial_id), objective=args.objective)
     model_dir, valid_metrics, epoch = export_best(grid, trial_id, paths.model_dir, record, metric_names)
     paths.gin_file.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_dir / "config.gin", paths.gin_file)  # retrain the winner: heartbeat train <gin file>
@@ -1007,17 +1067,17 @@ def _run(args: SearchOptions, voice: Voice, base: str, space: dict, name: str, t
                    best_valid=valid_metrics)
     log.info(f"best: trial {number} ({trial_id}), {args.objective} {valid_metrics[args.objective]:.4f} at epoch "
              f"{epoch}, {why} -> {model_dir}\n  recall_macro {valid_metrics['recall_macro']:.4f}, per-class recall "
-             + " ".join(f"{c} {valid_metrics['recall_' + c]:.3f}" for c in train.classes))
-    if not args.no_register:
-        from heartbeat.registry import register_model_dir
+             + " ".join(f"{c} {valid_metrics['recall_' + c]:.3f}" for c in classes))
+    return model_dir, trial_id
 
-        with out.captured():
-            version = register_model_dir(model_dir, name=f"heartbeat-{tag}", tags={"experiment": name})
-        summary["registered"] = f"heartbeat-{tag}/{version}"
-        log.info(f"registered in MLflow ({uri}) as heartbeat-{tag} version {version}")
-    (results_dir / "search.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    log.info(f"wrote {results_dir}/ (trials.csv, history.csv, search.json, search.log) and {paths.gin_file}")
-    return SearchResult(name, results_dir, table, summary, model_dir, trial_id, paths.gin_file)
+
+def register_winner(model_dir: Path, name: str, tag: str) -> str:
+    """Step 7: the exported folder as a version of MLflow model ``heartbeat-<tag>``; 'name/version'."""
+    from heartbeat.registry import register_model_dir, tracking_uri  # mlflow: 1.5 s to import; only here
+
+    version = register_model_dir(model_dir, name=f"heartbeat-{tag}", tags={"experiment": name})
+    log.info(f"registered in MLflow ({tracking_uri()}) as heartbeat-{tag} version {version}")
+    return f"heartbeat-{tag}/{version}"
 
 
 def build_parser():

@@ -114,6 +114,11 @@ def grouped_folds(beats: BeatSet, k: int = 5, seed: int = 0) -> list[tuple[np.nd
     return list(folds.split(np.arange(len(beats)), beats.y, groups=beats.record))
 
 
+def left_out_classes(split: str) -> tuple[str, ...]:
+    """The classes a split leaves out by design: Q under ``ds1ds2`` (:func:`protocol_beats`), else none."""
+    return ("Q",) if split == "ds1ds2" else ()
+
+
 def protocol_beats(beats: BeatSet) -> tuple[BeatSet, str]:
     """The beats the ``ds1ds2`` protocol uses (paced records and Q beats left out), and a note saying
     what was left out and which of DS1's and DS2's records are absent."""

@@ -32,7 +32,7 @@ import pandas as pd
 
 from heartbeat.data.beatset import CLASSES
 from heartbeat.modelinfo import ModelInfo
-from heartbeat.options import HISTORY_KEYS
+from heartbeat.options import HISTORY_KEYS, trial_of_folder
 
 FAMILY_ORDER = ("cnn1d", "cnn2d", "gru", "transformer", "resnet1d")
 COMPLETED, STOPPED, FAILED, NOT_RUN = "completed", "stopped early (ASHA)", "failed", "not run"
@@ -590,14 +590,14 @@ def ray_history(results: str | Path, name: str) -> pd.DataFrame:
     """Per-epoch rows of every trial from Ray's ``result.json`` files; empty when the folders are gone."""
     rows = []
     for path in sorted((Path(results) / name / "ray").glob("*/run_trial_*/result.json")):
-        m = re.match(r"run_trial_([0-9a-f]+)_(\d+)_", path.parent.name)
+        folder_id, number = trial_of_folder(path.parent.name)
         for line in path.read_text().splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:  # a line being written by a running search
                 continue
-            rows.append({"trial_id": str(rec.get("trial_id") or (m and m.group(1))),
-                         "trial_number": int(m.group(2)) if m else np.nan,
+            rows.append({"trial_id": str(rec.get("trial_id") or folder_id),
+                         "trial_number": number if number is not None else np.nan,
                          **{k: rec.get(k, np.nan) for k in HISTORY_KEYS}})
     return _history_frame(rows, name, "ray")
 

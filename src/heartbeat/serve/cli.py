@@ -102,11 +102,7 @@ def cmd_serve(args) -> int:
 
         torch.set_num_threads(args.threads)
     if args.registry:
-        try:
-            model_dir, version = resolve_registry(args.registry)
-        except LookupError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        model_dir, version = resolve_registry(args.registry)  # a RegistryError: one line and exit 1
         source = f"registry {version}"
     else:
         model_dir, version, source = Path(args.model), None, str(Path(args.model).resolve())
