@@ -210,3 +210,22 @@ def test_truncated_trials_reach_optuna_as_pruned_and_finished_ones_as_complete()
     assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE,
                       optuna.trial.TrialState.FAIL]
     assert searcher._ot_study.best_value == 0.5
+
+
+@pytest.mark.slow  # MLflow's import and two sqlite stores: 8 s
+def test_a_trial_that_never_started_does_not_end_the_search_through_mlflow(tmp_path):
+    """Ray's MLflowLoggerCallback looks up the MLflow run of every trial that errs; a trial whose worker
+    failed before the trial began has none, and the KeyError ended a whole DS1 search. Ours skips it."""
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    from heartbeat.tune import _make_mlflow_logger
+
+    never_started = object()  # a trial Ray made but never ran: no log_trial_start, so no MLflow run
+    ray_own = MLflowLoggerCallback(tracking_uri=f"sqlite:///{tmp_path / 'ray.db'}", experiment_name="heartbeat-test")
+    ray_own.setup()  # what the Tuner does when the search starts
+    with pytest.raises(KeyError):  # Ray's own callback, as it is: this is what the search died of
+        ray_own.log_trial_end(never_started, failed=True)
+    ours = _make_mlflow_logger(f"sqlite:///{tmp_path / 'ours.db'}", "heartbeat-test")
+    ours.setup()
+    ours.log_trial_end(never_started, failed=True)  # no error: the search goes on
+    assert isinstance(ours, MLflowLoggerCallback) and never_started not in ours._trial_runs

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from heartbeat.choices import DEVICES
 from heartbeat.data.beatset import BeatSet
 from heartbeat.errors import ConfigError
 from heartbeat.inputs import BeatInput
@@ -87,9 +88,6 @@ def epoch_indices(y: torch.Tensor, balance: str, beats_per_epoch: int | None, nu
         return torch.multinomial(per_class[y], size, replacement=True, generator=generator)
     perm = torch.randperm(n, generator=generator)
     return perm[:size] if size < n else perm
-
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str | torch.device = "cpu") -> torch.device:

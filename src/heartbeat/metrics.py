@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, fbeta_score, precision_recall_fscore_support
 
+from heartbeat.choices import OBJECTIVES
 from heartbeat.errors import ConfigError
-from heartbeat.options import OBJECTIVES  # noqa: E402  (one definition, importable without sklearn)
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from heartbeat.choices import RUNTIMES  # noqa: F401  (re-exported: modelio checks a runtime against it)
 from heartbeat.data.beatset import BEAT_LEN, DataError
 
 OPSET = 18
 FILENAME = "model.onnx"
-RUNTIMES = ("torch", "onnx")
 
 
 class _WithSoftmax(nn.Module):

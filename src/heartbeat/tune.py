@@ -570,6 +570,20 @@ def _trial_number(trial) -> str:
     return tag.split("_")[0] if tag[:1].isdigit() else "?"
 
 
+def _make_mlflow_logger(tracking_uri: str, experiment: str):
+    """Ray's MLflow logger callback, one run per trial, except for a trial that failed before it started
+    (its worker could not import the code, say): Ray's callback then looks up a run it never made and its
+    KeyError ends the whole search. Such a trial ends without a run here, and the search goes on."""
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    class TrialSafeMLflowLogger(MLflowLoggerCallback):
+        def log_trial_end(self, trial, failed: bool = False):
+            if trial in self._trial_runs:
+                super().log_trial_end(trial, failed=failed)
+
+    return TrialSafeMLflowLogger(tracking_uri=tracking_uri, experiment_name=experiment, save_artifact=False)
+
+
 def _make_progress(space: dict, objective: str, num_samples: int, budget_s: float | None, ended_file: str,
                    every_s: float = PROGRESS_EVERY_S):
     """The search's own Ray Tune callback: one line per ended trial, a progress line every ``every_s``
@@ -949,7 +963,6 @@ def build_tuner(args: SearchOptions, name: str, base: str, space: dict, data: Se
     else new: ASHA on the trial's own epoch, seeded Optuna TPE, the progress and MLflow callbacks."""
     import ray
     from ray import tune
-    from ray.air.integrations.mlflow import MLflowLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -992,8 +1005,7 @@ def build_tuner(args: SearchOptions, name: str, base: str, space: dict, data: Se
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="objective",
                                                     checkpoint_score_order="max"),
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-            callbacks=[progress, MLflowLoggerCallback(tracking_uri=tracking_uri(), experiment_name=f"heartbeat-{name}",
-                                                      save_artifact=False)],
+            callbacks=[progress, _make_mlflow_logger(tracking_uri(), f"heartbeat-{name}")],
         ),
     )
 

@@ -7,9 +7,12 @@ zero-padded, as in Kachuee et al. 2018 and the Kaggle/course files.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from heartbeat.errors import ConfigError
 
 import numpy as np
+
+from heartbeat.choices import WINDOWS  # noqa: F401  (re-exported: heartbeat.data.beatset.WINDOWS)
+from heartbeat.errors import ConfigError
+from heartbeat.errors import DataError  # noqa: F401  (re-exported: heartbeat.data.DataError)
 
 BEAT_LEN = 187
 FS = 125
@@ -19,9 +22,6 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "mitbih": ("N", "S", "V", "F", "Q"),
     "ptb": ("normal", "abnormal"),
 }
-
-
-from heartbeat.errors import DataError  # noqa: E402,F401  (re-exported: heartbeat.data.DataError)
 
 
 @dataclass
@@ -60,7 +60,7 @@ class LoadReport:
 
 #: beat windows: ``kachuee`` starts at the R peak (the course's and Kaggle's format); ``pwave`` starts
 #: ``PWAVE_LEAD`` seconds before it, so that the beat holds its own P wave (see heartbeat.data.wfdb_beats).
-WINDOWS = ("kachuee", "pwave")
+#: (the names are heartbeat.choices.Window's)
 #: per-beat arrays of a BeatSet, subset and concatenated together
 PER_BEAT = ("X", "y", "record", "rhythm", "sample", "time")
 

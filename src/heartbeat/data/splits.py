@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from heartbeat.choices import SPLITS
 from heartbeat.data.beatset import BeatSet
 from heartbeat.errors import ConfigError, DataError
 
-SPLITS = ("intra", "inter", "ds1ds2")
 DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203",
        "205", "207", "208", "209", "215", "220", "223", "230")
 DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212", "213", "214",
