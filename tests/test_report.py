@@ -646,3 +646,25 @@ def test_a_table3_folder_keeps_one_base_for_its_rows_and_its_folds(tmp_path):
     with pytest.raises(ConflictError, match="cv.csv holds runs of another base"):
         _claim(out, str(a))
     assert (out / "base.gin").read_text() == b.read_text()
+
+
+def test_drawing_a_figure_leaves_the_callers_matplotlib_as_it_was(tmp_path):
+    """The report's style lives inside each drawing function (rc_context), and its figures are not
+    pyplot's: importing and drawing change neither rcParams, the backend nor pyplot's open figures."""
+    import subprocess
+    import sys
+
+    code = f"""
+import matplotlib, matplotlib.pyplot as plt, pandas as pd
+backend, before = matplotlib.get_backend(), dict(matplotlib.rcParams)
+from heartbeat.report import figures
+fig = figures.mpl_class_counts(pd.DataFrame({{"class": ["N", "S"], "train": [900, 30], "test": [200, 8]}}))
+figures.save(fig, {str(tmp_path / 'counts.png')!r})
+assert fig.axes[0].title.get_fontsize() == figures.STYLE["axes.titlesize"], fig.axes[0].title.get_fontsize()
+changed = [k for k in before if matplotlib.rcParams[k] != before[k]]
+assert not changed, changed
+assert matplotlib.get_backend() == backend and plt.get_fignums() == []
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "counts.png").stat().st_size > 1000

@@ -8,26 +8,44 @@ not a plotly figure that needs a browser to draw. Every function takes tables fr
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: figures are written to files, never shown in a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from heartbeat.report import tables  # noqa: E402
+from heartbeat.report import tables
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
 STATUS_MARKERS = {tables.COMPLETED: ("o", "circle"), tables.STOPPED: ("x", "x")}
 
-plt.rcParams.update({"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "legend.fontsize": 6,
-                     "xtick.labelsize": 6.5, "ytick.labelsize": 6.5, "axes.spines.top": False,
-                     "axes.spines.right": False, "savefig.dpi": 200, "svg.hashsalt": "heartbeat"})
+#: the report's look, applied inside each drawing function only (matplotlib.rc_context): importing this
+#: module changes nothing in the caller's matplotlib, and a notebook's own settings stay its own
+STYLE = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "legend.fontsize": 6,
+         "xtick.labelsize": 6.5, "ytick.labelsize": 6.5, "axes.spines.top": False,
+         "axes.spines.right": False, "savefig.dpi": 200, "svg.hashsalt": "heartbeat"}
+
+
+def styled(draw):
+    """Run a drawing function inside the report's style (fonts and spines are fixed as artists are made)."""
+    @functools.wraps(draw)
+    def inside_style(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return draw(*args, **kwargs)
+    return inside_style
+
+
+def subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kw):
+    """A figure of its own (matplotlib.figure.Figure, not pyplot's: no global list of open figures, no
+    backend to choose) and its axes, as pyplot.subplots returns them."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kw)
 
 
 def colors(names) -> dict[str, str]:
@@ -43,12 +61,12 @@ def short(param: str) -> str:
     return param.rsplit(".", 1)[-1]
 
 
+@styled
 def save(fig, path: str | Path) -> Path:
     """Write a matplotlib figure as PNG (no timestamp in the file: the same inputs give the same bytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     return path
 
 
@@ -58,9 +76,10 @@ def _empty(ax, text: str) -> None:
 
 
 # ================================================================ static (matplotlib)
+@styled
 def mpl_recall(per_valid: pd.DataFrame, per_test: pd.DataFrame | None = None, size=(3.6, 2.3)):
     """Per-class recall of each model (bars: valid split; black ticks: test split where scored)."""
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = subplots(figsize=size)
     if per_valid.empty:
         _empty(ax, "no per-class recall in models/ or results/output.csv")
         return fig
@@ -86,18 +105,19 @@ def mpl_recall(per_valid: pd.DataFrame, per_test: pd.DataFrame | None = None, si
     return fig
 
 
+@styled
 def mpl_importances(imps: dict[str, pd.Series], max_params: int = 6, size=(7.2, 1.55)):
     """Optuna's fANOVA importances, one small panel per search."""
     imps = {k: v for k, v in imps.items() if len(v)}
     if not imps:
-        fig, ax = plt.subplots(figsize=(size[0], 0.6))
+        fig, ax = subplots(figsize=(size[0], 0.6))
         _empty(ax, "importances: too few scored trials in any search")
         return fig
     n = len(imps)
     per_row = min(n, 5)
     rows = math.ceil(n / per_row)
     width = size[0] * min(1.0, 0.2 * per_row + 0.1)  # a panel keeps its width however many there are
-    fig, axes = plt.subplots(rows, per_row, figsize=(width, size[1] * rows), squeeze=False)
+    fig, axes = subplots(rows, per_row, figsize=(width, size[1] * rows), squeeze=False)
     col = colors(imps)
     for ax, (name, imp) in zip(axes.flat, imps.items()):
         imp = imp.head(max_params)[::-1]
@@ -112,9 +132,10 @@ def mpl_importances(imps: dict[str, pd.Series], max_params: int = 6, size=(7.2, 
     return fig
 
 
+@styled
 def mpl_asha(trials: pd.DataFrame, objective: str = "objective", size=(3.4, 2.3)):
     """Each scored trial's best objective against the epochs it ran before ASHA stopped it (or it ended)."""
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = subplots(figsize=size)
     ok = tables.scored(trials) if len(trials) else trials
     if ok.empty:
         _empty(ax, "no scored trial in results/*/trials.csv")
@@ -136,9 +157,10 @@ def mpl_asha(trials: pd.DataFrame, objective: str = "objective", size=(3.4, 2.3)
     return fig
 
 
+@styled
 def mpl_class_counts(counts: pd.DataFrame, size=(3.4, 2.2)):
     """Beats per class in train and test (log scale: the classes differ by orders of magnitude)."""
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = subplots(figsize=size)
     x = np.arange(len(counts))
     ax.bar(x - 0.2, counts["train"], 0.4, label="train", color=PALETTE[0])
     ax.bar(x + 0.2, counts["test"], 0.4, label="test", color=PALETTE[1])
@@ -150,10 +172,11 @@ def mpl_class_counts(counts: pd.DataFrame, size=(3.4, 2.2)):
     return fig
 
 
+@styled
 def mpl_mean_beats(beats, size=(7.2, 1.6)):
     """Mean plus or minus one standard deviation of the beats of each class."""
     k = beats.num_classes
-    fig, axes = plt.subplots(1, k, figsize=size, sharey=True, squeeze=False)
+    fig, axes = subplots(1, k, figsize=size, sharey=True, squeeze=False)
     t = np.arange(beats.X.shape[1]) / 125.0
     for i, (ax, c) in enumerate(zip(axes.flat, beats.classes)):
         X = beats.X[beats.y == i]
@@ -169,10 +192,11 @@ def mpl_mean_beats(beats, size=(7.2, 1.6)):
     return fig
 
 
+@styled
 def mpl_confusions(confs: dict[str, pd.DataFrame], size_per=1.8):
     """Row-normalised confusion matrices (true class in rows), counts written in the cells."""
     n = max(len(confs), 1)
-    fig, axes = plt.subplots(1, n, figsize=(size_per * n, size_per), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(size_per * n, size_per), squeeze=False)
     if not confs:
         _empty(axes[0, 0], "no model folder to predict with")
         return fig
@@ -191,9 +215,10 @@ def mpl_confusions(confs: dict[str, pd.DataFrame], size_per=1.8):
     return fig
 
 
+@styled
 def mpl_precision_recall(per: pd.DataFrame, size=(3.4, 2.4)):
     """Precision against recall of each class for each model, with lines of equal F2."""
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = subplots(figsize=size)
     per = per.dropna(subset=["precision"])
     if per.empty:
         _empty(ax, "no per-class precision in models/*/metrics.json")
@@ -215,6 +240,7 @@ def mpl_precision_recall(per: pd.DataFrame, size=(3.4, 2.4)):
     return fig
 
 
+@styled
 def mpl_objective_time(hist: pd.DataFrame, trials: pd.DataFrame, size=(7.2, 2.0)):
     """The objective of every epoch of every trial against wall-clock minutes, one panel per search.
 
@@ -222,7 +248,7 @@ def mpl_objective_time(hist: pd.DataFrame, trials: pd.DataFrame, size=(7.2, 2.0)
     against its own wall time from trials.csv.
     """
     names = list(dict.fromkeys(trials["experiment"])) if len(trials) else []
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=size, squeeze=False, sharey=True)
+    fig, axes = subplots(1, max(len(names), 1), figsize=size, squeeze=False, sharey=True)
     if not names:
         _empty(axes[0, 0], "no search results")
         return fig
@@ -267,9 +293,10 @@ def summary_figures(trials: pd.DataFrame, win: pd.DataFrame, imps: dict[str, pd.
 
 
 # ================================================================ the notebook's other figures
+@styled
 def mpl_example_beats(beats, per_class: int = 3, seed: int = 0, size=(7.2, 1.7)):
     """A few beats of each class, time in seconds."""
-    fig, axes = plt.subplots(1, beats.num_classes, figsize=size, sharey=True, squeeze=False)
+    fig, axes = subplots(1, beats.num_classes, figsize=size, sharey=True, squeeze=False)
     rng = np.random.default_rng(seed)
     t = np.arange(beats.X.shape[1]) / 125.0
     for i, (ax, c) in enumerate(zip(axes[0], beats.classes)):
@@ -283,13 +310,14 @@ def mpl_example_beats(beats, per_class: int = 3, seed: int = 0, size=(7.2, 1.7))
     return fig
 
 
+@styled
 def mpl_parallel(trials: pd.DataFrame, space: dict | None = None, title: str = "", size=(7.2, 2.4)):
     """Parallel coordinates of one search: each hyperparameter scaled to its range (choices as ticks, log
     ranges in log10), one line per scored trial coloured by its objective."""
     ok = tables.scored(trials)
     params = tables.param_columns(trials)
     kinds = tables.param_kinds(ok, params, space)
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = subplots(figsize=size)
     if ok.empty or not params:
         _empty(ax, "no scored trial")
         return fig
@@ -310,20 +338,21 @@ def mpl_parallel(trials: pd.DataFrame, space: dict | None = None, title: str = "
         cols.append((v - lo) / ((hi - lo) or 1.0))
     grid = np.column_stack(cols)
     obj = ok["objective"].to_numpy(float)
-    norm = plt.Normalize(np.nanmin(obj), np.nanmax(obj))
+    norm = Normalize(np.nanmin(obj), np.nanmax(obj))
     for row, value in sorted(zip(grid, obj), key=lambda r: r[1]):  # the best drawn last, on top
-        ax.plot(range(len(params)), row, color=plt.cm.viridis(norm(value)), linewidth=0.8, alpha=0.8)
+        ax.plot(range(len(params)), row, color=matplotlib.colormaps["viridis"](norm(value)), linewidth=0.8, alpha=0.8)
     ax.set_xticks(range(len(params)), labels, fontsize=5.5)
     ax.set_yticks([])
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label="objective", pad=0.01)
+    fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label="objective", pad=0.01)
     ax.set_title(title or "hyperparameters against the objective")
     return fig
 
 
+@styled
 def mpl_winners(win: pd.DataFrame, metrics=tables.HEADLINE, size=(7.2, 2.2)):
     """The headline metrics of each search's best model (and other model folders), valid and test."""
     splits = [s for s in ("valid", "test") if any(f"{s}_{m}" in win for m in metrics)]
-    fig, axes = plt.subplots(1, max(len(splits), 1), figsize=size, sharey=True, squeeze=False)
+    fig, axes = subplots(1, max(len(splits), 1), figsize=size, sharey=True, squeeze=False)
     labels = [r["experiment"] or r["tag"] for _, r in win.iterrows()]
     col = colors(labels)
     width = 0.8 / max(len(labels), 1)
@@ -338,9 +367,10 @@ def mpl_winners(win: pd.DataFrame, metrics=tables.HEADLINE, size=(7.2, 2.2)):
     return fig
 
 
+@styled
 def mpl_protocol(table: pd.DataFrame, size=(7.2, 2.2)):
     """DS1 -> DS2: sensitivity and positive predictivity per class, ours beside the published rows."""
-    fig, axes = plt.subplots(1, 2, figsize=size, sharey=True)
+    fig, axes = subplots(1, 2, figsize=size, sharey=True)
     rows = table.set_index("model")
     col = colors(rows.index)
     width = 0.8 / max(len(rows), 1)
@@ -356,9 +386,10 @@ def mpl_protocol(table: pd.DataFrame, size=(7.2, 2.2)):
     return fig
 
 
+@styled
 def mpl_per_record(per: pd.DataFrame, size=(7.2, 1.9)):
     """Sensitivity per DS2 patient and class (blank: the patient has no beat of that class); counts in the cells."""
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = subplots(figsize=size)
     if per.empty:
         _empty(ax, "no per-record results")
         return fig
@@ -376,11 +407,12 @@ def mpl_per_record(per: pd.DataFrame, size=(7.2, 1.9)):
     return fig
 
 
+@styled
 def mpl_tradeoff(curve: pd.DataFrame, size=(7.2, 1.9)):
     """The recall-first trade-off: Se against +P of S and of V as each class's weight is swept, on the
     validation records (where the operating point was chosen) and on DS2; the chosen point marked."""
     classes = list(dict.fromkeys(curve["class"])) if len(curve) else []
-    fig, axes = plt.subplots(1, max(len(classes), 1), figsize=size, sharey=True, squeeze=False)
+    fig, axes = subplots(1, max(len(classes), 1), figsize=size, sharey=True, squeeze=False)
     if not classes:
         _empty(axes[0][0], "no trade-off curve (heartbeat operate --curve)")
         return fig
