@@ -668,3 +668,29 @@ assert matplotlib.get_backend() == backend and plt.get_fignums() == []
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "counts.png").stat().st_size > 1000
+
+
+def test_the_summary_reads_each_results_file_once(project, monkeypatch):
+    """Results.load is the one reader: gathering everything the summary shows opens each trials.csv,
+    search.json and metrics.json once (the summary used to read every trials.csv three times)."""
+    from collections import Counter
+
+    from heartbeat.report.summary import gather
+
+    opened = Counter()
+    read_csv, read_text = pd.read_csv, Path.read_text
+
+    def counting_csv(path, *a, **kw):
+        opened[str(path)] += 1
+        return read_csv(path, *a, **kw)
+
+    def counting_text(self, *a, **kw):
+        opened[str(self)] += 1
+        return read_text(self, *a, **kw)
+
+    monkeypatch.setattr(pd, "read_csv", counting_csv)
+    monkeypatch.setattr(Path, "read_text", counting_text)
+    g = gather(project / "results", project / "models")
+    watched = {p: n for p, n in opened.items() if p.endswith(("trials.csv", "search.json", "metrics.json"))}
+    assert len(g["names"]) >= 2 and sum(p.endswith("trials.csv") for p in watched) == len(g["names"])
+    assert all(n == 1 for n in watched.values()), {p: n for p, n in watched.items() if n > 1}

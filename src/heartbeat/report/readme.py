@@ -18,6 +18,7 @@ import pandas as pd
 
 from heartbeat.errors import DataError
 from heartbeat.report import tables
+from heartbeat.report.results import Results
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 RECALLS = ("recall_S", "recall_V", "recall_F")
@@ -38,14 +39,12 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def searches(results: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(results.glob("*/search.json"))}
-
-
-def family_table(results: Path, models: Path, found: dict[str, dict]) -> pd.DataFrame:
-    """One row per model folder: its search budget (``found``: :func:`searches`), valid / test / unseen-patient figures."""
-    infos = tables.model_infos(models)
-    by_split = {s: tables.scores(results, s) for s in ("valid", "test", "holdout")}
+def family_table(r: Results) -> pd.DataFrame:
+    """One row per model folder: its search budget (the search.json of its experiment), valid / test /
+    unseen-patient figures."""
+    found = r.search_infos
+    infos = tables.model_infos(r)
+    by_split = {s: r.scores(s) for s in ("valid", "test", "holdout")}
     rows = []
     for tag, info in infos.items():
         s = found.get(info.get("experiment", tag), {})
@@ -82,17 +81,15 @@ def corruption_wide(c: pd.DataFrame, levels=("L2", "L4")) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def protocol_section(results: Path) -> list[str]:
+def protocol_section(r: Results) -> list[str]:
     """The DS1 -> DS2 table beside the published rows, and the DS2 patients that fail (``make protocol``)."""
-    path = results / "ds1ds2" / "table.csv"
-    if not path.exists():
+    t = r.csv("ds1ds2/table.csv")
+    if t.empty:
         return []
-    t = pd.read_csv(path)
     cols = ["model", "macro_Se", *[f"{k}_{c}" for c in "NSVF" for k in ("Se", "P")]]
     shown = t[cols].rename(columns={f"P_{c}": f"+P_{c}" for c in "NSVF"})
     ours = t[t["source"].str.startswith("this project")]
-    looks = results / "ds1ds2" / "looks.csv"
-    n_looks = len(pd.read_csv(looks)) if looks.exists() else 0
+    n_looks = len(r.csv("ds1ds2/looks.csv"))
     present = ours["source"].iloc[0].removeprefix("this project (").removesuffix(")") if len(ours) else ""
     complete = present.startswith("22 of 22")
     out = ["**New patients: DS1 → DS2** (`make search-inter`, then `make protocol`): de Chazal et al.'s (2004) "
@@ -104,9 +101,8 @@ def protocol_section(results: Path) -> list[str]:
            + (f"{present} are here" + (", as in the published rows" if complete else
                                        "; the published rows used all 22") + ". " if present else "")
            + "Published rows: " + "; ".join(PUBLISHED_REFS) + ".", "", markdown(shown), ""]
-    per = results / "ds1ds2" / "per_record.csv"
-    if per.exists() and len(ours):
-        p = pd.read_csv(per)
+    p = r.csv("ds1ds2/per_record.csv")
+    if len(p) and len(ours):
         p = p[p["model"] == ours.sort_values("macro_Se").iloc[-1]["model"]]
         worst = p.sort_values("worst_Se").head(6)[["record", "n", "worst_class", "worst_Se", "Se_S", "Se_V", "n_S",
                                                     "n_V"]]
@@ -119,10 +115,10 @@ PUBLISHED_REFS = ("de Chazal, O'Dwyer and Reilly, IEEE TBME 2004", "Zhang et al.
                   "Mondéjar-Guerra et al., BSPC 2019", "Wang et al., Entropy 2021")
 
 
-def table3_section(results: Path) -> list[str]:
+def table3_section(r: Results) -> list[str]:
     """Table 3 (``make ablate``) in the paper's form: a column per varied binding, the base row in full,
     each other row only what it changes, then the figures (mean ± half-range over seeds)."""
-    layout = tables.read_table3(results)
+    layout = tables.read_table3(r)
     if layout is None:
         return []
     seeds = max((r["seeds"] for r in layout["rows"]), default=0)
@@ -132,12 +128,12 @@ def table3_section(results: Path) -> list[str]:
             "`valid`: macro recall on DS1's validation records; then DS2 (unseen patients): macro Se, and Se / +P of "
             "S and V; `params`: weights of the network; `train s`: seconds to train on one core. Mean ± half the "
             f"range over seeds. Columns: {layout['legend']}.", "",
-            markdown(tables.table3_frame(layout)), ""] + ([folds, ""] if (folds := tables.grouped_folds_sentence(results)) else [])
+            markdown(tables.table3_frame(layout)), ""] + ([folds, ""] if (folds := tables.grouped_folds_sentence(r)) else [])
 
 
-def raw_recording_section(results: Path) -> list[str]:
+def raw_recording_section(r: Results) -> list[str]:
     """R-peak detectors, and classification at detected against annotated peaks (``make endtoend``)."""
-    out = []
+    results, out = r.root, []
     det = results / "bench" / "detectors.csv"
     if det.exists():
         d = pd.read_csv(det)
@@ -164,14 +160,14 @@ def raw_recording_section(results: Path) -> list[str]:
         out += [f"**Record 208's wide V beats** (`make ec57`): the deployed model `cnn1d-rhythm-all`, end to end from "
                 f"detected peaks, finds {v['tp']} of its {v['tp'] + v['fn']} V beats (VEB Se {v['se']:.4f}, +P "
                 f"{v['ppv']:.4f}) at its recall-first operating point. 208 is one of its training patients.", ""]
-    rates = results / "bench" / "detector_rates.csv"
-    if rates.exists():
-        r = pd.read_csv(rates)
-        r = r[r["records_set"] == "all"][["condition", "records", "annotated", "fn", "fp", "Se", "P+", "dSe", "dP+"]]
+    rates = r.csv("bench/detector_rates.csv")
+    if len(rates):
+        rates = rates[rates["records_set"] == "all"][["condition", "records", "annotated", "fn", "fp", "Se", "P+",
+                                                     "dSe", "dP+"]]
         out += ["**The detector on other rates, with mains hum and baseline wander** (`python bench/detector_rates.py`): "
                 "each record resampled from 360 Hz, then given 0.1 mV of 50 Hz hum and 1 mV peak to peak of slow "
                 "wander; `dSe`, `dP+`: the difference from the clean 360 Hz signal.", "",
-                markdown(r.rename(columns={"fn": "missed", "fp": "extra"})), ""]
+                markdown(rates.rename(columns={"fn": "missed", "fp": "extra"})), ""]
     rows = [{"records set": "DS2" if p.parent.name == "endtoend" else p.parent.name.upper(), **json.loads(p.read_text())}
             for p in [*sorted((results / "endtoend").glob("*.json")), *sorted((results / "endtoend" / "ds1").glob("*.json"))]]
     if rows:
@@ -185,26 +181,34 @@ def raw_recording_section(results: Path) -> list[str]:
     return out
 
 
+def machine(found: dict[str, dict]) -> str:
+    """The searches' machine as their search.json files recorded it: CPU cores, and GPUs where any."""
+    cpus = sorted({s.get("cpus") for s in found.values() if s.get("cpus")})
+    gpus = max((s.get("gpus") or 0 for s in found.values()), default=0)
+    recorded = any("gpus" in s for s in found.values())
+    return (f"{', '.join(map(str, cpus)) or '–'} CPU cores"
+            + (f", {gpus} GPU" if gpus else (", no GPU" if recorded else "")))
+
+
 def block(results: str | Path = "results", models: str | Path = "models") -> str:
-    results, models = Path(results), Path(models)
-    found = searches(results)
+    r = Results.load(results, models)
+    found = r.search_infos
     out = [START, "", "_Made by `make readme` from `results/` and `models/`; do not edit by hand._", ""]
-    table = family_table(results, models, found)
+    table = family_table(r)
     if len(table):
         budgets = sorted({f"{s.get('num_samples')} trials max, {s.get('max_epochs')} epochs max"
                           for s in found.values() if s.get("num_samples")})
-        cpus = sorted({s.get("cpus") for s in found.values() if s.get("cpus")})
         minutes = sum(s.get("wall_seconds", 0) for s in found.values()) / 60
         out += [markdown(table), "",
                 f"Macro recall and macro F1 on each model's validation split (`make run`), on the test split "
                 f"(`make run-test`, the final evaluation) with the test recall of S, V and F, and on the patients "
                 f"held out of training (`heartbeat score --on holdout`). Searches: {'; '.join(budgets) or '–'}, "
-                f"{minutes:.0f} min of wall time in all on {', '.join(map(str, cpus)) or '–'} CPU cores, no GPU (`make search`).",
+                f"{minutes:.0f} min of wall time in all on {machine(found)} (`make search`).",
                 ""]
-    out += protocol_section(results)
-    out += table3_section(results)
-    out += raw_recording_section(results)
-    shift = tables.shift_tables(results)
+    out += protocol_section(r)
+    out += table3_section(r)
+    out += raw_recording_section(r)
+    shift = r.shift
     if "patients" in shift:
         p = shift["patients"]
         cols = ["model", "trained_on", "test_recall_macro", "holdout_recall_macro", "test_f1_macro",

@@ -31,7 +31,8 @@ from heartbeat.data.sources import project_root
 from heartbeat.errors import NotFoundError, ReportError, run_entry
 from heartbeat.explore import runs as explore_runs
 from heartbeat.report import figures, tables
-from heartbeat.report.readme import family_table, searches
+from heartbeat.report.readme import family_table
+from heartbeat.report.results import Results
 
 ROOT = project_root()
 TEMPLATE = ROOT / "summary" / "summary.typ"
@@ -114,40 +115,37 @@ def listing(items: list[str], more: int = 0) -> str:
 
 # ---------------------------------------------------------------- what goes in
 def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
-    """Everything the summary shows, as tables (computed once; :func:`document` cuts them to size)."""
-    names = tables.experiments(results)
-    trials = tables.all_trials(results)
-    spaces = {n: tables.search_space(tables.search_info(results, n), [Path(results).resolve().parent, *roots])
-              for n in names}
-    per = {n: trials[trials["experiment"] == n] for n in names}
-    imps = {n: tables.search_importances(results, n, per[n], spaces[n]) for n in names}
+    """Everything the summary shows, as tables: read once (:class:`Results`), computed once
+    (:func:`document` cuts them to size)."""
+    r = Results.load(results, models, [Path(results).resolve().parent, *roots])
+    names = r.names
+    trials = r.trials
+    spaces = {n: tables.search_space(r.search_info(n), r.roots) for n in names}
+    per = {n: s.trials for n, s in r.searches.items()}
+    imps = {n: tables.search_importances(r, n, per[n], spaces[n]) for n in names}
     effects = {n: tables.param_effects(per[n], spaces[n]) for n in names}
-    win = tables.winners(results, models)
+    win = tables.winners(r)
     searched = win[win["source"] == "search"]
     best = searched.iloc[0]["experiment"] if len(searched) else None
-    objective = tables.objective_of(tables.search_info(results, best)) if best else "f2_macro"
+    objective = r.searches[best].objective if best in r.searches else "f2_macro"
     return {
         "results": Path(results), "models": Path(models), "names": names, "trials": trials, "spaces": spaces,
-        "importances": imps, "effects": effects, "winners": win, "overview": tables.search_overview(results),
-        "best": best, "objective": objective, "shift": tables.shift_tables(results),
-        "families": family_table(Path(results), Path(models), searches(Path(results))),
-        "protocol": _csv(Path(results) / "ds1ds2" / "table.csv"),
-        "tradeoff": _csv(Path(results) / "ds1ds2" / "tradeoff.csv"),
-        "per_record": _csv(Path(results) / "ds1ds2" / "per_record.csv"),
-        "table3": _csv(Path(results) / "table3" / "table.csv"),
-        "table3_layout": tables.read_table3(results),
-        "tuned": tables.tuned_hyperparameters(results, models, [Path(results).resolve().parent, *roots]),
+        "importances": imps, "effects": effects, "winners": win, "overview": tables.search_overview(r),
+        "best": best, "objective": objective, "shift": tables.shift_tables(r),
+        "families": family_table(r),
+        "protocol": r.csv("ds1ds2/table.csv"),
+        "tradeoff": r.csv("ds1ds2/tradeoff.csv"),
+        "per_record": r.csv("ds1ds2/per_record.csv"),
+        "table3": r.csv("table3/table.csv"),
+        "table3_layout": tables.read_table3(r),
+        "grouped_folds": tables.grouped_folds_sentence(r),
+        "tuned": tables.tuned_hyperparameters(r),
         "exploration": explore_runs(Path(results) / "exploration"),
-        "raw_speed": _csv(Path(results) / "bench" / "raw_speed.csv"),
-        "detectors": _csv(Path(results) / "bench" / "detectors.csv"),
-        "endtoend": pd.DataFrame([json.loads(p.read_text()) for p in sorted((Path(results) / "endtoend").glob("*.json"))]),
-        "endtoend_ds1": pd.DataFrame([json.loads(p.read_text())
-                                      for p in sorted((Path(results) / "endtoend" / "ds1").glob("*.json"))]),
+        "raw_speed": r.csv("bench/raw_speed.csv"),
+        "detectors": r.csv("bench/detectors.csv"),
+        "endtoend": r.jsons("endtoend"),
+        "endtoend_ds1": r.jsons("endtoend/ds1"),
     }
-
-
-def _csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
 # ---------------------------------------------------------------- the sentences
@@ -354,7 +352,7 @@ def limitations_text(g: dict) -> list[str]:
                            f"{fmt(top['test_macro_Se'])} on DS2; the best on DS2 ({best['variant']}, "
                            f"{fmt(best['test_macro_Se'])}) has valid recall {fmt(best['valid_recall_macro'])}. "
                            f"Selection sees only DS1, so it cannot pick the second.")
-                folds = tables.grouped_folds_sentence(g["results"])
+                folds = g["grouped_folds"]
                 if folds:
                     out.append(folds)
             ens = t3[t3["group"] == "ensemble"] if "group" in t3 else t3.iloc[:0]

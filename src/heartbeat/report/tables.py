@@ -1,4 +1,5 @@
-"""Tables from the results of searches and fits: plain functions from folders to DataFrames.
+"""Tables from the results of searches and fits: functions of a :class:`~heartbeat.report.results.Results`
+(the folders, each file read once), to DataFrames. Each also takes a results folder, and then loads it.
 
 What they read, all written by other parts of heartbeat (only the first two are required):
 
@@ -31,30 +32,23 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.beatset import CLASSES
-from heartbeat.modelinfo import ModelInfo
 from heartbeat.options import HISTORY_KEYS, trial_of_folder
+from heartbeat.report.results import FAMILY_ORDER, OUTPUT_COLUMNS, Results, classes_for  # noqa: F401 (re-exported)
 
-FAMILY_ORDER = ("cnn1d", "cnn2d", "gru", "transformer", "resnet1d")
 COMPLETED, STOPPED, FAILED, NOT_RUN = "completed", "stopped early (ASHA)", "failed", "not run"
 SCORED = (COMPLETED, STOPPED)  # trials with a validation score (an ASHA-stopped one at its last rung)
 HEADLINE = ("f2_macro", "recall_macro", "precision_macro", "f1_macro", "accuracy", "abnormal_sensitivity")
-# results/output*.csv use the course's column names; TP_i there is the recall of class i
-OUTPUT_COLUMNS = {"F2scoremacro": "f2_macro", "Recallmacro": "recall_macro", "Precisionmacro": "precision_macro",
-                  "F1scoremacro": "f1_macro", "F1scoremicro": "f1_micro", "Accuracy": "accuracy"}
 
 
 # ---------------------------------------------------------------- searches
-def experiments(results: str | Path) -> list[str]:
+def experiments(results: Results | str | Path) -> list[str]:
     """Names of the searches under ``results`` (folders with a trials.csv), model families first."""
-    root = Path(results)
-    names = [p.parent.name for p in root.glob("*/trials.csv")] if root.is_dir() else []
-    rank = {name: i for i, name in enumerate(FAMILY_ORDER)}
-    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+    return Results.of(results).names
 
 
-def search_info(results: str | Path, name: str) -> dict:
-    path = Path(results) / name / "search.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+def search_info(results: Results | str | Path, name: str) -> dict:
+    """A search's search.json ({} where it has none)."""
+    return Results.of(results).search_info(name)
 
 
 def objective_of(info: dict) -> str:
@@ -67,22 +61,15 @@ def param_columns(trials: pd.DataFrame) -> list[str]:
     return [c for c in trials.columns if "." in c and trials[c].notna().any()]
 
 
-def read_trials(results: str | Path, name: str) -> pd.DataFrame:
-    """``trials.csv`` of one search plus ``experiment``, ``objective`` (best) and ``final_objective`` columns."""
-    trials = pd.read_csv(Path(results) / name / "trials.csv", dtype={"trial_id": str, "error": str})
-    obj = objective_of(search_info(results, name))
-    trials.insert(0, "experiment", name)
-    trials["trial_id"] = trials["trial_id"].astype(str)
-    for col, src in (("objective", f"best_{obj}"), ("final_objective", f"final_{obj}")):
-        trials[col] = pd.to_numeric(trials[src], errors="coerce") if src in trials else np.nan
-    trials["epochs"] = pd.to_numeric(trials.get("epochs", 0), errors="coerce").fillna(0).astype(int)
-    return trials
+def read_trials(results: Results | str | Path, name: str) -> pd.DataFrame:
+    """``trials.csv`` of one search plus ``experiment``, ``objective`` (best) and ``final_objective`` columns
+    (a copy: the caller may change it)."""
+    return Results.of(results).searches[name].trials.copy()
 
 
-def all_trials(results: str | Path) -> pd.DataFrame:
-    """Every trial of every search (bindings of other families are NaN)."""
-    frames = [read_trials(results, name) for name in experiments(results)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["experiment", "objective"])
+def all_trials(results: Results | str | Path) -> pd.DataFrame:
+    """Every trial of every search (bindings of other families are NaN; a copy)."""
+    return Results.of(results).trials.copy()
 
 
 def scored(trials: pd.DataFrame) -> pd.DataFrame:
@@ -90,11 +77,11 @@ def scored(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[trials["status"].isin(SCORED) & trials["objective"].notna()]
 
 
-def search_overview(results: str | Path) -> pd.DataFrame:
+def search_overview(results: Results | str | Path) -> pd.DataFrame:
     """One row per search: trials by status, the best objective, the budget it used."""
     rows = []
-    for name in experiments(results):
-        info, trials = search_info(results, name), read_trials(results, name)
+    for name, search in Results.of(results).searches.items():
+        info, trials = search.info, search.trials
         status = trials["status"].value_counts()
         ok = scored(trials)
         rows.append({
@@ -211,12 +198,12 @@ def varied_params(trials: pd.DataFrame) -> list[str]:
     return [p for p in param_columns(trials) if ok[p].astype(str).nunique() > 1]
 
 
-def stored_study(results: str | Path, name: str):
+def stored_study(results: Results | str | Path, name: str):
     """The Optuna study a search kept (``results/<name>/optuna.db``), or None for a search run before
     studies were kept."""
-    import optuna
+    import optuna  # a second to import: only where importances are asked for
 
-    path = Path(results) / name / "optuna.db"
+    path = Results.of(results).root / name / "optuna.db"
     if not path.exists():
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -238,15 +225,21 @@ def study_importances(study, seed: int = 0, min_trials: int = 4) -> pd.Series:
     return pd.Series(imp, name="importance", dtype=float).sort_values(ascending=False)
 
 
-def search_importances(results: str | Path, name: str, trials: pd.DataFrame, space: dict | None = None,
+def search_importances(results: Results | str | Path, name: str, trials: pd.DataFrame, space: dict | None = None,
                        seed: int = 0) -> pd.Series:
-    """A search's importances: from the Optuna study it kept, else rebuilt from its trials.csv."""
-    study = stored_study(results, name)
-    if study is not None:
-        imp = study_importances(study, seed)
-        if len(imp):
-            return imp
-    return importances(trials, space, seed)
+    """A search's importances: from the Optuna study it kept, else rebuilt from its trials.csv. Computed
+    once per Results (fANOVA takes seconds a search): the summary and Table 2 share them."""
+    r = Results.of(results)
+
+    def compute() -> pd.Series:
+        study = stored_study(r, name)
+        if study is not None:
+            imp = study_importances(study, seed)
+            if len(imp):
+                return imp
+        return importances(trials, space, seed)
+
+    return r.memo(("importances", name, len(trials), repr(space), seed), compute)
 
 
 def importances(trials: pd.DataFrame, space: dict | None = None, seed: int = 0, min_trials: int = 4) -> pd.Series:
@@ -321,41 +314,19 @@ def param_effects(trials: pd.DataFrame, space: dict | None = None) -> pd.DataFra
 
 
 # ---------------------------------------------------------------- models and their scores
-def classes_for(k: int) -> tuple[str, ...]:
-    """Class names of a task with ``k`` classes (recall columns TP_0.. carry no names)."""
-    for names in CLASSES.values():
-        if len(names) == k:
-            return names
-    return tuple(str(i) for i in range(k))
+def model_infos(models: Results | str | Path) -> dict[str, dict]:
+    """Every model folder's record as a row dict, by tag (its fields, extras, path and config text).
+    ``models`` is a models folder, or a Results (its models folder)."""
+    r = models if isinstance(models, Results) else Results(None, models)
+    return {tag: m.as_dict() for tag, m in r.models.items()}
 
 
-def model_infos(models: str | Path) -> dict[str, dict]:
-    """``metrics.json`` of every model folder under ``models``, by tag (plus its path and config text)."""
-    root = Path(models)
-    out = {}
-    for path in sorted(root.iterdir()) if root.is_dir() else []:
-        if (path / "metrics.json").exists():
-            info = ModelInfo.read(path).to_dict()
-            info["path"] = str(path)
-            info["config"] = (path / "config.gin").read_text() if (path / "config.gin").exists() else ""
-            out[info.get("tag") or path.name] = info
-    return out
-
-
-def scores(results: str | Path, split: str = "valid") -> pd.DataFrame:
+def scores(results: Results | str | Path, split: str = "valid") -> pd.DataFrame:
     """``results/output.csv`` (valid), ``output_test.csv`` or ``output_holdout.csv`` by model tag, in metric names."""
-    path = Path(results) / ("output.csv" if split == "valid" else f"output_{split}.csv")
-    if not path.exists():
-        return pd.DataFrame()
-    table = pd.read_csv(path)
-    tp = [c for c in table.columns if re.fullmatch(r"TP_\d+", c)]
-    names = classes_for(len(tp))
-    table = table.rename(columns={**OUTPUT_COLUMNS, **{f"TP_{i}": f"recall_{c}" for i, c in enumerate(names)}})
-    table["modeltag"] = table["modeltag"].astype(str)
-    return table.set_index("modeltag")
+    return Results.of(results).scores(split)
 
 
-def winners(results: str | Path, models: str | Path) -> pd.DataFrame:
+def winners(results: Results | str | Path, models: str | Path | None = None) -> pd.DataFrame:
     """The best model of each search side by side, then the other model folders (e.g. a baseline).
 
     Valid metrics come from the model folder (the best epoch on its own valid split), else
@@ -363,7 +334,12 @@ def winners(results: str | Path, models: str | Path) -> pd.DataFrame:
     from ``results/output_test.csv`` where the model was scored there. Search rows are sorted
     by their valid objective, best first.
     """
-    infos, valid_scores, test_scores = model_infos(models), scores(results, "valid"), scores(results, "test")
+    r = Results.of(results, models)
+    return r.memo("winners", lambda: _winners(r))
+
+
+def _winners(r: Results) -> pd.DataFrame:
+    infos, valid_scores, test_scores = model_infos(r), r.scores("valid"), r.scores("test")
     rows, taken = [], set()
 
     def metrics_row(tag: str | None, info: dict | None, fallback: dict) -> dict:
@@ -375,10 +351,10 @@ def winners(results: str | Path, models: str | Path) -> pd.DataFrame:
                     row.setdefault(f"{split}_{k}", v)
         return {k: (np.nan if v is None else v) for k, v in row.items()}
 
-    for name in experiments(results):
-        info, trials = search_info(results, name), read_trials(results, name)
-        obj = objective_of(info)
-        tag = Path(info["best_model"]).name if info.get("best_model") else (name if name in infos else None)
+    for name, search in r.searches.items():
+        info, trials = search.info, search.trials
+        obj = search.objective
+        tag = search.best_tag or (name if name in infos else None)
         model = infos.get(tag) if tag else None
         fallback = dict(info.get("best_valid") or {})
         ok = scored(trials)
@@ -477,7 +453,7 @@ def gin_values(config: str, names) -> dict:
     return out
 
 
-def variations(results: str | Path, models: str | Path, experiment: str | None = None, top: int = 3,
+def variations(results: Results | str | Path, models: str | Path | None = None, experiment: str | None = None, top: int = 3,
                per_group: int = 2, importance: pd.Series | None = None, space: dict | None = None,
                min_step: float = 0.1) -> pd.DataFrame:
     """A table in the manner of table 3 of "Attention Is All You Need", from one search.
@@ -493,7 +469,8 @@ def variations(results: str | Path, models: str | Path, experiment: str | None =
     base's value (the paper's blank cell). Metrics: epochs run and the valid objective,
     macro recall and macro F1 of the trial's best epoch, then test objective and recall.
     """
-    win = winners(results, models)
+    results = Results.of(results, models)
+    win = winners(results)
     searched = win[win["source"] == "search"]
     if experiment is None:
         if searched.empty:
@@ -514,7 +491,7 @@ def variations(results: str | Path, models: str | Path, experiment: str | None =
 
     wrow = searched[searched["experiment"] == experiment]
     wrow = wrow.iloc[0] if len(wrow) else None
-    infos = model_infos(models)
+    infos = model_infos(results)
     base_model = infos.get(wrow["tag"]) if wrow is not None and wrow["tag"] else None
     best_trial = ok.loc[ok["objective"].idxmax()]
     base = {p: best_trial[p] for p in params}
@@ -586,10 +563,10 @@ def _sort_key(v):
 
 
 # ---------------------------------------------------------------- per-epoch history (optional sources)
-def ray_history(results: str | Path, name: str) -> pd.DataFrame:
+def ray_history(results: Results | str | Path, name: str) -> pd.DataFrame:
     """Per-epoch rows of every trial from Ray's ``result.json`` files; empty when the folders are gone."""
     rows = []
-    for path in sorted((Path(results) / name / "ray").glob("*/run_trial_*/result.json")):
+    for path in sorted((Results.of(results).root / name / "ray").glob("*/run_trial_*/result.json")):
         folder_id, number = trial_of_folder(path.parent.name)
         for line in path.read_text().splitlines():
             try:
@@ -617,9 +594,9 @@ def _history_frame(rows: list[dict], name: str, source: str) -> pd.DataFrame:
     return df[cols]
 
 
-def saved_history(results: str | Path, name: str) -> pd.DataFrame:
+def saved_history(results: Results | str | Path, name: str) -> pd.DataFrame:
     """The per-epoch rows a search saved itself (``results/<name>/history.csv``); empty when absent."""
-    path = Path(results) / name / "history.csv"
+    path = Results.of(results).root / name / "history.csv"
     if not path.exists():
         return _history_frame([], name, "history.csv")
     df = pd.read_csv(path, dtype={"trial_id": str})
@@ -628,7 +605,7 @@ def saved_history(results: str | Path, name: str) -> pd.DataFrame:
     return _history_frame(rows, name, "history.csv")
 
 
-def history(results: str | Path, name: str) -> pd.DataFrame:
+def history(results: Results | str | Path, name: str) -> pd.DataFrame:
     """Per-epoch history of a search: the ``history.csv`` it saved, else Ray's folders where they are
     still on this machine, else empty."""
     hist = saved_history(results, name)
@@ -653,10 +630,9 @@ def majority_metrics(beats) -> dict[str, float]:
     return classification_metrics(beats.y, np.full_like(beats.y, major), beats.classes)
 
 
-def shift_tables(results: str | Path) -> dict[str, pd.DataFrame]:
+def shift_tables(results: Results | str | Path) -> dict[str, pd.DataFrame]:
     """``results/shift/*.csv`` (inter-patient and corruption figures) by file stem; empty if absent."""
-    folder = Path(results) / "shift"
-    return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))} if folder.is_dir() else {}
+    return Results.of(results).shift
 
 
 def confusions(tags_or_dirs, models: str | Path, data: str | Path | None = None, on: str = "valid") -> dict:
@@ -798,22 +774,22 @@ def space_text(binding: str, spec) -> str:
     return f"{kind} {args}"
 
 
-def tuned_hyperparameters(results: str | Path, models: str | Path, roots=()) -> pd.DataFrame:
+def tuned_hyperparameters(results: Results | str | Path, models: str | Path | None = None, roots=()) -> pd.DataFrame:
     """One row per searched binding of every search whose winner is a model folder under ``models``.
 
     Columns: ``search``, ``model``, ``binding``, ``space`` (the range or choices of the search file,
     :func:`search_space`, else the values its trials took), ``chosen`` (the winner's value, read
     from its folder's config.gin), ``importance`` (Optuna's fANOVA, :func:`search_importances`; NaN
     where too few trials were scored) and ``trials``. Ordered by search, then importance."""
-    infos = model_infos(models)
+    results = Results.of(results, models, roots)
+    infos = model_infos(results)
     rows = []
-    for name in experiments(results):
-        info = search_info(results, name)
-        tag = Path(info["best_model"]).name if info.get("best_model") else None
+    for name, search in results.searches.items():
+        info, tag = search.info, search.best_tag
         if tag not in infos:
             continue
-        trials = read_trials(results, name)
-        space = search_space(info, roots) or {}
+        trials = search.trials
+        space = search_space(info, roots or results.roots) or {}
         params = list(space) or param_columns(trials)
         imp = search_importances(results, name, trials, space or None)
         chosen = gin_values(infos[tag]["config"], set(params))
@@ -835,15 +811,14 @@ def tuned_hyperparameters(results: str | Path, models: str | Path, roots=()) -> 
     return out
 
 
-def grouped_folds_sentence(results: str | Path) -> str | None:
+def grouped_folds_sentence(results: Results | str | Path) -> str | None:
     """What selecting on DS1's patient-grouped folds (``make ablate-cv``, ``results/table3/cv_table.csv``)
     says, against one validation fold: their rank agreement with DS2 over the same rows. None when absent."""
     from heartbeat.ablation import rank_agreement
 
-    path = Path(results) / "table3" / "cv_table.csv"
-    if not path.exists():
+    table = Results.of(results).csv("table3/cv_table.csv")
+    if table.empty:
         return None
-    table = pd.read_csv(path)
     agree = rank_agreement(table)
     if "grouped folds" not in agree or len(table) < 4:
         return None
@@ -862,16 +837,13 @@ def grouped_folds_sentence(results: str | Path) -> str | None:
     return text + ". More folds do not mend the selection: what DS1's patients favour is not what DS2's do."
 
 
-def read_table3(results: str | Path) -> dict | None:
+def read_table3(results: Results | str | Path) -> dict | None:
     """:func:`table3_layout` of ``results/table3/`` (table.csv and the base's base.gin), None when absent.
 
     A table written before ``heartbeat ablate`` kept base.gin has no base values: its base row
     then shows only the bindings its rows vary, at the configurables' defaults."""
-    folder = Path(results) / "table3"
-    if not (folder / "table.csv").exists():
-        return None
-    table = pd.read_csv(folder / "table.csv")
+    r = Results.of(results)
+    table = r.csv("table3/table.csv")
     if table.empty:
         return None
-    base = (folder / "base.gin").read_text() if (folder / "base.gin").exists() else ""
-    return table3_layout(table, base)
+    return table3_layout(table, r.text("table3/base.gin"))
