@@ -94,6 +94,17 @@ search-inter: $(STAMP) ## tune BEST with rhythm on DS1 (--split ds1ds2) -> model
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
 	$(PY) hypertune.py --search gin/search/inter.gin --name $(BEST)-ds1ds2 --split ds1ds2 $(INTER_ARGS) --force
 
+# The same search with the patient context (heartbeat.data.context) in its space, on DS1's 22 records:
+# the search decides on DS1 alone whether the context is used. Then its winner over 3 fit seeds, DS1 valid
+# and DS2 side by side (as Table 3's base row: every DS2 score is logged in results/ds1ds2/looks.csv).
+search-context: $(STAMP) ## tune BEST with rhythm and the patient context in the space on DS1 -> models/BEST-ds1ds2-context (~25 min)
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
+	$(PY) hypertune.py --search gin/search/inter-context.gin --name $(BEST)-ds1ds2-context --split ds1ds2 $(INTER_ARGS) --force
+seeds-context: $(STAMP) ## BEST-ds1ds2-context's winner over 3 seeds: DS1 valid and DS2 -> results/ds1ds2/context-search/ (~10 min)
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: the protocol runs on real data only"; exit 2; }
+	$(VENV)/bin/heartbeat ablate --base gin/best/$(BEST)-ds1ds2-context.gin --split ds1ds2 --seeds 0 1 2 --only base \
+		--jobs 2 --out results/ds1ds2/context-search
+
 # the winner's configuration trained on every shared record (paced ones included, so Q is learnt):
 # the model to deploy for new patients
 deploy: $(STAMP) ## BEST-ds1ds2's configuration trained on every record -> models/BEST-rhythm-all
@@ -131,7 +142,7 @@ ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/PTB_FROM (all layer
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-best ablate ablate-cv ablate-intra search-inter deploy protocol ec57 endtoend shift ptb readme
+.PHONY: search-best ablate ablate-cv ablate-intra search-inter search-context seeds-context deploy protocol ec57 endtoend shift ptb readme
 
 notebook: $(STAMP) ## execute both notebooks headless (outputs kept): analysis -> results/figures/, manual exploration
 	$(VENV)/bin/heartbeat notebook
