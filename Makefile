@@ -28,6 +28,9 @@ test: $(STAMP) ## run every test, slow ones included (what CI runs)
 test-fast: $(STAMP) ## run the tests not marked slow
 	$(PY) -m pytest -m "not slow"
 
+lint: $(STAMP) ## pyflakes, syntax errors and import order over src/ and tests/ (ruff, configured in pyproject.toml)
+	$(VENV)/bin/ruff check src tests bench hypertune.py
+
 run: $(STAMP) ## score every model in models/ on its valid split -> results/output.csv (no data given: the sample -> output_sample.csv)
 	$(VENV)/bin/heartbeat score --on valid
 
@@ -37,7 +40,7 @@ run-test: $(STAMP) ## the final evaluation: every model on the test split -> res
 clean: ## remove caches and the virtualenv
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
 
-.PHONY: help install test test-fast run run-test clean
+.PHONY: help install test test-fast lint run run-test clean
 
 FAMILIES      ?= cnn1d cnn2d gru transformer resnet1d
 # five patients (records of de Chazal's DS2) stay out of every search, for the data-shift checks

@@ -25,7 +25,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
 from detectors import read  # noqa: E402  (bench/detectors.py: lead MLII and the annotated beats)
 
 

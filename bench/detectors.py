@@ -64,7 +64,8 @@ def learn(folder: Path) -> None:
     """Refit heartbeat.detect's logistic weights on the DS1 records present and print them."""
     from heartbeat.data.splits import DS1
     from heartbeat.data.wfdb_beats import list_records
-    from heartbeat.detect import FEATURES, learn as fit
+    from heartbeat.detect import FEATURES
+    from heartbeat.detect import learn as fit
     from heartbeat.ec57 import outside
 
     names = [r for r in list_records(folder) if r in DS1]

@@ -8,8 +8,17 @@ from collections import deque
 import numpy as np
 
 from heartbeat.data.beatset import BEAT_LEN, FS, WINDOWS
-from heartbeat.data.context import (CONTEXT_NAMES, IRREGULAR_INTERVALS, LOOKS_DOMINANT, NO_PAUSE, ON_TIME,
-                                    RESEED_BEATS, TEMPLATE_BEATS, TEMPLATE_SAMPLES, UNDERLYING_SECONDS)
+from heartbeat.data.context import (
+    CONTEXT_NAMES,
+    IRREGULAR_INTERVALS,
+    LOOKS_DOMINANT,
+    NO_PAUSE,
+    ON_TIME,
+    RESEED_BEATS,
+    TEMPLATE_BEATS,
+    TEMPLATE_SAMPLES,
+    UNDERLYING_SECONDS,
+)
 from heartbeat.data.rhythm import LOCAL_BEATS, MIN_RR, RHYTHM_NAMES, RUNNING_SECONDS
 from heartbeat.data.wfdb_beats import BEAT_PERIODS, PWAVE_SAMPLES, WINDOW_SECONDS, resample_to_fs
 

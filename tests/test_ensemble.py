@@ -15,7 +15,6 @@ from heartbeat.models import CNN1D, Ensemble
 from heartbeat.models.fusion import build_model
 from heartbeat.transfer import freeze
 
-
 pytestmark = pytest.mark.usefixtures("clean_gin")
 
 

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import heartbeat as hb
 from heartbeat.cli import main
 from heartbeat.data import BeatSet, write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.modelio import load_model
-import heartbeat as hb
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow

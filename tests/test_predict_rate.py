@@ -11,8 +11,16 @@ from test_recording import synthetic_ecg
 
 from heartbeat.cli import main
 from heartbeat.data import DataError
-from heartbeat.recording import (RateError, Recording, check_rate, detect_peaks, no_beat_spans, pick_lead,
-                                 read_recording, strip_figure)
+from heartbeat.recording import (
+    RateError,
+    Recording,
+    check_rate,
+    detect_peaks,
+    no_beat_spans,
+    pick_lead,
+    read_recording,
+    strip_figure,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "cnn1d"  # a committed beat-only model: fast to load

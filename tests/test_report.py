@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import heartbeat as hb
 from heartbeat.cli import main as heartbeat
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.report import tables
-import heartbeat as hb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -648,6 +648,7 @@ def test_a_table3_folder_keeps_one_base_for_its_rows_and_its_folds(tmp_path):
     assert (out / "base.gin").read_text() == b.read_text()
 
 
+@pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_drawing_a_figure_leaves_the_callers_matplotlib_as_it_was(tmp_path):
     """The report's style lives inside each drawing function (rc_context), and its figures are not
     pyplot's: importing and drawing change neither rcParams, the backend nor pyplot's open figures."""

@@ -13,15 +13,23 @@ import numpy as np
 import pytest
 import requests
 
+import heartbeat as hb
 from heartbeat.data import load_dataset, valid_split, write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.modelio import ModelInfo, folder_version, load_model
 from heartbeat.registry import fetch_model_dir
 from heartbeat.serve.__main__ import main as serve_main
-from heartbeat.serve.db import (Feedback, Prediction, RetrainRequest, User, beat_bytes, beat_hash, make_engine,
-                                session_factory)
+from heartbeat.serve.db import (
+    Feedback,
+    Prediction,
+    RetrainRequest,
+    User,
+    beat_bytes,
+    beat_hash,
+    make_engine,
+    session_factory,
+)
 from heartbeat.serve.retrain import original_dataset
-import heartbeat as hb
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow

@@ -142,8 +142,8 @@ def test_rhythm_model_refuses_beat_only_data():
 
 
 def test_fit_with_rhythm_writes_a_model_that_needs_it(tmp_path):
-    from heartbeat.modelio import load_model, save_model
     from heartbeat.fit import fit
+    from heartbeat.modelio import load_model, save_model
 
     rng = np.random.default_rng(0)
     n = 300

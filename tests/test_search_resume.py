@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from test_tune import hypertune, search_file, workdir  # noqa: F401  (the fixture and helpers of the search tests)
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test

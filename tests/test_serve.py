@@ -20,15 +20,14 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
+import heartbeat as hb
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.modelio import load_model
 from heartbeat.serve import auth
 from heartbeat.serve.__main__ import main as serve_main
 from heartbeat.serve.db import Base, Prediction, beat_bytes, beat_hash, make_engine, session_factory
-from heartbeat.serve.monitor import (Monitor, MonitorSettings, Reference, drift_level, read_reference,
-                                     write_reference)
-import heartbeat as hb
+from heartbeat.serve.monitor import Monitor, MonitorSettings, Reference, drift_level, read_reference, write_reference
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow

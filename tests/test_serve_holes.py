@@ -4,9 +4,9 @@ the bootstrap key on a restart, the work of one request, keys and their rotation
 
 from __future__ import annotations
 
-import time
 import math
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np

@@ -7,10 +7,10 @@ import pytest
 from test_recording import synthetic_ecg
 from test_serve import ADMIN_KEY, Server
 
+import heartbeat as hb
 from heartbeat.data import BeatSet, write_beats
 from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
 from heartbeat.data.synthetic import synthetic_beats
-import heartbeat as hb
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import heartbeat as hb
 from heartbeat.cli import main
 from heartbeat.data import BeatSet, DataError, load_dataset, write_beats
 from heartbeat.data.sources import DS2_HOLDOUT, parse_holdout
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.shift import LEVELS, corrupt
-import heartbeat as hb
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow

@@ -7,11 +7,11 @@ import torch
 
 from heartbeat.cli import main
 from heartbeat.config import parse
-from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.data.splits import split
+from heartbeat.data.synthetic import synthetic_beats
+from heartbeat.fit import EarlyStopping, epoch_indices, fit, predict_proba
 from heartbeat.modelio import family_of, load_model
 from heartbeat.models import BASELINES, REGISTRY
-from heartbeat.fit import EarlyStopping, epoch_indices, fit, predict_proba
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ _API = ("BeatSet", "Dataset", "Model", "SearchResult", "SyntheticDataWarning", "
 
 def __getattr__(name: str):
     if name in _API:
-        from heartbeat import api
+        from heartbeat import api  # torch and the whole API: only on first use, so `import heartbeat` stays fast
 
         return getattr(api, name)
     raise AttributeError(f"module 'heartbeat' has no attribute {name!r}")

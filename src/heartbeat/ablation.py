@@ -22,13 +22,16 @@ then writes ``table.csv``: mean and spread (half the range over seeds) of every 
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from heartbeat.errors import ConflictError
+from heartbeat.looks import config_text, log_look
 
 #: (group, row label, bindings that differ from the base)
 VARIANTS: list[tuple[str, str, list[str]]] = [
@@ -60,13 +63,18 @@ FIGURES = ("valid_recall_macro", "valid_f2_macro", "test_macro_Se", "test_Se_S",
 
 def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | None, split: str) -> dict:
     """Train one (variant, seed) on one torch thread and score it: one row of ``runs.csv``."""
-    import torch
+    import torch  # torch: seconds to import, and this module is used without it
 
     torch.set_num_threads(1)
+    # heartbeat.api brings scipy, sklearn, torch: only where this function runs
     from heartbeat.api import config_values, load_data, train
+
+    # heartbeat.metrics brings scipy, sklearn: only where this function runs
     from heartbeat.metrics import classification_metrics
+
+    # heartbeat.modelio brings scipy, sklearn, torch: only where this function runs
     from heartbeat.modelio import parameter_count
-    from heartbeat.protocol import se_p
+    from heartbeat.protocol import se_p  # heartbeat.protocol brings scipy, sklearn: only where this function runs
 
     binds = [*bindings, f"fit.seed = {seed}"]
     inputs, _ = config_values(base, binds)
@@ -100,7 +108,6 @@ def _finished(fn, calls: list[tuple], jobs: int, path: Path):
     is appended to the CSV ``path`` (so a rerun skips it) and yielded with its count."""
     if not calls:
         return
-    import multiprocessing
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(fn, *call) for call in calls]
@@ -113,12 +120,12 @@ def _finished(fn, calls: list[tuple], jobs: int, path: Path):
 def run_fold(base: str, label: str, bindings: list[str], seed: int, data: str | None, split: str,
              fold: int, k: int) -> dict:
     """Train one (variant, fold) on one torch thread; count its calls on the fold's patients: one row of ``cv.csv``."""
-    import numpy as np
-    import torch
+    import torch  # torch: seconds to import, and this module is used without it
 
     torch.set_num_threads(1)
+    # heartbeat.api brings scipy, sklearn, torch: only where this function runs
     from heartbeat.api import config_values, load_data, train
-    from heartbeat.data import valid_split
+    from heartbeat.data import valid_split  # heartbeat.data brings scipy, sklearn: only where this function runs
 
     binds = [*bindings, f"fit.seed = {seed}"]
     inputs, _ = config_values(base, binds)
@@ -221,7 +228,6 @@ def run_ablation(base: str, out: str | Path = "results/table3", seeds=(0, 1), jo
     calls = [(base, label, b, s, data, split) for _, label, b, s in todo]
     for i, row in _finished(run_one, calls, jobs, runs_path):
         if split == "ds1ds2":  # its test side is DS2: a look, logged
-            from heartbeat.looks import config_text, log_look
 
             bindings = next(b for _, lab, b in VARIANTS if lab == row["variant"])
             log_look("heartbeat ablate", f"{out.name}: {row['variant']}", config_text(bindings, base),

@@ -18,11 +18,16 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
+import gin
+
+from heartbeat.config import parse, preserved_gin
 from heartbeat.data import SYNTHETIC_WARNING, BeatSet, DataError, Dataset, load_dataset, valid_split
 from heartbeat.errors import ExistsError
+from heartbeat.fit import fit
 from heartbeat.inputs import BeatInput
 from heartbeat.modelio import LoadedModel as Model
-from heartbeat.modelio import load_model, save_model
+from heartbeat.modelio import ModelInfo, load_model, save_model
+from heartbeat.models.fusion import build_model  # noqa: F401  (registers RhythmFusion)
 from heartbeat.tune import SearchOptions, SearchResult, run_search
 
 
@@ -55,10 +60,6 @@ def config_values(config: str | Path, bindings: dict | list[str] | None = None) 
     """What a model config asks of the data and the fit: its BeatInput (window, rhythm) and objective.
 
     The caller's gin config is left as it was."""
-    import gin
-
-    from heartbeat.config import parse, preserved_gin
-    from heartbeat.inputs import BeatInput
 
     with preserved_gin():
         parse(config, bindings)
@@ -89,12 +90,6 @@ def train(config: str | Path, bindings: dict | list[str] | None = None, data: Da
     side is not touched. ``on_epoch(row, net)`` sees every epoch's metrics.
     The caller's gin config is left as it was.
     """
-    import gin
-
-    from heartbeat.config import parse, preserved_gin
-    from heartbeat.inputs import BeatInput
-    from heartbeat.models.fusion import build_model  # noqa: F401  (registers RhythmFusion)
-    from heartbeat.fit import fit
 
     refuse_existing(out, "pass force=True to overwrite it", force)
     with preserved_gin():
@@ -103,7 +98,6 @@ def train(config: str | Path, bindings: dict | list[str] | None = None, data: Da
         ds = data if isinstance(data, Dataset) else load_data(data, seed=seed, window=inputs.window)
         train_set, valid = valid_split(ds, valid_size, seed, fold)
         result = fit(train_set, valid, on_epoch=on_epoch, max_epochs=epochs, device=device)
-        from heartbeat.modelio import ModelInfo
 
         info = ModelInfo.of_fit(result, ds, train_set.classes, seed, valid_size)
         config_text = gin.operative_config_str()

@@ -16,7 +16,6 @@ from heartbeat.commands import VERB_MODULES, warn_if_synthetic  # noqa: F401  (w
 from heartbeat.errors import run_entry
 from heartbeat.options import EPILOG_DATA
 
-
 START_HERE = """
 where to start (each verb has its own --help):
   heartbeat score                              # every committed model in models/ -> results/output*.csv (make run)

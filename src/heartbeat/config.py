@@ -6,6 +6,7 @@ clears it and parses its own files, so nothing leaks from one fit to the next.
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,8 +26,8 @@ def binding(name: str, value) -> str:
 def register_all() -> None:
     """Import every module that registers configurables, so any project gin text parses."""
     import heartbeat.data.augment  # noqa: F401  (Augment)
-    import heartbeat.models  # noqa: F401  (the families)
     import heartbeat.fit  # noqa: F401  (fit)
+    import heartbeat.models  # noqa: F401  (the families)
 
 
 def binding_default(name: str):
@@ -34,8 +35,6 @@ def binding_default(name: str):
 
     Read from the signature of the function or class gin registered (``inspect.signature``); a
     ConfigError names a selector gin does not know or a parameter without a default."""
-    import inspect
-
     register_all()
     selector, _, param = name.rpartition(".")
     match = gin.config._REGISTRY.get_match(selector) if selector else None

@@ -206,8 +206,8 @@ def learn(leads: list[np.ndarray], fs: list[float], references: list[np.ndarray]
 
     A candidate is a beat when it is the candidate nearest a reference beat, within 150 ms; ``masks``
     (per recording, a function of candidate samples -> bool) leave out candidates (VF episodes)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.linear_model import LogisticRegression  # scikit-learn: only where this function runs
+    from sklearn.preprocessing import StandardScaler  # scikit-learn: only where this function runs
 
     Xs, ys = [], []
     for i, (x, rate, ref) in enumerate(zip(leads, fs, references)):

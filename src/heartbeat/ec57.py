@@ -54,6 +54,7 @@ Which published figures these compare to:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,9 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.splits import DS2, PACED
+from heartbeat.data.wfdb_beats import AAMI, list_records
 from heartbeat.errors import DataError
+from heartbeat.recording import classify, detect_peaks, read_recording
 
 CLASSES = ("N", "S", "V", "F", "Q")
 N, S, V, F, Q = range(5)
@@ -89,7 +92,7 @@ def ratio(a: float, b: float) -> float:
 # ---------------------------------------------------------------- matching and the matrix
 def match(reference: np.ndarray, detected: np.ndarray, fs: float, window_s: float = MATCH_S) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i_ref, i_det) of reference and detected beats at most ``window_s`` apart (wfdb's comparitor)."""
-    from wfdb.processing import compare_annotations
+    from wfdb.processing import compare_annotations  # wfdb: only where records are read or fetched
 
     reference, detected = np.asarray(reference, dtype=np.int64), np.asarray(detected, dtype=np.int64)
     if not len(reference) or not len(detected):  # wfdb divides by both counts
@@ -260,9 +263,8 @@ def report(comparisons: list[Comparison], learning_s: float = 0.0, **about) -> d
 def reference_beats(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """(samples, AAMI classes) of a record's beat annotations, and its flutter/fibrillation episodes
     (start, end) in samples (an episode left open runs to the record's end)."""
-    import wfdb
+    import wfdb  # wfdb: only where records are read or fetched
 
-    from heartbeat.data.wfdb_beats import AAMI
 
     ann = wfdb.rdann(str(Path(folder) / name), "atr")
     samples, symbols = np.asarray(ann.sample, dtype=np.int64), list(ann.symbol)
@@ -291,8 +293,6 @@ def outside(samples: np.ndarray, episodes: list[tuple[int, int]]) -> np.ndarray:
 def default_records(model, folder: str | Path) -> list[str]:
     """A ds1ds2 model: the DS2 records present (its unseen patients; paced ones are in neither set);
     any other model: every record in the folder."""
-    from heartbeat.data.wfdb_beats import list_records
-
     present = list_records(folder)
     if model.info.split == "ds1ds2":
         return [r for r in present if r in DS2 and r not in PACED]
@@ -308,8 +308,6 @@ def check_model(model) -> None:
 def classes_at(model, rec, peaks: np.ndarray) -> np.ndarray:
     """The model's AAMI class of each peak, through the raw path (:func:`heartbeat.recording.classify`):
     Q for a beat it cannot cut (cut off by the record's end)."""
-    from heartbeat.recording import classify
-
     table, _ = classify(model, rec, peaks)
     called = pd.Series([CLASSES.index(c) for c in table["class"]], index=table["sample"].to_numpy())
     return called.reindex(peaks).fillna(Q).to_numpy(dtype=np.int64)
@@ -319,8 +317,6 @@ def compare_record(model, folder: str | Path, name: str, annotated: bool = True)
     """One record through the raw path (detect, cut beats and rhythm, classify), against its annotations.
 
     With ``annotated``, the model also classifies the annotated beats (as in training)."""
-    from heartbeat.recording import detect_peaks, read_recording
-
     folder = Path(folder)
     rec = read_recording(folder / name)
     reference, truth, episodes = reference_beats(folder, name)
@@ -336,8 +332,6 @@ def compare_record(model, folder: str | Path, name: str, annotated: bool = True)
 def compare_records(model, folder: str | Path, records: list[str] | None = None, annotated: bool = True,
                     log=print) -> list[Comparison]:
     """:func:`compare_record` over ``records`` (default: :func:`default_records`), one log line each."""
-    from heartbeat.data.wfdb_beats import list_records
-
     check_model(model)
     folder = Path(folder)
     present = list_records(folder)
@@ -371,8 +365,6 @@ def per_record_frame(result: dict) -> pd.DataFrame:
 
 def write(result: dict, out: str | Path) -> Path:
     """``out/report.json``, ``out/per_record.csv`` and ``out/matrix.csv`` (end to end)."""
-    import json
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(to_json(result), indent=2) + "\n")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from heartbeat.data import BeatSet, Dataset, load_dataset, valid_split
 from heartbeat.data.sample import SAMPLE_NAME, SAMPLE_RECORDS, sample_dir
-from heartbeat.data.sources import resolve_source
+from heartbeat.data.sources import cached_wfdb_beats, resolve_source
 from heartbeat.data.splits import DS1, protocol_beats
 from heartbeat.errors import DataError, NotFoundError
 from heartbeat.metrics import output_row
@@ -158,8 +158,6 @@ def score_on_sample(models_root: str | Path, on: str, log=print) -> tuple[pd.Dat
     """Every MIT-BIH model on the embedded sample's beats (its own window and rhythm), saying which of the
     sample's patients it trained on. A ds1ds2 model sees the beats its protocol keeps (no paced record, no Q).
     ``on`` is only reported: the sample is too small to rebuild a model's split, so every beat is scored."""
-    from heartbeat.data.sources import cached_wfdb_beats
-
     rows, warnings, beats_of = [], [], {}
     warnings.append(f"no data given (--data, $HEARTBEAT_DATA, data/): scored on the EMBEDDED SAMPLE, "
                     f"{len(SAMPLE_RECORDS)} real MIT-BIH records ({','.join(SAMPLE_RECORDS)}), every beat of them "

@@ -37,6 +37,7 @@ FIGURES = ("f2_macro", "recall_macro", "precision_macro", "recall_S", "recall_V"
 
 
 def _binding_text(binding: str, value) -> str:
+    # heartbeat.config brings scipy, sklearn: only where this function runs
     from heartbeat.config import binding as gin_binding
 
     return f"config = {value}" if binding == "config" else gin_binding(binding, value)
@@ -44,6 +45,7 @@ def _binding_text(binding: str, value) -> str:
 
 def _shown(path: Path) -> str:
     """A path as the log says it: relative to the project (no machine's folders in a committed notebook)."""
+    # heartbeat.data.sources brings scipy, sklearn: only where this function runs
     from heartbeat.data.sources import project_root
 
     try:
@@ -63,7 +65,10 @@ def explore(base: str | Path, data, out: str | Path = "results/exploration", pla
     ``data``: a Dataset (:func:`heartbeat.api.load_data`) or a source for one; ``bindings`` apply to
     every run (the shortened budget, e.g. ``fit.epochs = 6``). A folder whose ``base.json`` names
     another base or other common bindings is refused (ConflictError): its runs would not compare."""
+    # heartbeat.api brings scipy, sklearn, torch: only where this function runs
     from heartbeat.api import Dataset, load_data, train
+
+    # heartbeat.modelio brings scipy, sklearn, torch: only where this function runs
     from heartbeat.modelio import parameter_count
 
     out = Path(out)

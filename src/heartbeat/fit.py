@@ -26,6 +26,8 @@ from heartbeat.errors import ConfigError
 from heartbeat.inputs import BeatInput
 from heartbeat.metrics import classification_metrics
 from heartbeat.models.fusion import build_model
+from heartbeat.transfer import freeze as freeze_params
+from heartbeat.transfer import load_pretrained, train_mode
 
 BALANCE = ("none", "loss", "sampler", "sampler_sqrt")
 SCHEDULERS = ("plateau", "onecycle", "cosine", "constant")
@@ -114,8 +116,6 @@ def train_epoch(net: nn.Module, X: torch.Tensor, y: torch.Tensor, idx: torch.Ten
                 loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scheduler, per_step: bool,
                 augment, grad_clip: float, generator: torch.Generator, R: torch.Tensor | None = None) -> float:
     """One pass over ``idx`` in batches; returns the mean training loss over beats."""
-    from heartbeat.transfer import train_mode
-
     train_mode(net)  # frozen layers (fit.freeze) stay in eval mode
     total, seen = 0.0, 0
     for start in range(0, len(idx), batch_size):
@@ -223,11 +223,8 @@ def fit(
         return _fit_baseline(net, train, valid, objective, start, on_epoch, inputs)
 
     if init_from:
-        from heartbeat.transfer import load_pretrained
-
         load_pretrained(net, init_from)
     net.to(resolve_device(device))
-    from heartbeat.transfer import freeze as freeze_params
 
     freeze_params(net, freeze)
     generator = torch.Generator().manual_seed(seed)

@@ -23,11 +23,18 @@ import gin
 import numpy as np
 import torch
 
+from heartbeat.config import parse_text, preserved_gin
 from heartbeat.data.beatset import CLASSES, BeatSet, DataError
 from heartbeat.errors import ConfigError, NotFoundError
+from heartbeat.fit import predict_proba, resolve_device
 from heartbeat.inputs import BeatInput
 from heartbeat.metrics import classification_metrics, confusion
 from heartbeat.modelinfo import ModelInfo
+from heartbeat.models import BASELINES
+from heartbeat.models.fusion import build_model
+from heartbeat.operating import decide
+from heartbeat.operating import read as read_operating_point
+from heartbeat.runtime import FILENAME, RUNTIMES, onnx_proba, onnx_session
 
 __all__ = ["LoadedModel", "ModelInfo", "folder_version", "load_model", "parameter_count", "save_model"]
 
@@ -65,12 +72,8 @@ class LoadedModel:
                             "give each beat's rhythm too")
         rhythm = rhythm if self.inputs.rhythm else None
         if self.session is not None:
-            from heartbeat.runtime import onnx_proba
-
             return onnx_proba(self.session, X, rhythm, batch_size)
         if isinstance(self.net, torch.nn.Module):
-            from heartbeat.fit import predict_proba
-
             return predict_proba(self.net, X, batch_size, rhythm=rhythm)
         return self.net.predict_proba(X, rhythm=rhythm)
 
@@ -80,8 +83,6 @@ class LoadedModel:
 
     def decide(self, P: np.ndarray) -> np.ndarray:
         """Labels of probabilities ``P``: argmax, weighted by the operating point where the folder has one."""
-        from heartbeat.operating import decide
-
         return decide(P, self.weights)
 
     def evaluate(self, beats: BeatSet) -> dict:
@@ -137,8 +138,6 @@ def save_model(out: str | Path, model, config: str, info: "ModelInfo | dict", in
     P-wave or rhythm model is recorded as one whoever saves it.
     """
     if inputs is None:
-        from heartbeat.config import parse_text, preserved_gin
-
         with preserved_gin():
             parse_text(config)
             inputs = BeatInput()
@@ -173,13 +172,8 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu", sa
     (``heartbeat export``) instead of torch. ``device`` ('cpu', 'cuda', 'auto') is where a deep
     model runs under torch. The caller's gin config is left as it was.
     """
-    from heartbeat.runtime import FILENAME, RUNTIMES, onnx_session
-
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r}; expected one of {RUNTIMES}")
-    from heartbeat.config import parse_text, preserved_gin
-    from heartbeat.models import BASELINES
-    from heartbeat.models.fusion import build_model
 
     path = Path(path)
     for name in ("config.gin", "metrics.json"):
@@ -201,11 +195,9 @@ def load_model(path: str | Path, runtime: str = "torch", device: str = "cpu", sa
         else:
             net = build_model(model_cls, len(CLASSES[task]), inputs.num_rhythm)
             net.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
-            from heartbeat.fit import resolve_device
 
             net.to(resolve_device(device)).eval()
     session = onnx_session(path / FILENAME) if runtime == "onnx" else None
-    from heartbeat.operating import read as read_operating_point
 
     return LoadedModel(path, record.tag or path.name, family, task, CLASSES[task], config, record, net, inputs,
                        session, read_operating_point(path, CLASSES[task]))

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from heartbeat.errors import ConfigError, DataError
 
@@ -131,8 +131,6 @@ def tradeoff(y: np.ndarray, P: np.ndarray, classes: tuple[str, ...], weights: np
     1/``grid[-1]``), the other weights held at ``weights`` (the folder's operating point, else ones).
     One row per (class, weight): that class's Se and +P, the macro Se over the classes present, and
     whether the row is the held operating point (``at_point``)."""
-    import pandas as pd
-
     y, P = np.asarray(y), np.asarray(P)
     k = len(classes)
     held = np.ones(k) if weights is None else np.asarray(weights, dtype=float)

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.beatset import BeatSet
+from heartbeat.ec57 import CLASSES, class_matrix, class_stats
 from heartbeat.errors import DataError, NotFoundError
+from heartbeat.looks import log_look
 
 PROTOCOL_CLASSES = ("N", "S", "V", "F")
 
@@ -46,8 +48,6 @@ def se_p(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> di
     Beats of the other classes are scored too: a beat predicted Q counts as a miss of its class.
     ``classes`` name the labels (the AAMI classes of :data:`heartbeat.ec57.CLASSES`, in any order).
     """
-    from heartbeat.ec57 import CLASSES, class_matrix, class_stats
-
     to_aami = np.array([CLASSES.index(c) for c in classes], dtype=np.int64)
     every = np.arange(len(y_true))
     stats = class_stats(class_matrix(to_aami[np.asarray(y_true, dtype=np.int64)],
@@ -75,7 +75,7 @@ def per_record(tag: str, beats: BeatSet, pred: np.ndarray, classes: tuple[str, .
 def protocol_report(models_root: str | Path = "models", data: str | Path | None = None,
                     out: str | Path = "results/ds1ds2", log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every ds1ds2 model folder on DS2; write ``table.csv`` (with the published rows) and ``per_record.csv``."""
-    from heartbeat.evaluate import model_splits
+    from heartbeat.evaluate import model_splits  # heartbeat.evaluate brings torch: only where this function runs
 
     rows, records = [], []
     for model, test, ds in model_splits(models_root, "test", data, where=lambda m: m.info.split == "ds1ds2"):
@@ -87,7 +87,6 @@ def protocol_report(models_root: str | Path = "models", data: str | Path | None 
                      "records_DS1": len(set(ds.train.record)), "records_DS2": len(set(test.record))})
         records.append(per_record(model.tag, test, pred, model.classes))
         r = rows[-1]
-        from heartbeat.looks import log_look
 
         log_look("heartbeat protocol", model.tag, model.config, r)  # DS2 is its test side: a look, logged
         log(f"  {model.tag:<20} DS2 macro Se {r['macro_Se']:.3f}  " + "  ".join(

@@ -16,7 +16,10 @@ stays bounded however long it is.
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +28,9 @@ import pandas as pd
 
 from heartbeat.data.beatset import BeatSet, DataError
 from heartbeat.data.context import ALL_RHYTHM_NAMES
+from heartbeat.data.wfdb_beats import beats_from_signal
+from heartbeat.detect import REFRACTORY_S, detect, fiducial
+from heartbeat.operating import abnormal
 
 MIN_FS, MAX_FS = 50.0, 10_000.0
 MIN_SECONDS = 5.0           # a few beats: the rhythm and the 10 s scaling windows need them
@@ -182,7 +188,7 @@ def check_signal(rec: Recording) -> Recording:
 
 
 def _read_wfdb(base: Path) -> tuple[np.ndarray, list[str], float, list[str]]:
-    import wfdb
+    import wfdb  # wfdb: only where records are read or fetched
 
     try:
         rec = wfdb.rdrecord(str(base))
@@ -237,8 +243,6 @@ def detect_peaks(signal: np.ndarray, fs: float, progress: bool = False) -> np.nd
     so a peak near an edge is decided as in one piece), a peak kept by the chunk it falls in, with
     progress shown past 30 minutes; a peak found twice across a boundary (within the refractory
     period) is kept once."""
-    from heartbeat.detect import REFRACTORY_S, detect, fiducial
-
     x = np.asarray(signal, dtype=np.float64)
     step, pad = int(CHUNK_S * fs), int(OVERLAP_S * fs)
     if len(x) <= step + pad:
@@ -263,8 +267,6 @@ def recording_beats(rec: Recording, window: str, peaks: np.ndarray | None = None
     """The beats of a recording, cut by ``window`` with their rhythm, at detected (or given) R peaks.
 
     Labels are unknown (-1 is not a class, so ``y`` is all 0 here and ignored downstream)."""
-    from heartbeat.data.wfdb_beats import beats_from_signal
-
     peaks = detect_peaks(rec.signal, rec.fs, progress) if peaks is None else np.asarray(peaks, dtype=np.int64)
     check_rate(rec, peaks)
     X, rhythm, keep = beats_from_signal(rec.signal, rec.fs, peaks, window)
@@ -330,8 +332,6 @@ class Rhythm:
 def likely_fs(signal: np.ndarray) -> Rhythm | None:
     """The common rate (:data:`COMMON_FS`) at which the first minute's beats look most like an ECG's:
     each rate's own detection, heart rate and R width; None when no rate gives a plausible ECG."""
-    from heartbeat.detect import detect
-
     best = None
     for fs in COMMON_FS:
         x = np.asarray(signal[:int(LIKELY_S * fs)], dtype=np.float64)
@@ -421,7 +421,6 @@ def classify(model, rec: Recording, peaks: np.ndarray | None = None, batch_size:
                           "class": np.asarray(model.classes)[pred]})
     for j, c in enumerate(model.classes):
         table[f"p_{c}"] = P[:, j]
-    from heartbeat.operating import abnormal
 
     table["abnormal"] = abnormal(P, pred, threshold)
     return table, summarise(table, model.classes, rec)
@@ -429,7 +428,7 @@ def classify(model, rec: Recording, peaks: np.ndarray | None = None, batch_size:
 
 def match_beats(reference: np.ndarray, detected: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i_ref, i_det) of reference and detected beats within 150 ms (wfdb's comparitor)."""
-    from wfdb.processing import compare_annotations
+    from wfdb.processing import compare_annotations  # wfdb: only where records are read or fetched
 
     cmp = compare_annotations(np.asarray(reference), np.asarray(detected), int(round(TOLERANCE_S * fs)))
     ref_idx = np.flatnonzero(cmp.matching_sample_nums >= 0)
@@ -482,11 +481,11 @@ def strip_figure(rec: Recording, table: pd.DataFrame, seconds: float = 10.0):
 
     Panels: the first 20 s, then the 10 s around the longest span with no beat and around each of the
     two longest abnormal runs; each is titled with where it is in the recording (``12:04–12:14``)."""
-    import matplotlib
+    import matplotlib  # matplotlib: only where a figure is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
+    import matplotlib.pyplot as plt  # matplotlib: only where a figure is drawn
+    from matplotlib.patches import Patch  # matplotlib: only where a figure is drawn
 
     panels = strip_panels(rec, table, seconds)
     gaps = no_beat_spans(table["time_s"].to_numpy(), rec.seconds)
@@ -503,9 +502,9 @@ def strip_figure(rec: Recording, table: pd.DataFrame, seconds: float = 10.0):
                 ax.text((max(lo, start) + min(hi, start + seconds)) / 2, top, "no beat detected", color="#8a6d00",
                         ha="center", va="bottom", fontsize=8, style="italic")
         beats = table[(table.time_s >= start) & (table.time_s < start + seconds)]
-        for time_s, cls, abnormal in zip(beats["time_s"], beats["class"], beats["abnormal"]):
+        for time_s, cls, flagged in zip(beats["time_s"], beats["class"], beats["abnormal"]):
             colour = CLASS_COLOURS.get(cls, "black")
-            if abnormal:
+            if flagged:
                 ax.axvspan(time_s - 0.25, time_s + 0.4, color=colour, alpha=0.18, linewidth=0)
             ax.text(time_s, top, cls, color=colour, ha="center", va="bottom", fontsize=9, fontweight="bold")
         ax.set_xlim(start, start + seconds)
@@ -530,7 +529,7 @@ def strip_figure(rec: Recording, table: pd.DataFrame, seconds: float = 10.0):
 
 def draw_strip(rec: Recording, table: pd.DataFrame, path: str | Path, seconds: float = 10.0) -> Path:
     """:func:`strip_figure` saved as a PNG at ``path``."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: only where a figure is drawn
 
     fig = strip_figure(rec, table, seconds)
     fig.savefig(path, dpi=90)
@@ -540,10 +539,6 @@ def draw_strip(rec: Recording, table: pd.DataFrame, path: str | Path, seconds: f
 
 def write_prediction(out: str | Path, rec: Recording, table: pd.DataFrame, summary: dict, plot: bool = True) -> Path:
     """``out/beats.csv``, ``out/summary.json`` and ``out/strip.png``, all or nothing (written aside, then moved)."""
-    import json
-    import shutil
-    import tempfile
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))

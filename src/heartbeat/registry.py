@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from importlib.metadata import requires
 from pathlib import Path
 
 import mlflow
@@ -18,6 +19,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from heartbeat.data.readers import SIGNAL_COLUMNS
 from heartbeat.data.sources import project_root
 from heartbeat.errors import RegistryError
 
@@ -43,12 +45,11 @@ with warnings.catch_warnings():  # MLflow nags about type hints it cannot valida
         as ``heartbeat data build`` writes them."""
 
         def load_context(self, context):
-            from heartbeat.modelio import load_model
+            from heartbeat.modelio import load_model  # heartbeat.modelio brings torch: only where this function runs
 
             self.model = load_model(context.artifacts["model_dir"])
 
         def predict(self, context, model_input, params=None) -> np.ndarray:
-            from heartbeat.data.readers import SIGNAL_COLUMNS
             if isinstance(model_input, pd.DataFrame) and set(SIGNAL_COLUMNS) <= set(map(str, model_input.columns)):
                 frame = model_input.rename(columns=str)
                 rhythm = frame[list(self.model.inputs.names)].to_numpy(np.float32) if self.model.inputs.rhythm else None
@@ -59,8 +60,6 @@ with warnings.catch_warnings():  # MLflow nags about type hints it cannot valida
 def requirements() -> list[str]:
     """The installed heartbeat's own dependencies (its base requirements, without extras): the pyfunc
     carries heartbeat's code itself (``code_paths``), since heartbeat is not a published package."""
-    from importlib.metadata import requires
-
     return [r for r in (requires("heartbeat") or []) if "extra ==" not in r]
 
 

@@ -51,7 +51,7 @@ def export_onnx(model, out: str | Path | None = None) -> Path:
 
 def onnx_session(path: str | Path, threads: int | None = None):
     """An onnxruntime session of ``path`` on the CPU (``threads``: intra-op threads, default ORT's own)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # onnxruntime: only for the onnx runtime
 
     path = Path(path)
     if not path.exists():

@@ -27,6 +27,7 @@ import torch
 from heartbeat.data.augment import Augment
 from heartbeat.data.beatset import BeatSet
 from heartbeat.errors import ConfigError, DataError
+from heartbeat.evaluate import model_splits
 from heartbeat.metrics import classification_metrics
 
 #: kind -> (the Augment strength it sets, the strengths of levels 1..4). Beats are scaled to
@@ -100,8 +101,6 @@ def corruption_rows(model, test: BeatSet, seed: int = 0, clean: dict[str, float]
 def shift_report(models_root: str | Path = "models", data: str | Path | None = None,
                  out: str | Path = "results/shift", seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
     """Score every model folder on its held-out patients and its corrupted test beats; write the CSVs."""
-    from heartbeat.evaluate import model_splits
-
     patients, corruption = [], []
     for model, test, ds in model_splits(models_root, "test", data):
         if ds.synthetic and not model.info.synthetic:

@@ -9,7 +9,6 @@ architecture, and is refused with the tensor's name and both shapes.
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 import torch

@@ -64,6 +64,7 @@ goes to ``<results>/<name>/search.log``.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import io
@@ -93,7 +94,14 @@ from heartbeat.errors import ExistsError, HeartbeatError
 from heartbeat.inputs import BeatInput
 from heartbeat.metrics import OBJECTIVES, classification_metrics
 from heartbeat.modelinfo import ModelInfo
-from heartbeat.options import HISTORY_KEYS, trial_of_folder
+from heartbeat.options import (
+    HISTORY_KEYS,
+    TUNE_DESCRIPTION,
+    TUNE_EPILOG,
+    add_search_flags,
+    add_tune_args,
+    trial_of_folder,
+)
 
 DOMAINS = ("choice", "uniform", "loguniform", "randint", "quniform")
 #: where searches go that did not name their folders: smoke tests and API calls (ignored by git)
@@ -233,7 +241,7 @@ def _scalar(v) -> bool:
 
 def to_tune(space: dict) -> dict:
     """Ray Tune domains. Non-scalar choices (tuples, lists) travel as their repr string."""
-    from ray import tune
+    from ray import tune  # ray: seconds to import; only once a search runs
 
     out = {}
     for key, (kind, *args) in space.items():
@@ -281,11 +289,11 @@ def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int
     ``data`` maps each beat window the search uses to its (train, valid) beats; the trial takes
     those of its own ``BeatInput.window``.
     """
-    import torch
-    from ray import tune
+    import torch  # torch: seconds to import, and this module is used without it
+    from ray import tune  # ray: seconds to import; only once a search runs
 
-    from heartbeat.fit import fit
-    from heartbeat.modelio import save_model
+    from heartbeat.fit import fit  # heartbeat.fit brings torch: only where this function runs
+    from heartbeat.modelio import save_model  # heartbeat.modelio brings torch: only where this function runs
 
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1; give the trial its share
     parse_text(base_config, trial_bindings(config, space))
@@ -323,8 +331,8 @@ def truncation_aware_optuna(metric: str, seed: int, storage: str | None = None, 
     The subclass writes Ray's internals (``_ot_study``, ``_ot_trials``, ``_completed_trials``);
     tests/test_tune.py checks them, so an upgrade that renames them breaks loudly.
     """
-    import optuna
-    from ray.tune.search.optuna import OptunaSearch
+    import optuna  # optuna: a second to import; only where a study is used
+    from ray.tune.search.optuna import OptunaSearch  # ray: seconds to import; only once a search runs
 
     class TruncationAwareOptunaSearch(OptunaSearch):
         def suggest(self, trial_id):
@@ -364,7 +372,7 @@ def truncation_aware_optuna(metric: str, seed: int, storage: str | None = None, 
 
 def prune_in_optuna(storage: str, study_name: str, trial_ids: set[str]) -> int:
     """Tell Optuna the trials a time budget cut (still RUNNING in the study) as PRUNED; how many were told."""
-    import optuna
+    import optuna  # optuna: a second to import; only where a study is used
 
     study = optuna.load_study(study_name=study_name, storage=storage)
     told = 0
@@ -574,7 +582,7 @@ def _make_mlflow_logger(tracking_uri: str, experiment: str):
     """Ray's MLflow logger callback, one run per trial, except for a trial that failed before it started
     (its worker could not import the code, say): Ray's callback then looks up a run it never made and its
     KeyError ends the whole search. Such a trial ends without a run here, and the search goes on."""
-    from ray.air.integrations.mlflow import MLflowLoggerCallback
+    from ray.air.integrations.mlflow import MLflowLoggerCallback  # ray: seconds to import; only once a search runs
 
     class TrialSafeMLflowLogger(MLflowLoggerCallback):
         def log_trial_end(self, trial, failed: bool = False):
@@ -588,7 +596,7 @@ def _make_progress(space: dict, objective: str, num_samples: int, budget_s: floa
                    every_s: float = PROGRESS_EVERY_S):
     """The search's own Ray Tune callback: one line per ended trial, a progress line every ``every_s``
     seconds, and ``ended.jsonl`` (how each trial ended, as Ray's callbacks saw it: kept across resumes)."""
-    from ray.tune import Callback
+    from ray.tune import Callback  # ray: seconds to import; only once a search runs
 
     class SearchProgress(Callback):
         def __init__(self):
@@ -813,7 +821,7 @@ class SearchPaths:
 def refuse_overwrites(opts: SearchOptions, paths: SearchPaths, voice: Voice) -> None:
     """Before anything starts: an experiment, a model folder or a winner's gin file that exists is refused
     unless the search resumes (it continues its own) or ``force`` starts it afresh."""
-    from ray import tune
+    from ray import tune  # ray: seconds to import; only once a search runs
 
     if opts.resume:
         if not tune.Tuner.can_restore(str(paths.exp_path)):
@@ -961,10 +969,10 @@ def start_ray(args: SearchOptions) -> tuple[int, int]:
 def build_tuner(args: SearchOptions, name: str, base: str, space: dict, data: SearchData, paths: SearchPaths):
     """Step 3: the Tuner, restored from the experiment with ``resume`` (its callbacks come back with it),
     else new: ASHA on the trial's own epoch, seeded Optuna TPE, the progress and MLflow callbacks."""
-    import ray
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.basic_variant import BasicVariantGenerator
+    import ray  # ray: seconds to import; only once a search runs
+    from ray import tune  # ray: seconds to import; only once a search runs
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler  # ray: seconds to import; only once a search runs
+    from ray.tune.search.basic_variant import BasicVariantGenerator  # ray: seconds to import; only once a search runs
 
     from heartbeat.registry import tracking_uri  # mlflow, as ray: only once a search starts
 
@@ -1013,7 +1021,7 @@ def build_tuner(args: SearchOptions, name: str, base: str, space: dict, data: Se
 def fit_tuner(tuner, args: SearchOptions, paths: SearchPaths):
     """Step 4: run the trials; (Ray's ResultGrid, wall seconds). Ray is shut down after, whatever happens:
     a notebook or a benchmark may run the next search in the same process."""
-    import ray
+    import ray  # ray: seconds to import; only once a search runs
 
     log.info(f"search: up to {args.num_samples} trials x {args.max_epochs} epochs"
              + (f" in {args.time_budget:g} min" if args.time_budget else "")
@@ -1093,9 +1101,6 @@ def register_winner(model_dir: Path, name: str, tag: str) -> str:
 
 
 def build_parser():
-    import argparse
-
-    from heartbeat.options import TUNE_DESCRIPTION, TUNE_EPILOG, add_search_flags, add_tune_args
 
     p = argparse.ArgumentParser(prog="hypertune.py", description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

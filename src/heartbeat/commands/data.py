@@ -13,7 +13,6 @@ from heartbeat.options import EPILOG_DATA, WINDOWS, add_data_args
 def cmd_data_build(args) -> int:
     from heartbeat.data import write_beats
     from heartbeat.data.sources import describe
-
     from heartbeat.data.splits import protocol_beats, split
     from heartbeat.data.wfdb_beats import build_beats
 
@@ -59,8 +58,7 @@ def cmd_data_check(args) -> int:
 
 
 def cmd_data_show(args) -> int:
-    from heartbeat.data.sources import describe
-    from heartbeat.data.sources import load_dataset
+    from heartbeat.data.sources import describe, load_dataset
 
     ds = load_dataset(args.data, task=args.task, split_how=args.split, seed=args.seed, holdout=args.holdout)
     warn_if_synthetic(ds)

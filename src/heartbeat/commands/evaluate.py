@@ -11,9 +11,7 @@ from heartbeat.options import EPILOG_DATA, add_device_arg, add_runtime_arg
 
 def read_any(path: str | Path, task: str | None = None, window: str = "kachuee"):
     """Every beat of a beat file, or of a folder of WFDB records (built on the fly by ``window``, cached)."""
-    from heartbeat.data import DataError
-    from heartbeat.data import read_beats
-
+    from heartbeat.data import DataError, read_beats
     from heartbeat.data.sources import cached_wfdb_beats
 
     path = Path(path)
@@ -25,10 +23,9 @@ def read_any(path: str | Path, task: str | None = None, window: str = "kachuee")
 
 
 def cmd_evaluate(args) -> int:
-    from heartbeat.data.sources import describe
-
     import json
 
+    from heartbeat.data.sources import describe
     from heartbeat.evaluate import evaluate, json_ready
     from heartbeat.modelio import load_model
 
@@ -114,10 +111,9 @@ def annotated_folder(given: str | None) -> Path:
 def cmd_endtoend(args) -> int:
     import json
 
+    from heartbeat.data.splits import DS1, DS2
     from heartbeat.endtoend import end_to_end
     from heartbeat.modelio import load_model
-
-    from heartbeat.data.splits import DS1, DS2
 
     model = load_model(args.model, runtime=args.runtime)
     named = {"ds1": list(DS1), "ds2": list(DS2)}

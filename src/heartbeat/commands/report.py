@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 def cmd_summary(args) -> int:
     from heartbeat.report.summary import build
 

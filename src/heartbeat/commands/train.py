@@ -21,11 +21,9 @@ def epoch_line(row: dict) -> str:
 
 
 def cmd_train(args) -> int:
-    from heartbeat.api import config_values, train
+    from heartbeat.api import config_values, refuse_existing, train
     from heartbeat.data import valid_split
     from heartbeat.data.sources import describe, load_dataset
-
-    from heartbeat.api import refuse_existing
 
     out = Path(args.out or Path("models") / Path(args.gin).stem)
     refuse_existing(out, "give --force to overwrite it", args.force)  # before any data is read or epoch run

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import math
 
+import gin
 import torch
 
-import gin
 from heartbeat.errors import ConfigError
 
 FS = 125.0

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from heartbeat.choices import WINDOWS  # noqa: F401  (re-exported: heartbeat.data.beatset.WINDOWS)
-from heartbeat.errors import ConfigError
-from heartbeat.errors import DataError  # noqa: F401  (re-exported: heartbeat.data.DataError)
+from heartbeat.errors import (
+    ConfigError,
+    DataError,  # noqa: F401  (re-exported: heartbeat.data.DataError)
+)
 
 BEAT_LEN = 187
 FS = 125

@@ -102,7 +102,7 @@ class DownloadReport:
 @contextmanager
 def index_url(url: str | None) -> Iterator[str]:
     """Point wfdb's PhysioNet index URL at ``url`` for the block (None: leave it), then put it back."""
-    from wfdb.io import download as wdl
+    from wfdb.io import download as wdl  # wfdb: only where records are read or fetched
 
     before = wdl.config.db_index_url
     if url:
@@ -115,7 +115,7 @@ def index_url(url: str | None) -> Iterator[str]:
 
 def file_url(name: str, pn_dir: str) -> str:
     """The URL of one database file, built as wfdb builds it (``dl_pn_file``)."""
-    from wfdb.io import download as wdl
+    from wfdb.io import download as wdl  # wfdb: only where records are read or fetched
 
     return posixpath.join(wdl.config.db_index_url, pn_dir, name)
 
@@ -140,7 +140,7 @@ def parse_manifest(text: str) -> dict[str, str]:
 
 def _read_remote(name: str, pn_dir: str) -> bytes | None:
     """A small remote file's bytes, or None where the server has no such file."""
-    from wfdb.io import _url
+    from wfdb.io import _url  # wfdb: only where records are read or fetched
 
     url = file_url(name, pn_dir)
     try:
@@ -153,7 +153,7 @@ def _read_remote(name: str, pn_dir: str) -> bytes | None:
 
 
 def _unreachable(url: str, exc: Exception) -> DownloadError:
-    from wfdb.io import _url
+    from wfdb.io import _url  # wfdb: only where records are read or fetched
 
     if isinstance(exc, _url.NetFileError):  # the server answered, with an HTTP error
         return DownloadError(f"{url}: {exc}")
@@ -161,7 +161,7 @@ def _unreachable(url: str, exc: Exception) -> DownloadError:
 
 
 def _remote_size(name: str, pn_dir: str) -> int:
-    from wfdb.io import download as wdl
+    from wfdb.io import download as wdl  # wfdb: only where records are read or fetched
 
     try:
         return wdl._remote_file_size(file_name=name, pn_dir=pn_dir)
@@ -189,7 +189,7 @@ class _Fetcher:
         return path.stat().st_size == _remote_size(name, self.pn_dir)
 
     def fetch(self, name: str, result: RecordResult) -> None:
-        from wfdb.io import download as wdl
+        from wfdb.io import download as wdl  # wfdb: only where records are read or fetched
 
         path = self.out / name
         if self.sums is not None and name not in self.sums:
@@ -221,8 +221,8 @@ class _Fetcher:
 
 def verify_record(folder: Path, name: str) -> None:
     """Read one record with wfdb: header, a signal as long as the header says, and its annotations."""
-    import wfdb
-    from wfdb.io._signal import BYTES_PER_SAMPLE
+    import wfdb  # wfdb: only where records are read or fetched
+    from wfdb.io._signal import BYTES_PER_SAMPLE  # wfdb: only where records are read or fetched
 
     base = str(folder / name)
     try:
@@ -261,7 +261,7 @@ def verify_record(folder: Path, name: str) -> None:
 
 def _record_files(folder: Path, name: str) -> list[str]:
     """The signal files a fetched header names (mitdb: one ``NNN.dat``)."""
-    import wfdb
+    import wfdb  # wfdb: only where records are read or fetched
 
     header = wfdb.rdheader(str(folder / name))
     return list(dict.fromkeys(header.file_name))

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from heartbeat.data.beatset import BEAT_LEN, CLASSES, WINDOWS, BeatSet, DataError, LoadReport
 from heartbeat.data.context import CONTEXT_NAMES
@@ -72,8 +74,6 @@ def read_beats(path: str | Path, task: str | None = None) -> BeatSet:
 
 def _parquet_table(path: Path) -> tuple[pd.DataFrame, pd.Series, dict, str]:
     """(signals, labels, BeatSet keywords for the optional columns, beat window) of a parquet file."""
-    import pyarrow.parquet as pq
-
     try:
         df = pd.read_parquet(path)
         meta = pq.read_schema(path).metadata or {}
@@ -224,9 +224,6 @@ def impute(signals: pd.DataFrame | np.ndarray, source: str) -> tuple[np.ndarray,
 def write_beats(beats: BeatSet, path: str | Path) -> Path:
     """Write beats in the course parquet format (``"0"``..``"186"``, ``target``), plus what the beats
     carry: ``record``, ``sample``, ``time`` and the rhythm columns, and the window in the metadata."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(beats.X, columns=SIGNAL_COLUMNS)

@@ -33,6 +33,7 @@ from heartbeat.data.readers import read_beats, write_beats
 from heartbeat.data.sample import SAMPLE_NAME, sample_dir
 from heartbeat.data.splits import grouped_folds, protocol_beats, split
 from heartbeat.data.synthetic import synthetic_beats
+from heartbeat.data.wfdb_beats import build_beats, list_records
 from heartbeat.errors import ConfigError
 
 PAIRS = {
@@ -255,8 +256,6 @@ def cache_dir() -> Path:
 
 def cached_wfdb_beats(folder: Path, progress=None, window: str = "kachuee") -> BeatSet:
     """Beats (with rhythm) built from a WFDB folder by ``window``, cached by the records' names, sizes and times."""
-    from heartbeat.data.wfdb_beats import build_beats, list_records
-
     folder = Path(folder)
     names = list_records(folder)
     h = hashlib.sha1(f"{BUILDER_VERSION}:{window}".encode())

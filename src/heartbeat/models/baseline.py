@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gin
 import joblib
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-import gin
 from heartbeat.data.features import beat_features
 from heartbeat.errors import ConfigError
 

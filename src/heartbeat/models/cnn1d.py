@@ -12,10 +12,10 @@ axis, as in VGG-style nets and Kachuee et al. (2018).
 
 from __future__ import annotations
 
+import gin
 import torch
 from torch import nn
 
-import gin
 from heartbeat.errors import ConfigError
 
 POOLINGS = ("max", "avg", "none")

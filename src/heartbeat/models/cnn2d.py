@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import gin
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import gin
 from heartbeat.errors import ConfigError
 
 

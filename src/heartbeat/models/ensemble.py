@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import gin
 import torch
 from torch import nn
 
-import gin
 from heartbeat.errors import ConfigError
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 
+import gin
 import torch
 from torch import nn
 
-import gin
 from heartbeat.errors import ConfigError
+from heartbeat.models.ensemble import ensemble
 
 
 @gin.configurable("RhythmFusion", denylist=["backbone", "num_rhythm", "num_classes"])
@@ -60,7 +61,6 @@ def build_model(model, num_classes: int, num_rhythm: int = 0):
     target = model.func if isinstance(model, functools.partial) else model  # partial(CNN1D, channels=8) too
     if not (isinstance(target, type) and issubclass(target, nn.Module)):
         return model(num_classes=num_classes)
-    from heartbeat.models.ensemble import ensemble
 
     def one() -> nn.Module:
         net = model(in_channels=1, num_classes=num_classes)

@@ -15,10 +15,10 @@ state has just read the QRS complex at the start of the beat.
 
 from __future__ import annotations
 
+import gin
 import torch
 from torch import nn
 
-import gin
 from heartbeat.errors import ConfigError
 
 POOLINGS = ("last", "mean")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+import gin
 import torch
 from torch import nn
 
-import gin
 from heartbeat.errors import ConfigError
 
 

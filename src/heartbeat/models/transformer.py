@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import math
 
+import gin
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import gin
 from heartbeat.errors import ConfigError
 
 POSITIONALS = ("learned", "sinusoidal")

@@ -50,9 +50,9 @@ def execute(notebook: str | Path = NOTEBOOK, out: str | Path | None = None, resu
     A failing cell stops the run: the notebook is still written (with the error in its outputs)
     and the error is raised.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    import nbformat  # Jupyter's runner: only to execute a notebook
+    from nbclient import NotebookClient  # Jupyter's runner: only to execute a notebook
+    from nbclient.exceptions import CellExecutionError  # Jupyter's runner: only to execute a notebook
 
     notebook = Path(notebook)
     out = Path(out) if out else notebook
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 "(default: $HEARTBEAT_DATA, else data/, else the embedded sample)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell (default: 900)")
     args = p.parse_args(argv)
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError  # Jupyter's runner: only to execute a notebook
 
     try:
         out = execute(args.notebook, args.out, args.results, args.models, args.figures, args.data, args.timeout)

@@ -654,14 +654,14 @@ PUBLISHED_REFS = ("de Chazal, O'Dwyer, Reilly, IEEE TBME 51(7) 2004", "Zhang et 
 
 # ---------------------------------------------------------------- build
 def page_count(pdf: bytes) -> int:
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # only to read the compiled PDF
 
     return len(PdfReader(io.BytesIO(pdf)).pages)
 
 
 def compile_pdf(doc: dict, template: Path, png: str | Path | None = None, ppi: int = 110) -> bytes:
     """The PDF's bytes; with ``png`` (a path holding ``{n}``), each page is also written there as a PNG."""
-    import typst
+    import typst  # only to compile the PDF
 
     paths = [template.resolve().parent, *(Path(p).parent for p in doc["figures"].values())]
     root = Path(os.path.commonpath([str(p) for p in paths]))

@@ -31,7 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from heartbeat.ablation import rank_agreement
+from heartbeat.config import binding_default
 from heartbeat.data.beatset import CLASSES
+from heartbeat.metrics import classification_metrics, confusion
 from heartbeat.options import HISTORY_KEYS, trial_of_folder
 from heartbeat.report.results import FAMILY_ORDER, OUTPUT_COLUMNS, Results, classes_for  # noqa: F401 (re-exported)
 
@@ -212,7 +215,7 @@ def stored_study(results: Results | str | Path, name: str):
 
 def study_importances(study, seed: int = 0, min_trials: int = 4) -> pd.Series:
     """optuna.importance (fANOVA, normalised to sum 1) of a stored study's complete trials."""
-    import optuna
+    import optuna  # optuna: a second to import; only where a study is used
 
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < min_trials:
@@ -250,7 +253,9 @@ def importances(trials: pd.DataFrame, space: dict | None = None, seed: int = 0, 
     stopped early by ASHA, at its best epoch) is added as a complete trial with its best
     objective. Empty when fewer than ``min_trials`` trials were scored or nothing varied.
     """
-    import optuna
+    import optuna  # optuna: a second to import; only where a study is used
+
+    # optuna: a second to import; only where a study is used
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     ok = scored(trials)
@@ -624,8 +629,6 @@ def class_table(dataset) -> pd.DataFrame:
 
 def majority_metrics(beats) -> dict[str, float]:
     """The metrics of a model that always answers the most frequent class: what imbalance does to them."""
-    from heartbeat.metrics import classification_metrics
-
     major = int(np.bincount(beats.y, minlength=beats.num_classes).argmax())
     return classification_metrics(beats.y, np.full_like(beats.y, major), beats.classes)
 
@@ -641,8 +644,7 @@ def confusions(tags_or_dirs, models: str | Path, data: str | Path | None = None,
     This one runs the models (on CPU, in batches): the split is rebuilt as each model's fit
     carved it (:func:`heartbeat.evaluate.split_of`). A folder that cannot be loaded is skipped.
     """
-    from heartbeat.evaluate import model_splits
-    from heartbeat.metrics import confusion
+    from heartbeat.evaluate import model_splits  # heartbeat.evaluate brings torch: only where this function runs
 
     out = {}
     for model, beats, _ in model_splits([Path(models) / str(tag) for tag in tags_or_dirs], on, data):
@@ -704,8 +706,6 @@ def table3_layout(table: pd.DataFrame, base_config: str) -> dict:
     and the training seconds. Returns ``{"bindings", "headers", "figures", "legend", "rows"}``, each
     row ``{"group", "variant", "cells", "figures", "params", "seconds"}``; a row that ends up equal
     to the base in every varied binding says so in its ``variant``."""
-    from heartbeat.config import binding_default
-
     changes = [parse_change(c) for c in table["change"]] if "change" in table else [{} for _ in range(len(table))]
     bindings = list(dict.fromkeys(b for ch in changes for b in ch))
     set_in_base = gin_values(base_config or "", set(bindings))
@@ -814,8 +814,6 @@ def tuned_hyperparameters(results: Results | str | Path, models: str | Path | No
 def grouped_folds_sentence(results: Results | str | Path) -> str | None:
     """What selecting on DS1's patient-grouped folds (``make ablate-cv``, ``results/table3/cv_table.csv``)
     says, against one validation fold: their rank agreement with DS2 over the same rows. None when absent."""
-    from heartbeat.ablation import rank_agreement
-
     table = Results.of(results).csv("table3/cv_table.csv")
     if table.empty:
         return None

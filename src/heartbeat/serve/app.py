@@ -53,20 +53,28 @@ class 0: a lower threshold trades false alarms for missed sick beats. Every requ
 status, milliseconds, user; never a secret).
 """
 
+import json
 import logging
 import math
+import os
 import time
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
+# /predict/record finds beats in a forked child: its code is imported here, once, before any fork
+import heartbeat.data.wfdb_beats  # noqa: F401
+import heartbeat.detect  # noqa: F401
+import heartbeat.recording  # noqa: F401
 from heartbeat.data.beatset import BEAT_LEN
 from heartbeat.data.rhythm import RHYTHM_NAMES
+from heartbeat.errors import ConfigError
 from heartbeat.modelio import folder_version, load_model
 from heartbeat.serve import auth
 from heartbeat.serve.db import make_engine, redact, session_factory
@@ -78,7 +86,6 @@ from heartbeat.serve.monitor import Monitor, MonitorSettings, read_reference
 from heartbeat.serve.routes import monitoring, page, predict, users
 from heartbeat.serve.routes import service as service_routes
 from heartbeat.serve.schemas import explain
-from heartbeat.errors import ConfigError
 
 log = logging.getLogger("heartbeat.serve")
 NUMBER_BYTES = 32  # room per JSON number in a body bound
@@ -184,10 +191,6 @@ def create_app(settings: Settings) -> FastAPI:
     """
     # a model folder is a trust boundary: no gin imports, and no pickle unless the operator vouches for it
     model = load_model(settings.model_dir, safe=True, trust_pickle=settings.trust_pickle)
-    if settings.record_time_limit:  # /predict/record finds beats in a forked child: import its code once, here
-        import heartbeat.data.wfdb_beats  # noqa: F401
-        import heartbeat.detect  # noqa: F401
-        import heartbeat.recording  # noqa: F401
     version = settings.model_version or folder_version(settings.model_dir)
     engine = make_engine(settings.db_url)
     sessions = session_factory(engine)
@@ -249,9 +252,6 @@ SETTINGS_ENV = "HEARTBEAT_SERVE_SETTINGS"
 
 def settings_to_env(settings: Settings) -> str:
     """Settings as JSON, for worker processes that build the app themselves (uvicorn --workers)."""
-    import json
-    from dataclasses import asdict
-
     d = asdict(settings)
     d["model_dir"] = str(settings.model_dir)
     return json.dumps(d)
@@ -262,11 +262,6 @@ def app_from_env() -> FastAPI:
 
     Workers start at once on one database: when two create the first admin together, the one that
     loses the race finds the admin the other made (a unique name), so it simply tries again."""
-    import json
-    import os
-
-    from sqlalchemy.exc import IntegrityError
-
     configure_logging(os.environ.get("HEARTBEAT_SERVE_LOG_LEVEL", "info"))  # a spawned worker logs as JSON too
     d = json.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**d, "monitor": MonitorSettings(**d["monitor"])})

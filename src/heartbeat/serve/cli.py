@@ -76,8 +76,9 @@ def admin_key(args) -> str | None:
 
 def resolve_registry(spec: str) -> tuple[Path, str]:
     """(model folder, "NAME/VERSION") of a registry entry; the latest version when none is given."""
-    import mlflow
+    import mlflow  # mlflow: 1.5 s to import; only with a registry
 
+    # heartbeat.registry brings fastapi, mlflow, scipy, sklearn: only where this function runs
     from heartbeat.registry import fetch_model_dir, tracking_uri, use_tracking
 
     name, _, version = spec.partition("/")
@@ -91,14 +92,17 @@ def resolve_registry(spec: str) -> tuple[Path, str]:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
+    import uvicorn  # uvicorn: only to serve
 
+    # heartbeat.serve.app brings fastapi, scipy, sklearn, sqlalchemy, torch: only where this function runs
     from heartbeat.serve.app import Settings, create_app
+
+    # heartbeat.serve.monitor brings scipy, sklearn, sqlalchemy: only where this function runs
     from heartbeat.serve.monitor import MonitorSettings
 
     configure_logging(args.log_level)
     if args.threads:
-        import torch
+        import torch  # torch: seconds to import, and this module is used without it
 
         torch.set_num_threads(args.threads)
     if args.registry:
@@ -125,6 +129,7 @@ def cmd_serve(args) -> int:
     proxy = ({"proxy_headers": True, "forwarded_allow_ips": args.forwarded_allow_ips} if args.forwarded_allow_ips
              else {"proxy_headers": False})
     if args.workers > 1:  # each worker process builds the app from the same settings
+        # heartbeat.serve.app brings fastapi, scipy, sklearn, sqlalchemy, torch: only where this function runs
         from heartbeat.serve.app import SETTINGS_ENV, settings_to_env
 
         os.environ[SETTINGS_ENV] = settings_to_env(settings)
@@ -139,9 +144,12 @@ def cmd_serve(args) -> int:
 
 
 def cmd_retrain(args) -> int:
-    import torch
+    import torch  # torch: seconds to import, and this module is used without it
 
+    # heartbeat.serve.db brings scipy, sklearn, sqlalchemy: only where this function runs
     from heartbeat.serve.db import default_url
+
+    # heartbeat.serve.retrain brings scipy, sklearn, sqlalchemy: only where this function runs
     from heartbeat.serve.retrain import describe_run, retrain
 
     if args.threads:
@@ -165,6 +173,7 @@ def cmd_retrain(args) -> int:
     result = retrain(model_dir, data=args.data, db_url=db, out=args.out, register=args.register,
                      epochs=args.epochs, feedback_repeat=args.feedback_repeat, on_epoch=show)
     if result.info.synthetic:
+        # heartbeat.data brings scipy, sklearn: only where this function runs
         from heartbeat.data import SYNTHETIC_WARNING
 
         print("\n" + SYNTHETIC_WARNING + "\n", file=sys.stderr)

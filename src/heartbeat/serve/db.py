@@ -21,8 +21,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text,
-                        create_engine, event, func, select)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -246,8 +261,6 @@ def make_engine(url: str | None = None) -> Engine:
 def add_missing_columns(engine: Engine) -> list[str]:
     """Add the nullable columns a newer version declares to tables an older one created (create_all
     makes only missing tables): the one schema change so far, without a migration tool."""
-    from sqlalchemy import inspect, text
-
     added = []
     inspector = inspect(engine)
     for table in Base.metadata.sorted_tables:

@@ -31,7 +31,7 @@ PATHS = frozenset({DOCS_URL, REDIRECT_URL, *ASSETS})
 def asset_folder() -> Path:
     """The folder of the vendored Swagger UI files (a clear error where the serve extra is missing)."""
     try:
-        import fastapi_offline
+        import fastapi_offline  # only when the docs are mounted
     except ImportError as exc:
         raise ConfigError("the API docs need the 'fastapi-offline' package: pip install -e '.[serve]', "
                            "or start the service with --no-docs") from exc

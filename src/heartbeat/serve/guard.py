@@ -32,7 +32,9 @@ from collections import deque
 from typing import Callable
 
 import anyio
+from sqlalchemy import delete, func, select
 
+from heartbeat.serve.db import AuthFailure, Lockout
 from heartbeat.serve.docs import PATHS as DOCS_PATHS
 from heartbeat.serve.routes.page import PATHS as PAGE_PATHS
 
@@ -117,9 +119,6 @@ class DbThrottle:
         return f"{kind}:{value}"[:200]
 
     def retry_after(self, *keys: tuple) -> float:
-        from sqlalchemy import func, select
-
-        from heartbeat.serve.db import Lockout
 
         now = self.clock()
         with self.sessions() as s:
@@ -127,9 +126,6 @@ class DbThrottle:
         return max((until or 0.0) - now, 0.0)
 
     def fail(self, *keys: tuple) -> float:
-        from sqlalchemy import delete, func, select
-
-        from heartbeat.serve.db import AuthFailure, Lockout
 
         now, started = self.clock(), 0.0
         self.calls += 1
@@ -149,9 +145,6 @@ class DbThrottle:
         return started
 
     def succeed(self, *keys: tuple) -> None:
-        from sqlalchemy import delete
-
-        from heartbeat.serve.db import AuthFailure
 
         with self.sessions.begin() as s:
             s.execute(delete(AuthFailure).where(AuthFailure.key.in_([self._key(k) for k in keys])))

@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import gin
 import numpy as np
 from sqlalchemy import select
 
+from heartbeat.config import parse_text
 from heartbeat.data import BeatSet, DataError, Dataset, load_dataset, split, valid_split
 from heartbeat.data.sample import SAMPLE_NAME, sample_dir
 from heartbeat.data.sources import default_source
+from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.errors import ConfigError, NotFoundError
 from heartbeat.inputs import BeatInput
 from heartbeat.modelinfo import ModelInfo
@@ -60,7 +63,6 @@ def original_dataset(info: ModelInfo, data: str | Path | None = None) -> Dataset
         return load_dataset(data, task=task, split_how=how, seed=seed, holdout=holdout, window=info.window)
     if info.synthetic:
         # load_dataset's own fallback, made explicit: it would prefer any data found on this machine
-        from heartbeat.data.synthetic import synthetic_beats
 
         beats = synthetic_beats(20000, task=task, seed=seed)
         train, test = split(beats, "intra", 0.2, seed)
@@ -100,8 +102,6 @@ def with_features(beats: BeatSet, inputs: BeatInput, who: str) -> BeatSet:
     """``beats`` with only the per-beat features the model takes (``inputs.names``, in that order): beats
     from records carry 19 (heartbeat.data.context.ALL_RHYTHM_NAMES), a model takes some of them, and the
     labelled beats stored by the service carry exactly those."""
-    from dataclasses import replace
-
     _, rhythm = inputs.arrays(beats, who)  # a DataError names what is missing
     return replace(beats, rhythm=np.ascontiguousarray(rhythm, dtype=np.float32), rhythm_names=inputs.names)
 
@@ -110,9 +110,9 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
             out: str | Path | None = None, register: str | None = None, epochs: int | None = None,
             feedback_repeat: int = 1, on_epoch=None) -> RetrainResult:
     """Retrain ``model_dir`` from its own config on its data plus the labelled beats of ``db_url``."""
-    import gin
-    from heartbeat.config import parse_text
-    from heartbeat.fit import fit
+    from heartbeat.fit import fit  # heartbeat.fit brings torch: only where this function runs
+
+    # heartbeat.modelio brings torch: only where this function runs
     from heartbeat.modelio import folder_version, save_model
 
     model_dir = Path(model_dir)
@@ -155,6 +155,7 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
     write_reference(out, train_all.X, "training data (original and labelled beats)")
     registered = None
     if register:
+        # heartbeat.registry brings fastapi, mlflow: only where this function runs
         from heartbeat.registry import register_model_dir
 
         version = register_model_dir(out, register, tags={"retrained_from": new_info.extra["retrained_from"]["version"],

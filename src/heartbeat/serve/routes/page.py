@@ -32,21 +32,23 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
 import shutil
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import pandas as pd
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as FastPath
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import insert, select
 
 from heartbeat.data.beatset import DataError
-from heartbeat.serve.db import (Feedback, Prediction, RecordingBeat, RecordingChunk, StoredRecording, User,
-                                utcnow)
+from heartbeat.metrics import recall_per_class
+from heartbeat.recording import MAX_FS, MIN_FS, read_recording, summarise
+from heartbeat.serve.db import Feedback, Prediction, RecordingBeat, RecordingChunk, StoredRecording, User, utcnow
 from heartbeat.serve.deps import DB, Reader, Svc, Uploader, invalid
 from heartbeat.serve.routes.predict import check_record_size, predict_rows, record_beats
 from heartbeat.serve.schemas import INT64_MAX, json_safe
@@ -73,7 +75,7 @@ ID = Annotated[int, FastPath(ge=1, le=INT64_MAX)]
 
 def plotly_js() -> Path:
     """plotly.min.js as the ``plotly`` Python package ships it (a dependency of heartbeat)."""
-    import plotly
+    import plotly  # plotly: only to hand out its script file
 
     path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     if not path.is_file():
@@ -120,7 +122,7 @@ def _saved(files: list[UploadFile], folder: Path) -> dict[str, Path]:
 def _what(files: dict[str, Path], fs: float | None) -> tuple[str, Path]:
     """The upload's format and the path to read: one WFDB record whose header's signal files are all
     here, or one CSV or NPY file with its rate given; a 422 saying what is missing otherwise."""
-    import wfdb
+    import wfdb  # wfdb: only where records are read or fetched
 
     kinds = {FORMATS.get(p.suffix.lower()) for p in files.values()}
     expected = "expected a WFDB record (its .hea and .dat files), a .csv or a .npy file"
@@ -185,9 +187,6 @@ def upload_recording(svc: Svc, p: Uploader, s: DB, request: Request,
                      fs: Annotated[float | None, Form(gt=0, description="Hz: required for CSV and NPY")] = None,
                      lead: Annotated[str | None, Form(max_length=32)] = None) -> dict:
     """Analyse a recording as ``/predict/record`` does and store it, its beats and their predictions at once."""
-    from heartbeat.recording import MAX_FS, MIN_FS, read_recording, summarise
-
-    import pandas as pd
 
     with tempfile.TemporaryDirectory(prefix="heartbeat-upload-") as tmp:
         folder = Path(tmp)
@@ -320,8 +319,6 @@ PERIODS = (("minute", 60), ("hour", 3600), ("day", 86400), ("week", 7 * 86400))
 def recall_history(svc: Svc, p: Reader, s: DB, buckets: Annotated[int, Query(ge=1, le=500)] = 30) -> dict:
     """Recall per class of the served model version on labelled beats (each by its latest label), per period
     of the label's time: the shortest of minute, hour, day, week that gives at most ``buckets`` periods."""
-    from heartbeat.metrics import recall_per_class
-
     rows = s.execute(select(Feedback.updated_at, Feedback.label, Prediction.predicted)
                      .join(Prediction, Prediction.id == Feedback.prediction_id)
                      .where(Prediction.model_version == svc.version, Prediction.task == svc.model.task)

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from heartbeat.data.beatset import DataError
 from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.operating import abnormal
+from heartbeat.recording import (
+    MAX_FS,
+    MIN_FS,
+    RateError,
+    Recording,
+    check_signal,
+    pick_lead,
+    recording_beats,
+    summarise,
+)
 from heartbeat.serve import auth
 from heartbeat.serve.db import Prediction, beat_bytes, beat_hash
 from heartbeat.serve.deps import DB, Reader, Svc, invalid
 from heartbeat.serve.limits import TimeLimit, call_with_time_limit
-from heartbeat.serve.schemas import (BatchOut, BeatIn, BeatOut, BeatsIn, PredictionOut, RecordBeatOut, RecordIn,
-                                     RecordOut)
+from heartbeat.serve.schemas import (
+    BatchOut,
+    BeatIn,
+    BeatOut,
+    BeatsIn,
+    PredictionOut,
+    RecordBeatOut,
+    RecordIn,
+    RecordOut,
+)
 
 router = APIRouter()
 
@@ -103,8 +122,6 @@ def record_beats(svc: Svc, rec, field: str):
     """The beats of a checked recording (heartbeat.recording.Recording) as the model takes them:
     ``(beats, X, rhythm)``, found in a child process killed at ``record_time_limit``, the rate
     checked as the CLI checks it; a 422 naming ``field`` (or ``fs``) otherwise."""
-    from heartbeat.recording import RateError, recording_beats
-
     try:
         beats = call_with_time_limit(recording_beats, (rec, svc.model.inputs.window), svc.settings.record_time_limit)
         X, rhythm = svc.model.inputs.arrays(beats, f"model {svc.model.tag}")
@@ -123,9 +140,6 @@ def predict_record(svc: Svc, body: RecordIn, p: Reader, s: DB, request: Request)
     """Classify every beat of a raw segment (one lead, at most ``max_record_seconds``): R peaks, beats and
     rhythm are found as ``heartbeat predict`` finds them; each beat is stored like any other prediction,
     so it is monitored and open to feedback."""
-    from heartbeat.recording import MAX_FS, MIN_FS, Recording, check_signal, pick_lead, summarise
-
-    import pandas as pd
 
     if not MIN_FS <= body.fs <= MAX_FS:
         raise invalid(("body", "fs"), f"fs: {body.fs} Hz is out of range; expected {MIN_FS:g}..{MAX_FS:g} Hz")
