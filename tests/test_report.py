@@ -22,6 +22,7 @@ from heartbeat.cli import main as heartbeat
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.report import tables
+from heartbeat.report.results import Results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -695,3 +696,32 @@ def test_the_summary_reads_each_results_file_once(project, monkeypatch):
     watched = {p: n for p, n in opened.items() if p.endswith(("trials.csv", "search.json", "metrics.json"))}
     assert len(g["names"]) >= 2 and sum(p.endswith("trials.csv") for p in watched) == len(g["names"])
     assert all(n == 1 for n in watched.values()), {p: n for p, n in watched.items() if n > 1}
+
+
+def test_the_context_search_sentence_is_read_from_its_seeds_and_the_earlier_winners(tmp_path):
+    """make search-context + make seeds-context: the sentence says what selection on DS1 prefers and what
+    DS2 then says, from the two base rows; it says nothing where either file is absent."""
+    from heartbeat.modelinfo import ModelInfo
+    from heartbeat.report.tables import context_search_sentence
+
+    results, models = tmp_path / "results", tmp_path / "models"
+    row = {"group": "base", "variant": "base", "change": "(base)", "seeds": 3}
+    figures = ("valid_f2_macro", "test_macro_Se", "test_Se_V", "test_P_V", "test_Se_S", "test_P_S")
+    for folder, values in (("context-search", (0.66, 0.59, 0.93, 0.69, 0.28, 0.30)),
+                           ("context", (0.63, 0.75, 0.80, 0.58, 0.75, 0.33))):
+        (results / "ds1ds2" / folder).mkdir(parents=True)
+        cells = {**row, **dict(zip(figures, values)), **{f"{f}_spread": 0.01 for f in figures}}
+        pd.DataFrame([cells]).to_csv(results / "ds1ds2" / folder / "table.csv", index=False)
+    assert context_search_sentence(results) is None  # no search folder yet
+    search = results / "cnn1d-ds1ds2-context"
+    search.mkdir()
+    pd.DataFrame({"trial_id": ["a", "b", "c"], "BeatInput.context": [True, False, True], "status": "completed",
+                  "best_f2_macro": [0.6, 0.5, 0.4], "epochs": 3}).to_csv(search / "trials.csv", index=False)
+    (search / "search.json").write_text(json.dumps({"best_model": "models/cnn1d-ds1ds2-context"}))
+    (models / "cnn1d-ds1ds2-context").mkdir(parents=True)
+    ModelInfo(task="mitbih", tag="cnn1d-ds1ds2-context").write(models / "cnn1d-ds1ds2-context")
+    (models / "cnn1d-ds1ds2-context" / "config.gin").write_text("BeatInput.context = True\n")
+    text = context_search_sentence(Results.load(results, models))
+    assert "3 trials, 2 with the context) chose it" in text
+    assert "valid F2 0.660 ± 0.010 against 0.630 ± 0.010" in text and "selection on DS1 prefers it" in text
+    assert "macro Se 0.590 ± 0.010 against 0.750 ± 0.010" in text and "VEB Se 0.930" in text

@@ -121,14 +121,15 @@ def table3_section(r: Results) -> list[str]:
     layout = tables.read_table3(r)
     if layout is None:
         return []
-    seeds = max((r["seeds"] for r in layout["rows"]), default=0)
+    seeds = max((row["seeds"] for row in layout["rows"]), default=0)
     return ["**Table 3** (`make ablate`), in the form of Table 3 of \"Attention Is All You Need\": the DS1 → DS2 "
             "winner's configuration is the base row, with every varied binding's value; each other row is trained "
             f"the same way (same data and split, same epochs, {seeds} seeds) and shows only the cells it changes. "
             "`valid`: macro recall on DS1's validation records; then DS2 (unseen patients): macro Se, and Se / +P of "
             "S and V; `params`: weights of the network; `train s`: seconds to train on one core. Mean ± half the "
             f"range over seeds. Columns: {layout['legend']}.", "",
-            markdown(tables.table3_frame(layout)), ""] + ([folds, ""] if (folds := tables.grouped_folds_sentence(r)) else [])
+            markdown(tables.table3_frame(layout)), ""] + sum(
+        ([text, ""] for text in (tables.grouped_folds_sentence(r), tables.context_search_sentence(r)) if text), [])
 
 
 def raw_recording_section(r: Results) -> list[str]:

@@ -139,6 +139,7 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
         "table3": r.csv("table3/table.csv"),
         "table3_layout": tables.read_table3(r),
         "grouped_folds": tables.grouped_folds_sentence(r),
+        "context_search": tables.context_search_sentence(r),
         "tuned": tables.tuned_hyperparameters(r),
         "exploration": explore_runs(Path(results) / "exploration"),
         "raw_speed": r.csv("bench/raw_speed.csv"),
@@ -352,9 +353,9 @@ def limitations_text(g: dict) -> list[str]:
                            f"{fmt(top['test_macro_Se'])} on DS2; the best on DS2 ({best['variant']}, "
                            f"{fmt(best['test_macro_Se'])}) has valid recall {fmt(best['valid_recall_macro'])}. "
                            f"Selection sees only DS1, so it cannot pick the second.")
-                folds = g["grouped_folds"]
-                if folds:
-                    out.append(folds)
+                for found in (g["grouped_folds"], g["context_search"]):
+                    if found:
+                        out.append(found)
             ens = t3[t3["group"] == "ensemble"] if "group" in t3 else t3.iloc[:0]
             if len(ens):
                 e = ens.iloc[0]

@@ -835,6 +835,42 @@ def grouped_folds_sentence(results: Results | str | Path) -> str | None:
     return text + ". More folds do not mend the selection: what DS1's patients favour is not what DS2's do."
 
 
+def context_search_sentence(results: Results | str | Path, name: str = "cnn1d-ds1ds2-context",
+                            against: str = "cnn1d-ds1ds2") -> str | None:
+    """What the DS1 search with the patient context in its space (``make search-context``, then
+    ``make seeds-context``) found, against the earlier winner ``against`` trained over the same seeds
+    (the base row of ``ds1ds2/context/table.csv``). None where either is absent."""
+    r = Results.of(results)
+    new, old = r.csv("ds1ds2/context-search/table.csv"), r.csv("ds1ds2/context/table.csv")
+    if new.empty or old.empty or name not in r.searches:
+        return None
+    n, o = new[new["variant"] == "base"], old[old["variant"] == "base"]
+    if n.empty or o.empty:
+        return None
+    n, o = n.iloc[0], o.iloc[0]
+    trials = r.searches[name].trials
+    with_context = int(trials["BeatInput.context"].astype(str).eq("True").sum()) if "BeatInput.context" in trials else 0
+    chose = "chose" if _chose_context(r, name) else "did not choose"
+    prefers = "prefers" if n["valid_f2_macro"] > o["valid_f2_macro"] else "does not prefer"
+
+    def pm(row, col: str) -> str:
+        return f"{row[col]:.3f} ± {row[f'{col}_spread']:.3f}"
+
+    return (f"A search on DS1 alone with the patient context in its space (make search-context: {len(trials)} trials, "
+            f"{with_context} with the context) {chose} it for its winner. Over {int(n['seeds'])} seeds that winner has "
+            f"DS1 valid F2 {pm(n, 'valid_f2_macro')} against {pm(o, 'valid_f2_macro')} for {against}, so selection on "
+            f"DS1 {prefers} it; on DS2 it scores macro Se {pm(n, 'test_macro_Se')} against {pm(o, 'test_macro_Se')} "
+            f"(VEB Se {n['test_Se_V']:.3f}, +P {n['test_P_V']:.3f}; SVEB Se {n['test_Se_S']:.3f}, +P {n['test_P_S']:.3f}; "
+            f"make seeds-context). The headline stays on {against}, the winner declared before this search ran.")
+
+
+def _chose_context(r: Results, name: str) -> bool:
+    """Whether the search's exported winner reads the patient context (its model folder's record)."""
+    tag = r.searches[name].best_tag
+    model = r.models.get(tag) if tag else None
+    return bool(model and "BeatInput.context = True" in model.config)
+
+
 def read_table3(results: Results | str | Path) -> dict | None:
     """:func:`table3_layout` of ``results/table3/`` (table.csv and the base's base.gin), None when absent.
 
