@@ -81,12 +81,32 @@ def test_cli_version_missing_gin_file_and_exit_codes(capsys):
     assert usage.value.code == 2
 
 
-def test_window_names_agree_between_the_cli_and_the_data_layer():
+def test_option_values_and_defaults_are_written_once():
+    """The data layer, the metrics and the command line read their values from heartbeat.choices (the same
+    objects, not copies), and the search's command line takes its defaults from SearchOptions."""
+    import argparse
+
+    from heartbeat import choices
     from heartbeat.data.beatset import WINDOWS
     from heartbeat.data.splits import SPLITS
     from heartbeat.metrics import OBJECTIVES
-    from heartbeat.options import OBJECTIVES as CLI_OBJECTIVES
-    from heartbeat.options import SPLITS as CLI_SPLITS
-    from heartbeat.options import WINDOWS as CLI_WINDOWS
+    from heartbeat.options import DEFAULTS, SearchOptions, add_search_flags, add_tune_args
 
-    assert (WINDOWS, SPLITS, OBJECTIVES) == (CLI_WINDOWS, CLI_SPLITS, CLI_OBJECTIVES)
+    assert WINDOWS is choices.WINDOWS and SPLITS is choices.SPLITS and OBJECTIVES is choices.OBJECTIVES
+
+    p = argparse.ArgumentParser()
+    add_tune_args(p)
+    add_search_flags(p)
+    parsed = SearchOptions.from_args(p.parse_args([]))
+    assert parsed == DEFAULTS
+    by_dest = {a.dest: a for a in p._actions}
+    for name, enum_values in (("split", choices.SPLITS), ("task", choices.TASKS), ("objective", choices.OBJECTIVES),
+                              ("scheduler", choices.SCHEDULERS), ("searcher", choices.SEARCHERS)):
+        assert tuple(by_dest[name].choices) == enum_values
+        assert getattr(DEFAULTS, name) in enum_values
+        assert type(getattr(DEFAULTS, name)) is str  # an enum member would reach gin as <Split.INTRA: 'intra'>
+    # a changed default reaches the command line
+    q = argparse.ArgumentParser()
+    add_tune_args(q, SearchOptions(num_samples=7, split="ds1ds2"))
+    changed = q.parse_args([])
+    assert (changed.num_samples, changed.split) == (7, "ds1ds2")

@@ -28,7 +28,8 @@ from heartbeat.inputs import BeatInput
 from heartbeat.modelio import LoadedModel as Model
 from heartbeat.modelio import ModelInfo, load_model, save_model
 from heartbeat.models.fusion import build_model  # noqa: F401  (registers RhythmFusion)
-from heartbeat.tune import SearchOptions, SearchResult, run_search
+from heartbeat.options import SearchOptions
+from heartbeat.tune import SearchResult, run_search
 
 
 class SyntheticDataWarning(UserWarning):
@@ -112,7 +113,7 @@ def train(config: str | Path, bindings: dict | list[str] | None = None, data: Da
 def search(search_file: str | Path = "gin/search/cnn1d.gin", **options) -> SearchResult:
     """Search the space of ``search_file`` with Ray Tune (ASHA + Optuna TPE) and return its result.
 
-    ``options`` are :class:`heartbeat.tune.SearchOptions` (``num_samples``, ``time_budget`` in
+    ``options`` are :class:`heartbeat.options.SearchOptions` (``num_samples``, ``time_budget`` in
     minutes, ``max_epochs``, ``data``, ``split``, ``name``, ``smoke_test``, ``resume``, ``force``,
     ``verbose``, ...). The result holds the trials table, the summary and the best model folder
     (``load_model(result.model_dir)``). Everything goes under ``runs/`` (ignored by git) unless

@@ -8,10 +8,75 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass, field, fields
 
-WINDOWS = ("kachuee", "pwave")  # heartbeat.data.beatset.WINDOWS (checked equal in tests/test_api.py)
-SPLITS = ("intra", "inter", "ds1ds2")
-OBJECTIVES = ("f2_macro", "recall_macro", "f1_macro", "accuracy", "abnormal_sensitivity")
+from heartbeat.choices import (
+    DEVICES,
+    OBJECTIVES,
+    RUNTIMES,
+    SCHEDULERS,
+    SEARCHERS,
+    SPLITS,
+    TASKS,
+    Objective,
+    Scheduler,
+    Searcher,
+    Split,
+    Task,
+)
+
+
+@dataclass
+class SearchOptions:
+    """Every option of a search, with the command line's defaults: :func:`add_tune_args` and
+    :func:`add_search_flags` read their defaults from :data:`DEFAULTS`, so each default is written once
+    (``hypertune.py --help`` explains each).
+
+    The defaults are plain strings (the enums' values): they reach gin bindings and JSON records as text.
+
+    ``results``, ``models`` and ``best_gin`` left None are taken under ``root``: the project ('.') for a
+    command-line search, ``runs/`` (ignored by git) for a smoke test and for :func:`heartbeat.search`.
+    """
+
+    search: str = "gin/search/cnn1d.gin"
+    num_samples: int = 40
+    time_budget: float = 15
+    max_epochs: int = 25
+    grace_period: int = 2
+    scheduler: str = Scheduler.ASHA.value
+    searcher: str = Searcher.OPTUNA.value
+    objective: str = Objective.F2_MACRO.value
+    data: str | None = None
+    task: str = Task.MITBIH.value
+    split: str = Split.INTRA.value
+    seed: int = 0
+    holdout: str | None = None
+    valid_size: float = 0.2
+    bind: list[str] = field(default_factory=list)
+    name: str | None = None
+    tag: str | None = None
+    resume: bool = False
+    force: bool = False
+    smoke_test: bool = False
+    verbose: bool = False
+    cpus: int | None = None
+    cpus_per_trial: int = 1
+    gpus_per_trial: float = 0
+    root: str | None = None
+    results: str | None = None
+    models: str | None = None
+    best_gin: str | None = None
+    storage: str | None = None
+    no_register: bool = False
+
+    @classmethod
+    def from_args(cls, args) -> "SearchOptions":
+        """From a parsed command line (its other attributes, like the verb, are left out)."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+
+#: the defaults of every search option: the command line's defaults are read from here
+DEFAULTS = SearchOptions()
 
 EPILOG_DATA = """
 Data sources, in order: --data PATH, else $HEARTBEAT_DATA, else the project's data/ folder,
@@ -24,24 +89,25 @@ synthetic beats, to try the code: they are never used unless asked for.
 
 
 def add_runtime_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+    p.add_argument("--runtime", choices=RUNTIMES, default="torch",
                    help="torch (default), or onnx: onnxruntime on the folder's model.onnx (heartbeat export)")
 
 
 def add_device_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+    p.add_argument("--device", choices=DEVICES, default="cpu",
                    help="where torch runs the network: cpu (default), cuda, or auto (cuda where there is a GPU)")
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
+def add_data_args(p: argparse.ArgumentParser, d: SearchOptions = DEFAULTS) -> None:
+    """--data, --task, --split, --seed and --holdout, with the search's defaults (``d``)."""
     p.add_argument("--data", default=None, help="data file or folder, or 'synthetic' (default: $HEARTBEAT_DATA, else data/, else the embedded sample)")
-    p.add_argument("--task", choices=["mitbih", "ptb"], default="mitbih", help="default: mitbih")
-    p.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="intra",
-                   help="how a source without its own test file is split: intra (by beat, stratified), inter "
-                        "(by record) or ds1ds2 (de Chazal's inter-patient protocol: train and validate on DS1's "
-                        "records, test on DS2's; WFDB records only) (default: intra)")
-    p.add_argument("--seed", type=int, default=0, help="split seed (default: 0)")
-    p.add_argument("--holdout", default=None, metavar="RECORDS",
+    p.add_argument("--task", choices=TASKS, default=d.task, help=f"default: {d.task}")
+    p.add_argument("--split", choices=SPLITS, default=d.split,
+                   help=f"how a source without its own test file is split: intra (by beat, stratified), inter "
+                        f"(by record) or ds1ds2 (de Chazal's inter-patient protocol: train and validate on DS1's "
+                        f"records, test on DS2's; WFDB records only) (default: {d.split})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"split seed (default: {d.seed})")
+    p.add_argument("--holdout", default=d.holdout, metavar="RECORDS",
                    help="patients kept out of train and test for data-shift checks: comma-separated record "
                         "ids, or 'ds2' (records 105,210,222,228,233 of de Chazal's DS2); default: none")
 
@@ -61,33 +127,44 @@ outputs: results/<name>/trials.csv, results/<name>/search.json, models/<tag>/, M
 ($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the project)."""
 
 
-def add_tune_args(p) -> None:
-    """The options of ``hypertune.py`` and ``heartbeat tune`` (one definition for both)."""
-    p.add_argument("--search", default="gin/search/cnn1d.gin", help="search file (default: gin/search/cnn1d.gin)")
-    p.add_argument("--num-samples", type=int, default=40, help="trials to sample at most (default: 40)")
-    p.add_argument("--time-budget", type=float, default=15, help="stop the search after MINUTES (default: 15; 0: none)")
-    p.add_argument("--max-epochs", type=int, default=25, help="epochs of the longest trial (ASHA's max_t; 25)")
-    p.add_argument("--grace-period", type=int, default=2, help="epochs before ASHA may stop a trial (2)")
-    p.add_argument("--scheduler", choices=["asha", "none"], default="asha", help="early stopping of trials")
-    p.add_argument("--searcher", choices=["optuna", "random"], default="optuna", help="how configs are proposed")
-    p.add_argument("--objective", choices=OBJECTIVES, default="f2_macro",
-                   help="validation metric to maximise (default f2_macro: recall weighted 4x over precision)")
-    add_data_args(p)
-    p.add_argument("--valid-size", type=float, default=0.2, help="share of train used for validation (0.2)")
+def add_tune_args(p, d: SearchOptions = DEFAULTS) -> None:
+    """The options of ``hypertune.py`` and ``heartbeat tune`` (one definition for both), their defaults
+    read from ``d``."""
+    p.add_argument("--search", default=d.search, help=f"search file (default: {d.search})")
+    p.add_argument("--num-samples", type=int, default=d.num_samples,
+                   help=f"trials to sample at most (default: {d.num_samples})")
+    p.add_argument("--time-budget", type=float, default=d.time_budget,
+                   help=f"stop the search after MINUTES (default: {d.time_budget:g}; 0: none)")
+    p.add_argument("--max-epochs", type=int, default=d.max_epochs,
+                   help=f"epochs of the longest trial (ASHA's max_t; {d.max_epochs})")
+    p.add_argument("--grace-period", type=int, default=d.grace_period,
+                   help=f"epochs before ASHA may stop a trial ({d.grace_period})")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler,
+                   help=f"early stopping of trials (default: {d.scheduler})")
+    p.add_argument("--searcher", choices=SEARCHERS, default=d.searcher,
+                   help=f"how configs are proposed (default: {d.searcher})")
+    p.add_argument("--objective", choices=OBJECTIVES, default=d.objective,
+                   help=f"validation metric to maximise (default {d.objective}; f2_macro weighs recall 4x over "
+                        "precision)")
+    add_data_args(p, d)
+    p.add_argument("--valid-size", type=float, default=d.valid_size,
+                   help=f"share of train used for validation ({d.valid_size:g})")
     p.add_argument("--bind", action="append", default=[], metavar="'NAME = VALUE'", help="fixed extra binding")
-    p.add_argument("--name", default=None, help="experiment name (default: the search file's stem)")
-    p.add_argument("--tag", default=None, help="model folder name under --models (default: the experiment name)")
+    p.add_argument("--name", default=d.name, help="experiment name (default: the search file's stem)")
+    p.add_argument("--tag", default=d.tag, help="model folder name under --models (default: the experiment name)")
     p.add_argument("--resume", action="store_true", help="continue the experiment --name after a crash or Ctrl-C")
     p.add_argument("--smoke-test", action="store_true", help="tiny run: at most 3 trials x 2 epochs on 10%% of data")
-    p.add_argument("--cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
-    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) per trial (1)")
-    p.add_argument("--gpus-per-trial", type=float, default=0,
-                   help="GPUs per trial (Ray resources; a fraction shares one GPU); trials then train on CUDA (0)")
+    p.add_argument("--cpus", type=int, default=d.cpus, help="CPUs for a local Ray (default: all)")
+    p.add_argument("--cpus-per-trial", type=int, default=d.cpus_per_trial,
+                   help=f"CPUs (and torch threads) per trial ({d.cpus_per_trial})")
+    p.add_argument("--gpus-per-trial", type=float, default=d.gpus_per_trial,
+                   help="GPUs per trial (Ray resources; a fraction shares one GPU); trials then train on CUDA "
+                        f"({d.gpus_per_trial:g})")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--models", default="models", help="models folder (default: models)")
     p.add_argument("--best-gin", default="gin/best", help="folder for the winner's config, <tag>.gin (gin/best)")
-    p.add_argument("--storage", default=None, help="Ray storage path (default: results/<name>/ray; a shared "
-                                                   "path or URI on a cluster)")
+    p.add_argument("--storage", default=d.storage, help="Ray storage path (default: results/<name>/ray; a shared "
+                                                        "path or URI on a cluster)")
     p.add_argument("--no-register", action="store_true", help="do not register the best model in MLflow")
 
 

@@ -78,7 +78,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import gin
@@ -98,6 +98,7 @@ from heartbeat.options import (
     HISTORY_KEYS,
     TUNE_DESCRIPTION,
     TUNE_EPILOG,
+    SearchOptions,
     add_search_flags,
     add_tune_args,
     trial_of_folder,
@@ -134,51 +135,6 @@ class SearchExistsError(SearchError, ExistsError):
 class SearchInterrupted(SearchError):
     """The search was stopped (Ctrl-C): its state is saved, nothing was exported; the message says how to
     continue it."""
-
-
-@dataclass
-class SearchOptions:
-    """Every option of a search, with the command line's defaults (``hypertune.py --help`` explains each).
-
-    ``results``, ``models`` and ``best_gin`` left None are taken under ``root``: the project ('.') for a
-    command-line search, ``runs/`` (ignored by git) for a smoke test and for :func:`heartbeat.search`.
-    """
-
-    search: str = "gin/search/cnn1d.gin"
-    num_samples: int = 40
-    time_budget: float = 15
-    max_epochs: int = 25
-    grace_period: int = 2
-    scheduler: str = "asha"
-    searcher: str = "optuna"
-    objective: str = "f2_macro"
-    data: str | None = None
-    task: str = "mitbih"
-    split: str = "intra"
-    seed: int = 0
-    holdout: str | None = None
-    valid_size: float = 0.2
-    bind: list[str] = field(default_factory=list)
-    name: str | None = None
-    tag: str | None = None
-    resume: bool = False
-    force: bool = False
-    smoke_test: bool = False
-    verbose: bool = False
-    cpus: int | None = None
-    cpus_per_trial: int = 1
-    gpus_per_trial: float = 0
-    root: str | None = None
-    results: str | None = None
-    models: str | None = None
-    best_gin: str | None = None
-    storage: str | None = None
-    no_register: bool = False
-
-    @classmethod
-    def from_args(cls, args) -> "SearchOptions":
-        """From a parsed command line (its other attributes, like the verb, are left out)."""
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
 
 @dataclass

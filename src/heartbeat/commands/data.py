@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from heartbeat.choices import SPLITS, TASKS, WINDOWS
 from heartbeat.commands import warn_if_synthetic
-from heartbeat.options import EPILOG_DATA, WINDOWS, add_data_args
+from heartbeat.options import EPILOG_DATA, add_data_args
 
 
 def cmd_data_build(args) -> int:
@@ -122,7 +123,7 @@ def add_parsers(sub) -> None:
     b = dsub.add_parser("build", help="build course-format parquet beats from raw MIT-BIH WFDB records")
     b.add_argument("--mitdb", required=True, help="folder of WFDB records (NNN.hea, NNN.dat, NNN.atr)")
     b.add_argument("--out", required=True, help="output folder")
-    b.add_argument("--split", choices=["intra", "inter", "ds1ds2", "none"], default="intra",
+    b.add_argument("--split", choices=(*SPLITS, "none"), default="intra",
                    help="intra: stratified by beat 80/20 (Kaggle-like); inter: by record, no patient on both "
                         "sides; ds1ds2: de Chazal's DS1 (train) and DS2 (test), paced records and Q beats "
                         "left out; none: one beats.parq (default: intra)")
@@ -134,7 +135,7 @@ def add_parsers(sub) -> None:
     b.set_defaults(func=cmd_data_build)
     c = dsub.add_parser("check", help="validate a beat file and print its shape, classes and load report")
     c.add_argument("file", help=".parq/.parquet or .csv beat file")
-    c.add_argument("--task", choices=["mitbih", "ptb"], default=None, help="default: from the file name or labels")
+    c.add_argument("--task", choices=TASKS, default=None, help="default: from the file name or labels")
     c.set_defaults(func=cmd_data_check)
     s = dsub.add_parser("show", help="resolve the data source and print the train/test class counts")
     add_data_args(s)

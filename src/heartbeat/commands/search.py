@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from heartbeat.choices import SPLITS, Split
 from heartbeat.options import TUNE_DESCRIPTION, TUNE_EPILOG, add_search_flags, add_tune_args
 
 
@@ -42,7 +43,7 @@ def add_parsers(sub) -> None:
                                "5 patient-grouped folds)",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ab.add_argument("--base", default="gin/best/cnn1d-ds1ds2.gin", help="the base model's gin file")
-    ab.add_argument("--split", choices=["intra", "inter", "ds1ds2"], default="ds1ds2", help="default: ds1ds2")
+    ab.add_argument("--split", choices=SPLITS, default=Split.DS1DS2.value, help=f"default: {Split.DS1DS2}")
     ab.add_argument("--data", default=None, help="data source (default: $HEARTBEAT_DATA, data/; real data only)")
     ab.add_argument("--seeds", nargs="+", default=["0", "1"], help="fit seeds per row (default: 0 1)")
     ab.add_argument("--jobs", type=int, default=2, help="trainings at once, one thread each (default: 2)")
