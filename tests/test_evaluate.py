@@ -59,6 +59,17 @@ def test_score_writes_output_csv_on_the_models_own_valid_split(tiny_model, capsy
     assert table.Recallmacro[0] == pytest.approx(info["valid"]["recall_macro"], abs=1e-6)
     assert table.TP_0[0] == pytest.approx(info["valid"]["recall_N"], abs=1e-6)
     assert "tiny" in capsys.readouterr().out
+    # beside it, the confusion matrix of the same predictions, which the report reads without a model
+    from heartbeat.report import tables
+
+    cells = pd.read_csv(root / "confusions.csv")
+    assert list(cells.columns) == ["model", "true", "predicted", "beats"] and len(cells) == 25
+    cm = tables.confusions(root, ["tiny", "not-scored"])["tiny"]
+    assert list(cm.index) == list(cm.columns) == list("NSVFQ")
+    assert int(cm.values.sum()) == info["valid"]["n"]
+    for i, c in enumerate("NSVFQ"):
+        if cm.loc[c].sum():
+            assert cm.loc[c, c] / cm.loc[c].sum() == pytest.approx(table[f"TP_{i}"][0], abs=1e-6)
 
 
 def test_score_without_models_is_a_clear_error(tmp_path, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from heartbeat.data.sample import SAMPLE_NAME, SAMPLE_RECORDS, sample_dir
 from heartbeat.data.sources import cached_wfdb_beats, resolve_source
 from heartbeat.data.splits import DS1, protocol_beats
 from heartbeat.errors import DataError, NotFoundError
-from heartbeat.metrics import output_row
+from heartbeat.metrics import confusion, output_row
 from heartbeat.modelio import LoadedModel, ModelInfo, load_model
 
 
@@ -68,7 +69,7 @@ def model_splits(models: str | Path | Iterable[str | Path], on: str = "valid", d
                  warnings: list[str] | None = None) -> Iterator[tuple[LoadedModel, BeatSet, Dataset]]:
     """Each model folder, loaded, with its ``on`` split rebuilt as its fit carved it: (model, beats, dataset).
 
-    The one loop that ``heartbeat score``, ``protocol``, ``shift`` and the report's confusions share.
+    The one loop that ``heartbeat score``, ``protocol`` and ``shift`` share.
     ``models`` is a folder of model folders (none there: NotFoundError) or the folders themselves (those
     without a config.gin are skipped). ``where(model)`` picks the models to score. Datasets are built
     once per recorded split (:func:`split_of`). Given a ``warnings`` list, a folder trained on synthetic
@@ -94,18 +95,41 @@ def model_splits(models: str | Path | Iterable[str | Path], on: str = "valid", d
         yield model, beats, ds
 
 
+@dataclass
+class Scores:
+    """What ``heartbeat score`` writes: ``table``, one ``results/output.csv`` row per model folder;
+    ``confusions``, each model's confusion matrix in long form (model, true, predicted, beats), for
+    ``results/confusions.csv``; the ``warnings`` to show; and whether the figures are stand-ins
+    (synthetic beats, asked for with ``data='synthetic'``)."""
+
+    table: pd.DataFrame
+    confusions: pd.DataFrame
+    warnings: list[str]
+    stand_in: bool = False
+
+
+def confusion_rows(tag: str, classes, y_true, y_pred) -> list[dict]:
+    """One model's confusion matrix as long rows: every (true, predicted) pair of its classes, zeros included."""
+    cm = confusion(y_true, y_pred, len(classes))
+    return [{"model": tag, "true": t, "predicted": p, "beats": int(cm[i, j])}
+            for i, t in enumerate(classes) for j, p in enumerate(classes)]
+
+
+def _confusions(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["model", "true", "predicted", "beats"])
+
+
 def score_models(models_root: str | Path, on: str = "valid", data: str | Path | None = None,
-                 log=print) -> tuple[pd.DataFrame, list[str], bool]:
-    """One ``results/output.csv`` row per model folder; also returns warnings to show, and whether the
-    figures are stand-ins (synthetic beats, asked for with ``data='synthetic'``).
+                 log=print) -> Scores:
+    """Every model folder scored on its ``on`` split: :class:`Scores` (the output.csv rows, the confusion
+    matrices, the warnings, whether the figures are stand-ins).
 
     On the embedded sample (no data given anywhere) each model is scored on every sample beat it can
     label instead of its split: :func:`score_on_sample`. A folder trained on synthetic beats is named in
     the warnings and not scored against real data."""
     if resolve_source(data) == sample_dir():
-        table, warnings = score_on_sample(models_root, on, log)
-        return table, warnings, False
-    rows, warnings, stand_in = [], [], False
+        return score_on_sample(models_root, on, log)
+    rows, cells, warnings, stand_in = [], [], [], False
     for model, beats, ds in model_splits(models_root, on, data, warnings=warnings):
         stand_in = stand_in or ds.synthetic
         recorded = model.info.data_path
@@ -113,9 +137,10 @@ def score_models(models_root: str | Path, on: str = "valid", data: str | Path | 
             warnings.append(f"{model.tag} was trained on {model.info.data}; scored on {ds.source}")
         pred = model.predict_beats(beats)
         rows.append(output_row(model.tag, beats.y, pred, len(model.classes)))
+        cells += confusion_rows(model.tag, model.classes, beats.y, pred)
         log(f"  {model.tag:<14} {on} {len(beats)} beats  Recallmacro {rows[-1]['Recallmacro']:.4f}  "
             f"F1scoremacro {rows[-1]['F1scoremacro']:.4f}")
-    return pd.DataFrame(rows), warnings, stand_in
+    return Scores(pd.DataFrame(rows), _confusions(cells), warnings, stand_in)
 
 
 def _folders(models_root: str | Path) -> list[Path]:
@@ -154,11 +179,11 @@ def seen_records(info: ModelInfo, records: tuple[str, ...]) -> tuple[str, ...] |
     return None  # split by record with a seed: the assignment of these records is not recorded
 
 
-def score_on_sample(models_root: str | Path, on: str, log=print) -> tuple[pd.DataFrame, list[str]]:
+def score_on_sample(models_root: str | Path, on: str, log=print) -> Scores:
     """Every MIT-BIH model on the embedded sample's beats (its own window and rhythm), saying which of the
     sample's patients it trained on. A ds1ds2 model sees the beats its protocol keeps (no paced record, no Q).
     ``on`` is only reported: the sample is too small to rebuild a model's split, so every beat is scored."""
-    rows, warnings, beats_of = [], [], {}
+    rows, cells, warnings, beats_of = [], [], [], {}
     warnings.append(f"no data given (--data, $HEARTBEAT_DATA, data/): scored on the EMBEDDED SAMPLE, "
                     f"{len(SAMPLE_RECORDS)} real MIT-BIH records ({','.join(SAMPLE_RECORDS)}), every beat of them "
                     f"instead of each model's {on} split. A check that the path works, not a benchmark: the full "
@@ -181,8 +206,9 @@ def score_on_sample(models_root: str | Path, on: str, log=print) -> tuple[pd.Dat
                     "split": split, "window": window, "rhythm": bool(model.inputs.rhythm),
                     "trained_on_records": "not recorded" if seen is None else (",".join(seen) or "none")})
         rows.append(row)
+        cells += confusion_rows(model.tag, model.classes, beats.y, pred)
         trained = ("which of them it trained on is not recorded" if seen is None
                    else f"it trained on {('record ' if len(seen) == 1 else 'records ') + ','.join(seen) if seen else 'none'} of them")
         log(f"  {model.tag:<22} {len(beats):>5} sample beats  Recallmacro {row['Recallmacro']:.4f}  "
             f"({'rhythm, ' if model.inputs.rhythm else ''}{window} window; {trained})")
-    return pd.DataFrame(rows), warnings
+    return Scores(pd.DataFrame(rows), _confusions(cells), warnings)

@@ -66,17 +66,27 @@ def cmd_score(args) -> int:
     print(f"scoring every model in {args.models} on its {on} split"
           + {"test": " (final evaluation: the test split)",
              "holdout": " (patients held out of train and test)"}.get(on, ""))
-    table, warnings, _ = score_models(args.models, on=on, data=args.data)
-    for w in warnings:
+    scores = score_models(args.models, on=on, data=args.data)
+    table = scores.table
+    for w in scores.warnings:
         print("WARNING:", w, file=sys.stderr)
     out = Path(args.out) if args.out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False, float_format="%.6f")
+    cells = confusions_path(out)
+    scores.confusions.to_csv(cells, index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print(table.drop(columns=[c for c in ("data", "window", "split") if c in table], errors="ignore")
               .to_string(index=False))
-    print("wrote", out)
+    print("wrote", out, "and", cells)
     return 0
+
+
+def confusions_path(out: Path) -> Path:
+    """Where the confusion matrices go beside an output file: output.csv -> confusions.csv,
+    output_test.csv -> confusions_test.csv, scores.csv -> scores_confusions.csv."""
+    stem = out.stem.replace("output", "confusions", 1) if out.stem.startswith("output") else out.stem + "_confusions"
+    return out.with_name(stem + out.suffix)
 
 
 def cmd_shift(args) -> int:

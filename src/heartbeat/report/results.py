@@ -182,6 +182,11 @@ class Results:
             self._scores[split] = table
         return self._scores[split]
 
+    def confusions(self, split: str = "valid") -> pd.DataFrame:
+        """``confusions.csv`` (valid) or ``confusions_<split>.csv``: each model's confusion matrix in long
+        form (model, true, predicted, beats), as ``heartbeat score`` wrote it beside output*.csv."""
+        return self.csv("confusions.csv" if split == "valid" else f"confusions_{split}.csv")
+
     # ------------------------------------------------------------ the other result files
     def csv(self, relative: str) -> pd.DataFrame:
         """A CSV under the results folder (``ds1ds2/table.csv``, ``table3/cv_table.csv``...); empty if absent."""

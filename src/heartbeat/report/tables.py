@@ -34,7 +34,7 @@ import pandas as pd
 from heartbeat.ablation import rank_agreement
 from heartbeat.config import binding_default
 from heartbeat.data.beatset import CLASSES
-from heartbeat.metrics import classification_metrics, confusion
+from heartbeat.metrics import classification_metrics
 from heartbeat.options import HISTORY_KEYS, trial_of_folder
 from heartbeat.report.results import FAMILY_ORDER, OUTPUT_COLUMNS, Results, classes_for  # noqa: F401 (re-exported)
 
@@ -638,19 +638,22 @@ def shift_tables(results: Results | str | Path) -> dict[str, pd.DataFrame]:
     return Results.of(results).shift
 
 
-def confusions(tags_or_dirs, models: str | Path, data: str | Path | None = None, on: str = "valid") -> dict:
-    """Confusion matrices of model folders on their own valid split: {tag: DataFrame (true x predicted)}.
-
-    This one runs the models (on CPU, in batches): the split is rebuilt as each model's fit
-    carved it (:func:`heartbeat.evaluate.split_of`). A folder that cannot be loaded is skipped.
-    """
-    from heartbeat.evaluate import model_splits  # heartbeat.evaluate brings torch: only where this function runs
-
+def confusions(results: Results | str | Path, tags=None, on: str = "valid") -> dict[str, pd.DataFrame]:
+    """Confusion matrices as ``heartbeat score`` counted them on each model's ``on`` split
+    (``results/confusions*.csv``): {tag: DataFrame (true x predicted)}, in the model's class order.
+    ``tags`` picks and orders the models (default: every model scored); a tag not scored is left out."""
+    cells = Results.of(results).confusions(on)
+    if not len(cells):
+        return {}
+    cells = cells.astype({"model": str})
     out = {}
-    for model, beats, _ in model_splits([Path(models) / str(tag) for tag in tags_or_dirs], on, data):
-        cm = confusion(beats.y, model.predict_beats(beats), len(model.classes))
-        out[model.tag] = pd.DataFrame(cm, index=pd.Index(model.classes, name="true"),
-                                      columns=pd.Index(model.classes, name="predicted"))
+    for tag in (list(dict.fromkeys(cells["model"])) if tags is None else [str(t) for t in tags]):
+        part = cells[cells["model"] == tag]
+        if not len(part):
+            continue
+        order = list(dict.fromkeys(part["true"]))
+        cm = part.pivot(index="true", columns="predicted", values="beats").reindex(index=order, columns=order)
+        out[tag] = cm.rename_axis(index="true", columns="predicted").astype(int)
     return out
 
 
