@@ -366,6 +366,13 @@ def test_summary_is_two_pages_of_numbers_from_the_results(project, tmp_path):
     again = summary.build(results, models, tmp_path / "again.pdf", figure_dir=tmp_path / "figures",
                           log=lambda *_: 0, png=tmp_path / "pages")
     assert again.read_bytes() == out.read_bytes()  # deterministic: a rebuild on the same files changes nothing
+    # two steps: the text is written beside the PDF, naming no folder of this machine, and compiles alone
+    text = tmp_path / "summary.json"
+    written = text.read_text()
+    assert str(tmp_path) not in written and json.loads(written)["figures"]["recall"] == "figures/winners_recall.png"
+    assert f"{info['valid']['f2_macro']:.3f}" in written
+    compiled = summary.compile_text(text, tmp_path / "compiled.pdf", log=lambda *_: 0)
+    assert compiled.read_bytes() == out.read_bytes()
     drawn = sorted((tmp_path / "pages").iterdir())
     assert [p.name for p in drawn] == ["page-1.png", "page-2.png"]  # one image per page, to read as a reader would
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in drawn)
@@ -416,6 +423,15 @@ def test_summary_stays_two_pages_with_many_searches(project, tmp_path):
     out = summary.build(results, tmp_path / "models", tmp_path / "s.pdf", log=lambda *_: 0)
     pages, text = pdf_text(out)
     assert pages == 2 and "family0" in text and "family8" in text and "SYNTHETIC" not in text
+
+
+def test_summary_compile_without_its_text_is_a_clear_error(tmp_path, capsys):
+    from heartbeat.report import summary
+
+    assert summary.main(["--compile", str(tmp_path / "summary.json"), "--out", str(tmp_path / "s.pdf")]) == 1
+    err = capsys.readouterr().err
+    assert "no summary text at" in err and "summary.json" in err and "Traceback" not in err
+    assert not (tmp_path / "s.pdf").exists()
 
 
 def test_summary_cli_without_results_is_a_clear_error(tmp_path, capsys):

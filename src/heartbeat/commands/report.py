@@ -4,9 +4,12 @@ from __future__ import annotations
 
 
 def cmd_summary(args) -> int:
-    from heartbeat.report.summary import build
+    from heartbeat.report.summary import build, compile_text
 
-    build(args.results, args.models, args.out, figure_dir=args.figures, png=args.png)
+    if args.compile:
+        compile_text(args.compile, args.out, png=args.png)
+    else:
+        build(args.results, args.models, args.out, figure_dir=args.figures, png=args.png)
     return 0
 
 
@@ -26,7 +29,7 @@ def cmd_notebook(args) -> int:
 
 def add_parsers(sub) -> None:
     """Register this module's verbs on the CLI's subparsers."""
-    sm = sub.add_parser("summary", help="build the two-page PDF summary from results/ and models/ (make summary)")
+    sm = sub.add_parser("summary", help="write the summary's text (summary/summary.json) from results/ and models/ and compile its two-page PDF (make summary)")
     sm.add_argument("--results", default="results", help="results folder (default: results)")
     sm.add_argument("--models", default="models", help="models folder (default: models)")
     sm.add_argument("--out", default="summary/summary.pdf", help="PDF to write (default: summary/summary.pdf)")
@@ -34,6 +37,9 @@ def add_parsers(sub) -> None:
     sm.add_argument("--png", default=None, metavar="DIR",
                     help="also draw each page as DIR/page-1.png and page-2.png, to read them as a reader would "
                          "(e.g. --png summary/pages)")
+    sm.add_argument("--compile", default=None, metavar="TEXT",
+                    help="only compile the PDF (--out) from a written summary text, e.g. summary/summary.json "
+                         "(the summary writes its text there, beside the PDF, then compiles it)")
     sm.set_defaults(func=cmd_summary)
 
     rd = sub.add_parser("readme", help="rewrite the README's results block from results/ and models/ (make readme)")

@@ -2,11 +2,14 @@
 
 ```
 python -m heartbeat.report.summary [--results results] [--models models] [--out summary/summary.pdf]
+python -m heartbeat.report.summary --compile summary/summary.json   # the PDF again from the written text
 ```
 
-Every number and every sentence that states a result is made here from ``results/`` and
+Two steps. The text: every number and every sentence that states a result is made here from ``results/`` and
 ``models/`` (the tables of :mod:`heartbeat.report.tables`) and handed to the template as
-one JSON document in ``sys.inputs.data``; the template only lays it out. The summary must be
+one JSON document, written beside the PDF as ``summary/summary.json`` (figure paths relative to it), so
+a diff shows what a rebuild changed in the words. The compile: typst lays that document out with
+``summary/summary.typ`` (:func:`compile_text` compiles a written one alone). The summary must be
 exactly two pages whatever the number of searches: it is compiled at decreasing densities
 (fewer table rows, smaller type and figures) until it is, and building fails otherwise.
 Only committed files are read (no Ray folders, no MLflow store), so the PDF can be rebuilt
@@ -258,6 +261,8 @@ def patients_text(g: dict, level: dict) -> list[str]:
                        + (f"All {int(r['records_DS1'])} DS1 records took part" if int(r["records_DS1"]) >= 22 else
                           f"Only {int(r['records_DS1'])} of DS1's 22 records took part")
                        + "; paced records and Q beats are left out as in the protocol.")
+    if g["context_search"]:  # the new-patient finding of the DS1 context search, beside the protocol it tests
+        out.append(g["context_search"])
     per = g["per_record"]
     if len(per) and len(prot):
         best = prot[prot["source"].str.startswith("this")].sort_values("macro_Se").iloc[-1]["model"]
@@ -353,9 +358,8 @@ def limitations_text(g: dict) -> list[str]:
                            f"{fmt(top['test_macro_Se'])} on DS2; the best on DS2 ({best['variant']}, "
                            f"{fmt(best['test_macro_Se'])}) has valid recall {fmt(best['valid_recall_macro'])}. "
                            f"Selection sees only DS1, so it cannot pick the second.")
-                for found in (g["grouped_folds"], g["context_search"]):
-                    if found:
-                        out.append(found)
+                if g["grouped_folds"]:
+                    out.append(g["grouped_folds"])
             ens = t3[t3["group"] == "ensemble"] if "group" in t3 else t3.iloc[:0]
             if len(ens):
                 e = ens.iloc[0]
@@ -675,12 +679,61 @@ def compile_pdf(doc: dict, template: Path, png: str | Path | None = None, ppi: i
     return typst.compile(str(template.resolve()), root=str(root), ignore_system_fonts=True, sys_inputs=inputs)
 
 
+def write_text(doc: dict, path: str | Path) -> Path:
+    """The summary's text, the document the template lays out, as JSON at ``path``: figure paths are
+    written relative to its folder, so the file names no folder of this machine."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    here = path.parent.resolve()
+    figs = {k: Path(os.path.relpath(Path(v).resolve(), here)).as_posix() for k, v in doc["figures"].items()}
+    path.write_text(json.dumps({**doc, "figures": figs}, indent=1, ensure_ascii=False, allow_nan=False,
+                               default=str) + "\n")
+    return path
+
+
+def read_text(path: str | Path) -> dict:
+    """A document written by :func:`write_text`, its figure paths made absolute again; a missing file, or
+    a figure it names that is not there, is a NotFoundError that names it."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFoundError(f"no summary text at {path}: run heartbeat summary (make summary) first")
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path} is not a summary text (JSON): {e}") from e
+    figs = {k: (path.parent / v).resolve() for k, v in doc.get("figures", {}).items()}
+    gone = [str(p) for p in figs.values() if not p.exists()]
+    if gone:
+        raise NotFoundError(f"{path} names figures that are not there: {', '.join(gone)}; rebuild with heartbeat summary")
+    return {**doc, "figures": {k: str(v) for k, v in figs.items()}}
+
+
+def compile_text(text: str | Path, out: str | Path, template: str | Path = TEMPLATE,
+                 png: str | Path | None = None, log=print) -> Path:
+    """The compile step alone: the PDF at ``out`` from a written summary text (no results read)."""
+    doc, out = read_text(text), Path(out)
+    pdf = compile_pdf(doc, Path(template))
+    if page_count(pdf) != PAGES:
+        raise ReportError(f"{text} lays out on {page_count(pdf)} pages, not {PAGES}: rebuild it with heartbeat summary")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(pdf)
+    if png is not None:
+        Path(png).mkdir(parents=True, exist_ok=True)
+        compile_pdf(doc, Path(template), Path(png) / "page-{n}.png")
+        log(f"drew its pages as {Path(png) / 'page-1.png'} and page-2.png")
+    log(f"compiled {out} from {text}")
+    return out
+
+
 def build(results: str | Path = "results", models: str | Path = "models", out: str | Path = "summary/summary.pdf",
           template: str | Path = TEMPLATE, figure_dir: str | Path | None = None, log=print,
           png: str | Path | None = None) -> Path:
-    """Write the two-page summary PDF (and its figures); raise if no density fits two pages.
+    """Write the summary's text (``out`` with .json) and its two-page PDF, with its figures; raise if no
+    density fits two pages.
 
-    ``png``: a folder where each page is also drawn as ``page-1.png``, ``page-2.png``, to look at as a reader would."""
+    The text is made at decreasing densities (:data:`LEVELS`) and each is compiled to count its pages; the
+    first that is exactly two is kept. ``png``: a folder where each page is also drawn as ``page-1.png``,
+    ``page-2.png``, to look at as a reader would."""
     results, models, out, template = Path(results), Path(models), Path(out), Path(template)
     if not tables.experiments(results):
         raise NotFoundError(f"no search results in {results} (results/<search>/trials.csv): run make search")
@@ -689,16 +742,13 @@ def build(results: str | Path = "results", models: str | Path = "models", out: s
     pages = []
     for level in LEVELS:
         doc = document(g, level, figure_dir)
-        pdf = compile_pdf(doc, template)
-        pages.append(page_count(pdf))
+        pages.append(page_count(compile_pdf(doc, template)))
         if pages[-1] == PAGES:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(pdf)
+            text = write_text(doc, out.with_suffix(".json"))
+            compile_text(text, out, template, png, log=lambda *_: None)
             if png is not None:
-                Path(png).mkdir(parents=True, exist_ok=True)
-                compile_pdf(doc, template, Path(png) / "page-{n}.png")
                 log(f"drew its pages as {Path(png) / 'page-1.png'} and page-2.png")
-            log(f"wrote {out} ({PAGES} pages, density {LEVELS.index(level) + 1} of {len(LEVELS)}) "
+            log(f"wrote {text} and {out} ({PAGES} pages, density {LEVELS.index(level) + 1} of {len(LEVELS)}) "
                 f"and its figures in {figure_dir}")
             return out
     raise ReportError(f"the summary does not fit {PAGES} pages at any density (pages: {pages})")
@@ -713,7 +763,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
     p.add_argument("--png", default=None, metavar="DIR",
                    help="also draw each page as DIR/page-1.png and page-2.png, to read them as a reader would")
+    p.add_argument("--compile", default=None, metavar="TEXT",
+                   help="only compile the PDF (--out) from a written summary text, e.g. summary/summary.json")
     args = p.parse_args(argv)
+    if args.compile:
+        return run_entry(lambda: compile_text(args.compile, args.out, args.template, args.png) and None)
     return run_entry(lambda: build(args.results, args.models, args.out, args.template, args.figures,
                                    png=args.png) and None)
 
