@@ -100,6 +100,7 @@ def test_edge_cases():
         context_features(np.stack([beat("narrow")] * 2), np.array([2.0, 1.0]))
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_context_is_an_input_binding_that_round_trips_through_the_model_folder(tmp_path):
     """BeatInput.context adds the context columns to the rhythm input; the folder records their names, and a
     model without context still takes its 8 rhythm columns from beats that carry all 19."""

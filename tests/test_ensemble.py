@@ -58,6 +58,7 @@ def test_bad_member_count_is_refused():
         build_model(CNN1D, 5)
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_an_ensemble_trains_saves_loads_and_exports(tmp_path):
     from heartbeat.fit import fit
 

@@ -59,6 +59,7 @@ def tiny(tmp_path_factory):
     return data, out
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_operate_round_trips_through_the_folder_torch_and_onnx(tiny, tmp_path, capsys):
     data, src = tiny
     out = tmp_path / "m"
@@ -90,6 +91,7 @@ def test_operate_round_trips_through_the_folder_torch_and_onnx(tiny, tmp_path, c
     np.testing.assert_array_equal(load_model(out).predict(beats.X), plain)
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_a_broken_operating_point_is_a_clear_error(tiny, tmp_path):
     _, src = tiny
     out = tmp_path / "m"
@@ -102,6 +104,7 @@ def test_a_broken_operating_point_is_a_clear_error(tiny, tmp_path):
         load_model(out)
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_the_service_labels_at_the_folder_operating_point(tiny, tmp_path):
     """The served label is argmax(p * w) with the folder's weights, as predict's is."""
     from fastapi.testclient import TestClient

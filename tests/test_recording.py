@@ -114,6 +114,7 @@ def test_adc_counts_and_header_units_are_read_in_mv(tmp_path):
         read_recording(tmp_path / "adc.csv", fs=360, units="mv ")
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_predict_reads_an_adc_csv_as_its_mv_twin(tmp_path, capsys):
     """heartbeat predict --units adc --gain --baseline: the same beats as the file in mV."""
     import heartbeat as hb
@@ -151,6 +152,7 @@ def rhythm_model(tmp_path_factory, mitdb):
     return out, beats
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 @pytest.mark.realdata
 def test_predict_on_a_real_record_writes_what_it_says(rhythm_model, mitdb, tmp_path):
     model_dir, _ = rhythm_model
@@ -166,6 +168,7 @@ def test_predict_on_a_real_record_writes_what_it_says(rhythm_model, mitdb, tmp_p
     assert 2500 <= len(table) <= 3100  # record 208: 2,955 annotated beats, some of its V couplets undetected
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 @pytest.mark.realdata
 def test_onnx_matches_torch_on_real_beats(rhythm_model):
     model_dir, beats = rhythm_model

@@ -141,6 +141,7 @@ def test_rhythm_model_refuses_beat_only_data():
         BeatInput(window="pwave").arrays(beats, "model x")
 
 
+@pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_fit_with_rhythm_writes_a_model_that_needs_it(tmp_path):
     from heartbeat.fit import fit
     from heartbeat.modelio import load_model, save_model
