@@ -3,7 +3,7 @@
 
 import sys
 
-from heartbeat.tune import main
+from heartbeat.tuning.tune import main
 
 if __name__ == "__main__":
     sys.exit(main())

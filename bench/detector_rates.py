@@ -5,7 +5,7 @@ Each record's lead MLII (the first lead where there is none) is resampled from 3
 (scipy.signal.resample_poly), then given mains hum (a sine of ``--hum-mv`` at 50 Hz, below Nyquist's
 limit at every rate from 128 Hz up) and baseline wander (two slow sines,
 0.15 and 0.33 Hz, ``--wander-mv`` peak to peak in all, the breathing and electrode drift of an
-ambulatory recording). ``heartbeat.recording.detect_peaks`` runs at the new rate as predict, ec57
+ambulatory recording). ``heartbeat.inference.recording.detect_peaks`` runs at the new rate as predict, ec57
 and the service run it; its peaks are mapped back to 360 Hz samples and matched to the annotated
 beats as ``heartbeat ec57`` matches them (150 ms, ventricular flutter left out). Gross Se and +P
 over the records, per condition, and the difference from the clean 360 Hz signal, which the issue
@@ -45,8 +45,8 @@ def degrade(x: np.ndarray, fs: float, rate: float, hum_mv: float, wander_mv: flo
 def main(argv=None) -> int:
     from heartbeat.data.splits import PACED
     from heartbeat.data.wfdb_beats import list_records
-    from heartbeat.ec57 import match, outside
-    from heartbeat.recording import detect_peaks
+    from heartbeat.evaluation.ec57 import match, outside
+    from heartbeat.inference.recording import detect_peaks
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=os.environ.get("HEARTBEAT_DATA", "data"),

@@ -1,8 +1,8 @@
-"""R-peak detectors on the shared MIT-BIH records: the project's (heartbeat.detect), wfdb's XQRS,
+"""R-peak detectors on the shared MIT-BIH records: the project's (heartbeat.inference.detect), wfdb's XQRS,
 sleepecg and neurokit2.
 
 Each detector runs on lead MLII (the first lead where there is none) of every record; its peaks
-are matched to the annotated beats as ``heartbeat ec57`` matches them (heartbeat.ec57: 150 ms,
+are matched to the annotated beats as ``heartbeat ec57`` matches them (heartbeat.evaluation.ec57: 150 ms,
 ventricular flutter episodes left out). Gross sensitivity and positive predictivity pool every
 record's counts, over all the records, the non-paced ones, DS1 and DS2 (the project's detector
 learnt its weights on DS1 only, so DS2 is its figure for new patients). Time is the detector's
@@ -11,7 +11,7 @@ the README and the summary read), results/bench/detectors_by_set.csv (a row per 
 set) and results/bench/detectors_per_record.csv.
 
     python bench/detectors.py --data ../shared/data
-    python bench/detectors.py --data ../shared/data --learn   # refit heartbeat.detect's weights on DS1
+    python bench/detectors.py --data ../shared/data --learn   # refit heartbeat.inference.detect's weights on DS1
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pandas as pd  # noqa: E402
 
 
 def detectors(which: list[str] | None = None):
-    from heartbeat.recording import detect_peaks
+    from heartbeat.inference.recording import detect_peaks
 
     def heartbeat(x, fs):  # what predict, ec57 and the service run: the detector, in chunks, then the fiducial rule
         return detect_peaks(x, fs)
@@ -52,7 +52,7 @@ def detectors(which: list[str] | None = None):
 def read(folder: Path, name: str):
     import wfdb
 
-    from heartbeat.ec57 import reference_beats
+    from heartbeat.evaluation.ec57 import reference_beats
 
     rec = wfdb.rdrecord(str(folder / name))
     lead = rec.sig_name.index("MLII") if "MLII" in rec.sig_name else 0
@@ -61,12 +61,12 @@ def read(folder: Path, name: str):
 
 
 def learn(folder: Path) -> None:
-    """Refit heartbeat.detect's logistic weights on the DS1 records present and print them."""
+    """Refit heartbeat.inference.detect's logistic weights on the DS1 records present and print them."""
     from heartbeat.data.splits import DS1
     from heartbeat.data.wfdb_beats import list_records
-    from heartbeat.detect import FEATURES
-    from heartbeat.detect import learn as fit
-    from heartbeat.ec57 import outside
+    from heartbeat.evaluation.ec57 import outside
+    from heartbeat.inference.detect import FEATURES
+    from heartbeat.inference.detect import learn as fit
 
     names = [r for r in list_records(folder) if r in DS1]
     data = [read(folder, r) for r in names]
@@ -101,13 +101,13 @@ def summary(per: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     from heartbeat.data.wfdb_beats import list_records
-    from heartbeat.ec57 import match, outside
+    from heartbeat.evaluation.ec57 import match, outside
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data", help="folder holding mitdb/ (default: ../shared/data)")
     p.add_argument("--out", default="results/bench", help="output folder (default: results/bench)")
     p.add_argument("--detectors", help="comma-separated subset of heartbeat,sleepecg,neurokit2,xqrs (default: all)")
-    p.add_argument("--learn", action="store_true", help="refit heartbeat.detect's weights on DS1 and print them")
+    p.add_argument("--learn", action="store_true", help="refit heartbeat.inference.detect's weights on DS1 and print them")
     args = p.parse_args(argv)
     folder = Path(args.data) / "mitdb"
     if args.learn:

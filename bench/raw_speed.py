@@ -1,7 +1,7 @@
 """The raw path's speed: R peaks, beats and rhythm, classification, against wfdb's XQRS alone.
 
 On the same signal in one run (the shared MIT-BIH records' MLII leads end to end, or ``--hours``
-of it, repeated), on one thread: the project's detector (:func:`heartbeat.recording.detect_peaks`,
+of it, repeated), on one thread: the project's detector (:func:`heartbeat.inference.recording.detect_peaks`,
 10-minute chunks), XQRS on the same signal, the rate check, beats and rhythm
 (:func:`heartbeat.data.wfdb_beats.beats_from_signal`) and the model. Prints each stage's
 seconds per 24 hours of ECG and times real time, and the detector's ratio to XQRS; writes
@@ -45,8 +45,8 @@ def main(argv=None) -> int:
     import torch
 
     from heartbeat.data.wfdb_beats import beats_from_signal
-    from heartbeat.modelio import load_model
-    from heartbeat.recording import Recording, check_rate, classify, detect_peaks
+    from heartbeat.inference.modelio import load_model
+    from heartbeat.inference.recording import Recording, check_rate, classify, detect_peaks
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data", help="folder holding mitdb/ (default: ../shared/data)")

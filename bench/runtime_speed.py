@@ -45,8 +45,8 @@ def main(argv=None) -> int:
     import torch
 
     from heartbeat.data import load_dataset
-    from heartbeat.modelio import load_model
-    from heartbeat.runtime import FILENAME, export_onnx, onnx_session
+    from heartbeat.inference.modelio import load_model
+    from heartbeat.inference.runtime import FILENAME, export_onnx, onnx_session
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["models/cnn1d-long", "models/cnn1d-ds1ds2"])
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         X, R = model.inputs.arrays(ds.test, model.tag)
         X = np.ascontiguousarray(X[:20000])
         R = None if R is None else np.ascontiguousarray(R[:20000])
-        from heartbeat.runtime import onnx_proba
+        from heartbeat.inference.runtime import onnx_proba
 
         runs = {"torch": lambda x, r: model.predict_proba(x, batch_size=1024, rhythm=r),
                 "onnx": lambda x, r: onnx_proba(session, x, r, batch_size=1024)}

@@ -44,7 +44,7 @@ def test_sample_records_as_before(name, window):
 
 
 def test_detected_peaks_as_before():
-    from heartbeat.recording import detect_peaks
+    from heartbeat.inference.recording import detect_peaks
 
     x, fs, _ = record(SAMPLE_RECORDS[0])
     peaks = detect_peaks(x, fs)

@@ -107,10 +107,10 @@ def test_context_is_an_input_binding_that_round_trips_through_the_model_folder(t
     import heartbeat as hb
     from heartbeat.data.beatset import BeatSet
     from heartbeat.data.context import ALL_RHYTHM_NAMES
+    from heartbeat.data.inputs import BeatInput
     from heartbeat.data.sample import sample_dir
     from heartbeat.data.sources import cached_wfdb_beats
     from heartbeat.errors import ConfigError
-    from heartbeat.inputs import BeatInput
 
     with pytest.raises(ConfigError, match="context = True needs BeatInput.rhythm = True"):
         BeatInput(context=True)

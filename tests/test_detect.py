@@ -1,4 +1,4 @@
-"""heartbeat.detect: known peaks on synthetic ECG at the rates recorders use, chunk edges, real records."""
+"""heartbeat.inference.detect: known peaks on synthetic ECG at the rates recorders use, chunk edges, real records."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from test_recording import synthetic_ecg
 
-from heartbeat import recording
-from heartbeat.detect import CONTEXT_S, detect
-from heartbeat.ec57 import match
+from heartbeat.evaluation.ec57 import match
+from heartbeat.inference import recording
+from heartbeat.inference.detect import CONTEXT_S, detect
 
 
 @pytest.mark.parametrize("fs", [128.0, 250.0, 360.0, 500.0, 1000.0])
@@ -37,7 +37,7 @@ def test_chunk_edges_lose_and_double_no_beat(monkeypatch, fs):
     """A long recording detected in chunks gives the peaks of one piece (to a sample), edges included."""
     x, truth = synthetic_ecg(fs=fs, seconds=400, seed=7)
     x = x[:truth[-1] + int(0.5 * fs)]  # beats to the end (its RR draws run out before 400 s)
-    from heartbeat.detect import fiducial
+    from heartbeat.inference.detect import fiducial
 
     whole = fiducial(x, detect(x, fs), fs)  # one piece, by the same fiducial rule
     assert recording.OVERLAP_S >= CONTEXT_S
@@ -54,7 +54,7 @@ def test_chunk_edges_lose_and_double_no_beat(monkeypatch, fs):
 @pytest.mark.parametrize("record, least", [("100", 0.999), ("208", 0.995)])
 def test_detector_on_real_records(mitdb, record, least):
     """Record 100 (clean) and 208 (V couplets, fusion beats): Se and +P as ec57 counts them."""
-    from heartbeat.ec57 import outside, reference_beats
+    from heartbeat.evaluation.ec57 import outside, reference_beats
 
     rec = recording.read_recording(mitdb / record)
     ref, _, episodes = reference_beats(mitdb, record)
@@ -65,7 +65,7 @@ def test_detector_on_real_records(mitdb, record, least):
 
 
 def test_the_fiducial_rule_moves_a_peak_to_the_apex_of_its_beat():
-    from heartbeat.detect import fiducial
+    from heartbeat.inference.detect import fiducial
 
     fs = 360.0
     x = np.zeros(3600)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heartbeat import ec57
-from heartbeat.ec57 import EXTRA, MISSED, Comparison, F, N, Q, S, V
-from heartbeat.modelinfo import ModelInfo
+from heartbeat.evaluation import ec57
+from heartbeat.evaluation.ec57 import EXTRA, MISSED, Comparison, F, N, Q, S, V
+from heartbeat.inference.modelinfo import ModelInfo
 
 FS = 360.0  # 150 ms = 54 samples
 
@@ -148,8 +148,8 @@ class FakeModel:
 
 
 def test_endtoend_and_protocol_are_views_of_ec57(monkeypatch):
-    from heartbeat import endtoend
-    from heartbeat.protocol import se_p
+    from heartbeat.evaluation import endtoend
+    from heartbeat.evaluation.protocol import se_p
 
     c = synthetic()
     monkeypatch.setattr(endtoend, "compare_records", lambda model, folder, records, log=print: [c])

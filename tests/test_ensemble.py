@@ -10,10 +10,10 @@ import torch
 from heartbeat.cli import main
 from heartbeat.config import parse_text
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.modelio import load_model, save_model
+from heartbeat.inference.modelio import load_model, save_model
 from heartbeat.models import CNN1D, Ensemble
 from heartbeat.models.fusion import build_model
-from heartbeat.transfer import freeze
+from heartbeat.training.transfer import freeze
 
 pytestmark = pytest.mark.usefixtures("clean_gin")
 
@@ -60,7 +60,7 @@ def test_bad_member_count_is_refused():
 
 @pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_an_ensemble_trains_saves_loads_and_exports(tmp_path):
-    from heartbeat.fit import fit
+    from heartbeat.training.fit import fit
 
     beats = synthetic_beats(1500, seed=0)
     parse_text("fit.model = @CNN1D\nCNN1D.channels = 8\nCNN1D.depth = 2\nEnsemble.members = 2\n"

@@ -9,7 +9,7 @@ import heartbeat as hb
 from heartbeat.cli import main
 from heartbeat.data import BeatSet, write_beats
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.modelio import load_model
+from heartbeat.inference.modelio import load_model
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow

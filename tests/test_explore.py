@@ -1,4 +1,4 @@
-"""The manual exploration (heartbeat.explore): runs recorded once, resumed, never on the test side."""
+"""The manual exploration (heartbeat.report.explore): runs recorded once, resumed, never on the test side."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import heartbeat as hb
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.errors import ConflictError
-from heartbeat.explore import explore, history, range_check, runs
+from heartbeat.report.explore import explore, history, range_check, runs
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow

@@ -35,7 +35,7 @@ def test_every_import_inside_a_function_says_why():
 
 @pytest.mark.slow  # starts a process, builds a PDF or runs a notebook: make test runs it
 def test_the_help_and_the_report_load_no_heavy_library():
-    code = ("import sys; import heartbeat.cli, heartbeat.report.tables, heartbeat.modelinfo, heartbeat.choices; "
+    code = ("import sys; import heartbeat.cli, heartbeat.report.tables, heartbeat.inference.modelinfo, heartbeat.choices; "
             "print(' '.join(m for m in ('torch', 'ray', 'mlflow', 'optuna', 'wfdb') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

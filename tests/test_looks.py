@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from heartbeat.looks import config_text, count_looks, log_look
+from heartbeat.evaluation.looks import config_text, count_looks, log_look
 
 
 def test_each_look_is_appended_with_its_figures(tmp_path):

@@ -13,8 +13,8 @@ from heartbeat.cli import main
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.errors import ConfigError
-from heartbeat.modelio import load_model
-from heartbeat.operating import OPERATING_FILE, choose_weights, decide, parse_targets, recall_precision
+from heartbeat.inference.modelio import load_model
+from heartbeat.inference.operating import OPERATING_FILE, choose_weights, decide, parse_targets, recall_precision
 
 CLASSES = ("N", "S", "V", "F", "Q")
 
@@ -109,7 +109,7 @@ def test_the_service_labels_at_the_folder_operating_point(tiny, tmp_path):
     """The served label is argmax(p * w) with the folder's weights, as predict's is."""
     from fastapi.testclient import TestClient
 
-    from heartbeat.operating import write
+    from heartbeat.inference.operating import write
     from heartbeat.serve.app import Settings, create_app
 
     _, src = tiny
@@ -130,7 +130,7 @@ def test_the_service_labels_at_the_folder_operating_point(tiny, tmp_path):
 
 
 def test_abnormal_is_the_label_unless_a_threshold_is_asked_for():
-    from heartbeat.operating import abnormal
+    from heartbeat.inference.operating import abnormal
 
     P = np.array([[0.6, 0.3, 0.1], [0.4, 0.5, 0.1], [0.9, 0.05, 0.05]])
     labels = np.array([0, 1, 2])  # e.g. at an operating point that moved the third beat off N
@@ -142,7 +142,7 @@ def test_abnormal_is_the_label_unless_a_threshold_is_asked_for():
 
 
 def test_the_tradeoff_sweeps_one_weight_and_marks_the_operating_point():
-    from heartbeat.operating import recall_precision, tradeoff
+    from heartbeat.inference.operating import recall_precision, tradeoff
 
     rng = np.random.default_rng(0)
     y = rng.choice(3, size=400, p=[0.8, 0.1, 0.1])

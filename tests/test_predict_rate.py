@@ -11,7 +11,7 @@ from test_recording import synthetic_ecg
 
 from heartbeat.cli import main
 from heartbeat.data import DataError
-from heartbeat.recording import (
+from heartbeat.inference.recording import (
     RateError,
     Recording,
     check_rate,

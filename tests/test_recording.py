@@ -12,8 +12,8 @@ import pytest
 from heartbeat.cli import main
 from heartbeat.config import parse_text
 from heartbeat.data import DataError
-from heartbeat.modelio import load_model, save_model
-from heartbeat.recording import Recording, check_signal, detect_peaks, match_beats, read_recording
+from heartbeat.inference.modelio import load_model, save_model
+from heartbeat.inference.recording import Recording, check_signal, detect_peaks, match_beats, read_recording
 
 
 def synthetic_ecg(fs: float = 360.0, seconds: float = 60.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +139,7 @@ def test_predict_reads_an_adc_csv_as_its_mv_twin(tmp_path, capsys):
 def rhythm_model(tmp_path_factory, mitdb):
     """A small CNN1D with rhythm, trained for one short epoch on two real records."""
     from heartbeat.data.wfdb_beats import build_beats
-    from heartbeat.fit import fit
+    from heartbeat.training.fit import fit
 
     beats, _ = build_beats(mitdb, ["100", "208"], window="pwave")
     parse_text("fit.model = @CNN1D\nCNN1D.channels = 8\nCNN1D.depth = 3\nBeatInput.rhythm = True\n"
@@ -199,7 +199,7 @@ def test_registered_model_loads_as_a_pyfunc(rhythm_model, tmp_path, monkeypatch)
 
 
 def test_long_recordings_are_detected_in_chunks_without_double_beats(monkeypatch):
-    import heartbeat.recording as recording
+    import heartbeat.inference.recording as recording
 
     x, truth = synthetic_ecg(seconds=120)
     monkeypatch.setattr(recording, "CHUNK_S", 30.0)  # four chunks, three boundaries

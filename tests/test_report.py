@@ -141,9 +141,9 @@ def build_project(root: Path) -> Path:
 def write_protocol_results(results: Path) -> None:
     """DS1 -> DS2, per patient, Table 3, detectors and end-to-end, in the files' own columns, made by
     the project's own functions from seeded random predictions."""
-    from heartbeat.ablation import VARIANTS, summarise
     from heartbeat.data import BeatSet
-    from heartbeat.protocol import PUBLISHED, per_record, se_p
+    from heartbeat.evaluation.ablation import VARIANTS, summarise
+    from heartbeat.evaluation.protocol import PUBLISHED, per_record, se_p
 
     rng = np.random.default_rng(3)
     y = rng.choice(4, size=600, p=[0.85, 0.06, 0.07, 0.02])
@@ -250,7 +250,7 @@ def test_variations_table_starts_with_the_base_and_varies_what_mattered(project)
 
 
 def test_table3_has_the_papers_form_base_in_full_and_variants_only_what_they_change(project):
-    from heartbeat.ablation import VARIANTS
+    from heartbeat.evaluation.ablation import VARIANTS
 
     layout = tables.read_table3(project / "results")
     varied = list(dict.fromkeys(b.split("=")[0].strip() for _, _, binds in VARIANTS for b in binds))
@@ -522,7 +522,7 @@ def test_no_committed_notebook_or_result_names_a_folder_of_the_machine_that_made
 
 
 def test_the_manual_exploration_notebook_has_its_curves_and_checks_every_searched_sweep():
-    from heartbeat.explore import PLAN, runs
+    from heartbeat.report.explore import PLAN, runs
 
     shown, missing = figures_without_png(ROOT / "notebooks" / "manual_exploration.ipynb")
     assert shown >= len(PLAN) and missing == 0  # a figure per sweep, each a static PNG
@@ -611,7 +611,7 @@ def test_the_project_root_can_be_named(tmp_path, monkeypatch):
 
 
 def test_grouped_fold_figures_pool_every_patient_once_and_rank_against_the_test_side():
-    from heartbeat.ablation import cv_summary, pooled, rank_agreement
+    from heartbeat.evaluation.ablation import cv_summary, pooled, rank_agreement
 
     # two folds of one row, counts chosen by hand: S is found 3 of 4 times, then 1 of 4 (pooled 4/8)
     runs = pd.DataFrame([
@@ -649,8 +649,8 @@ def test_the_grouped_folds_sentence_is_read_from_cv_table(tmp_path):
 
 
 def test_a_table3_folder_keeps_one_base_for_its_rows_and_its_folds(tmp_path):
-    from heartbeat.ablation import _claim
     from heartbeat.errors import ConflictError
+    from heartbeat.evaluation.ablation import _claim
 
     a, b = tmp_path / "a.gin", tmp_path / "b.gin"
     a.write_text("CNN1D.channels = 8\n")
@@ -717,7 +717,7 @@ def test_the_summary_reads_each_results_file_once(project, monkeypatch):
 def test_the_context_search_sentence_is_read_from_its_seeds_and_the_earlier_winners(tmp_path):
     """make search-context + make seeds-context: the sentence says what selection on DS1 prefers and what
     DS2 then says, from the two base rows; it says nothing where either file is absent."""
-    from heartbeat.modelinfo import ModelInfo
+    from heartbeat.inference.modelinfo import ModelInfo
     from heartbeat.report.tables import context_search_sentence
 
     results, models = tmp_path / "results", tmp_path / "models"

@@ -16,7 +16,7 @@ import requests
 import heartbeat as hb
 from heartbeat.data import load_dataset, valid_split, write_beats
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.modelio import ModelInfo, folder_version, load_model
+from heartbeat.inference.modelio import ModelInfo, folder_version, load_model
 from heartbeat.registry import fetch_model_dir
 from heartbeat.serve.__main__ import main as serve_main
 from heartbeat.serve.db import (

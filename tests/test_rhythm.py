@@ -9,10 +9,10 @@ import torch
 
 from heartbeat.config import parse_text
 from heartbeat.data import BeatSet, DataError, read_beats, write_beats
+from heartbeat.data.inputs import BeatInput
 from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
 from heartbeat.data.splits import DS1, DS2, PACED, protocol_beats, split
 from heartbeat.data.wfdb_beats import PWAVE_SAMPLES, beats_from_signal
-from heartbeat.inputs import BeatInput
 from heartbeat.models import BASELINES, REGISTRY
 from heartbeat.models.fusion import RhythmFusion, build_model
 
@@ -143,8 +143,8 @@ def test_rhythm_model_refuses_beat_only_data():
 
 @pytest.mark.slow  # trains a model: make test runs it, make test-fast does not
 def test_fit_with_rhythm_writes_a_model_that_needs_it(tmp_path):
-    from heartbeat.fit import fit
-    from heartbeat.modelio import load_model, save_model
+    from heartbeat.inference.modelio import load_model, save_model
+    from heartbeat.training.fit import fit
 
     rng = np.random.default_rng(0)
     n = 300

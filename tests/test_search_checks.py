@@ -14,7 +14,7 @@ import pytest
 import heartbeat as hb
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.tune import SearchError, main
+from heartbeat.tuning.tune import SearchError, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +106,7 @@ def test_overwrite_is_refused_without_force(beats, tmp_path, capsys):
 
 
 def test_smoke_tests_and_the_api_write_under_runs(tmp_path):
-    from heartbeat.tune import SearchOptions, SearchPaths
+    from heartbeat.tuning.tune import SearchOptions, SearchPaths
 
     smoke = SearchPaths.of(SearchOptions(smoke_test=True), "s", "s", api=False)
     assert smoke.model_dir == Path("runs/models/s") and smoke.gin_file == Path("runs/gin/best/s.gin")
@@ -125,7 +125,7 @@ def test_ds1ds2_does_not_ask_for_the_q_beats_it_leaves_out(tmp_path):
     and still refuses when one of those is missing."""
     from types import SimpleNamespace
 
-    from heartbeat.tune import SearchOptions, Voice, check_data
+    from heartbeat.tuning.tune import SearchOptions, Voice, check_data
 
     full = synthetic_beats(1500, seed=0)
     labels = {c: full.classes.index(c) for c in ("Q", "F")}

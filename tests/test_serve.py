@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 import heartbeat as hb
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.modelio import load_model
+from heartbeat.inference.modelio import load_model
 from heartbeat.serve import auth
 from heartbeat.serve.__main__ import main as serve_main
 from heartbeat.serve.db import Base, Prediction, beat_bytes, beat_hash, make_engine, session_factory
@@ -259,7 +259,7 @@ def test_predictions_match_the_model_and_are_stored(server, users, model_dir, be
     assert np.allclose(list(one["probabilities"].values()), expected[0], atol=1e-5)
     assert one["predicted_class"] == CLASSES[int(expected[0].argmax())]
     assert one["p_abnormal"] == pytest.approx(1 - expected[0][0], abs=1e-5)
-    # the one rule for "abnormal" (heartbeat.operating.abnormal): without --threshold, the class is not N
+    # the one rule for "abnormal" (heartbeat.inference.operating.abnormal): without --threshold, the class is not N
     assert one["threshold"] is None and one["abnormal"] == (one["predicted_class"] != "N")
     assert one["input_sha256"] == hashlib.sha256(np.asarray(X[0], "<f4").tobytes()).hexdigest()
 

@@ -410,7 +410,7 @@ def test_retrain_a_rhythm_model_from_the_feedback_of_its_server(tmp_path):
     from heartbeat.data import BeatSet, write_beats
     from heartbeat.data.context import ALL_RHYTHM_NAMES
     from heartbeat.data.rhythm import RHYTHM_NAMES, rhythm_features
-    from heartbeat.modelio import load_model
+    from heartbeat.inference.modelio import load_model
 
     beats = synthetic_beats(2000, seed=0)
     times = np.cumsum(np.where(beats.y == 1, 0.45, 0.85))

@@ -59,10 +59,10 @@ def test_a_raw_segment_gives_every_beat_stored_and_open_to_feedback(rhythm_serve
 
 
 def test_the_service_and_heartbeat_predict_flag_the_same_beats_abnormal(rhythm_server):
-    """One rule for "abnormal" (heartbeat.operating.abnormal): /predict/record and the CLI's classify agree
+    """One rule for "abnormal" (heartbeat.inference.operating.abnormal): /predict/record and the CLI's classify agree
     beat by beat, and the flag follows the class unless a threshold is asked for."""
-    from heartbeat.modelio import load_model
-    from heartbeat.recording import Recording, check_signal, classify, detect_peaks
+    from heartbeat.inference.modelio import load_model
+    from heartbeat.inference.recording import Recording, check_signal, classify, detect_peaks
 
     x, _ = synthetic_ecg(seconds=60)
     x = np.round(x, 5)
@@ -103,7 +103,7 @@ def test_a_wrong_sampling_rate_is_a_422_naming_the_likely_rate(rhythm_server, fs
 
 def test_the_lead_is_checked_as_the_cli_checks_it(rhythm_server, tmp_path):
     from heartbeat.data import DataError
-    from heartbeat.recording import read_recording
+    from heartbeat.inference.recording import read_recording
 
     x, _ = synthetic_ecg(seconds=20)
     np.save(tmp_path / "seg.npy", x)

@@ -9,7 +9,7 @@ from heartbeat.cli import main
 from heartbeat.data import BeatSet, DataError, load_dataset, write_beats
 from heartbeat.data.sources import DS2_HOLDOUT, parse_holdout
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.shift import LEVELS, corrupt
+from heartbeat.evaluation.shift import LEVELS, corrupt
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def test_shift_report_on_a_model_trained_with_a_holdout(recorded, tmp_path, caps
     from sklearn.metrics import recall_score
 
     from heartbeat.data import load_dataset
-    from heartbeat.modelio import load_model
+    from heartbeat.inference.modelio import load_model
 
     model = load_model(models / "tiny")
     ds = load_dataset(recorded, holdout="r3,r7")

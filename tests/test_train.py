@@ -9,9 +9,9 @@ from heartbeat.cli import main
 from heartbeat.config import parse
 from heartbeat.data.splits import split
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.fit import EarlyStopping, epoch_indices, fit, predict_proba
-from heartbeat.modelio import family_of, load_model
+from heartbeat.inference.modelio import family_of, load_model
 from heartbeat.models import BASELINES, REGISTRY
+from heartbeat.training.fit import EarlyStopping, epoch_indices, fit, predict_proba
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def tiny():
 @pytest.mark.parametrize("path", GIN_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_gin_file_parses_and_builds(path):
     if path.parent.name == "search":
-        from heartbeat.tune import read_search
+        from heartbeat.tuning.tune import read_search
 
         read_search(path)  # also checks that every search key is a valid binding
     else:
@@ -128,7 +128,7 @@ def test_train_cli_writes_a_folder_that_rebuilds(tmp_path, monkeypatch, capsys):
 
 
 def test_baseline_through_fit_and_folder(tiny, tmp_path):
-    from heartbeat.modelio import save_model
+    from heartbeat.inference.modelio import save_model
 
     train, valid = tiny
     parse("gin/models/baseline.gin", ["GBTBaseline.max_iter = 30"])
@@ -150,7 +150,7 @@ def test_cosine_schedule_anneals_the_learning_rate_every_epoch(tiny):
 
 
 def test_plateau_schedule_halves_the_rate_after_two_epochs_without_a_gain():
-    from heartbeat.fit import make_scheduler
+    from heartbeat.training.fit import make_scheduler
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     sched, per_step = make_scheduler("plateau", opt, epochs=10, steps_per_epoch=5, learning_rate=0.1)
@@ -163,7 +163,7 @@ def test_plateau_schedule_halves_the_rate_after_two_epochs_without_a_gain():
 
 
 def test_balance_loss_weights_the_rare_classes(tiny, monkeypatch):
-    import heartbeat.fit as train_module
+    import heartbeat.training.fit as train_module
 
     seen = {}
     real = torch.nn.CrossEntropyLoss
@@ -184,7 +184,7 @@ def test_balance_loss_weights_the_rare_classes(tiny, monkeypatch):
 
 def test_a_nan_loss_fails_the_fit(tiny):
     from heartbeat.data import BeatSet
-    from heartbeat.fit import NonFiniteLoss
+    from heartbeat.training.fit import NonFiniteLoss
 
     train, valid = tiny
     bad = BeatSet(X=np.full_like(train.X, 3e38), y=train.y, task=train.task)  # logits overflow to inf

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from heartbeat.models import CNN1D, GRU
-from heartbeat.transfer import TransferError, freeze, load_pretrained
+from heartbeat.training.transfer import TransferError, freeze, load_pretrained
 
 # every test here trains a model or starts a server: make test-fast leaves them to make test
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def test_a_frozen_backbone_keeps_its_batch_norm_statistics(tmp_path):
 
     from heartbeat.config import parse_text
     from heartbeat.data import BeatSet
-    from heartbeat.fit import fit
+    from heartbeat.training.fit import fit
 
     source = CNN1D(in_channels=1, num_classes=5, channels=8, depth=2)
     torch.save(source.state_dict(), tmp_path / "model.pt")
@@ -60,7 +60,7 @@ def test_fit_takes_a_partial_of_a_family():
     import numpy as np
 
     from heartbeat.data import BeatSet
-    from heartbeat.fit import fit
+    from heartbeat.training.fit import fit
 
     rng = np.random.default_rng(0)
     beats = BeatSet(X=rng.uniform(0, 1, (64, 187)), y=np.arange(64) % 2, task="ptb")

@@ -13,7 +13,7 @@ import pytest
 
 from heartbeat.data import write_beats
 from heartbeat.data.synthetic import synthetic_beats
-from heartbeat.tune import SearchSpaceError, read_search, trial_bindings
+from heartbeat.tuning.tune import SearchSpaceError, read_search, trial_bindings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,7 +179,7 @@ def test_trials_table_leaves_out_trials_that_never_started():
     """A time budget can end a search with sampled trials still pending: no config, no metrics."""
     from types import SimpleNamespace
 
-    from heartbeat.tune import trials_table
+    from heartbeat.tuning.tune import trials_table
 
     history = pd.DataFrame({"epoch": [1, 2], "objective": [0.5, 0.7], "recall_macro": [0.6, 0.8],
                             "f1_macro": [0.4, 0.6]})
@@ -196,7 +196,7 @@ def test_truncated_trials_reach_optuna_as_pruned_and_finished_ones_as_complete()
     import optuna
     from ray import tune
 
-    from heartbeat.tune import truncation_aware_optuna
+    from heartbeat.tuning.tune import truncation_aware_optuna
 
     searcher = truncation_aware_optuna("best_objective", seed=0)
     searcher.set_search_properties("best_objective", "max", {"x": tune.uniform(0.0, 1.0)})
@@ -218,7 +218,7 @@ def test_a_trial_that_never_started_does_not_end_the_search_through_mlflow(tmp_p
     failed before the trial began has none, and the KeyError ended a whole DS1 search. Ours skips it."""
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-    from heartbeat.tune import _make_mlflow_logger
+    from heartbeat.tuning.tune import _make_mlflow_logger
 
     never_started = object()  # a trial Ray made but never ran: no log_trial_start, so no MLflow run
     ray_own = MLflowLoggerCallback(tracking_uri=f"sqlite:///{tmp_path / 'ray.db'}", experiment_name="heartbeat-test")

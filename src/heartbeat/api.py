@@ -22,14 +22,14 @@ import gin
 
 from heartbeat.config import parse, preserved_gin
 from heartbeat.data import SYNTHETIC_WARNING, BeatSet, DataError, Dataset, load_dataset, valid_split
+from heartbeat.data.inputs import BeatInput
 from heartbeat.errors import ExistsError
-from heartbeat.fit import fit
-from heartbeat.inputs import BeatInput
-from heartbeat.modelio import LoadedModel as Model
-from heartbeat.modelio import ModelInfo, load_model, save_model
+from heartbeat.inference.modelio import LoadedModel as Model
+from heartbeat.inference.modelio import ModelInfo, load_model, save_model
 from heartbeat.models.fusion import build_model  # noqa: F401  (registers RhythmFusion)
 from heartbeat.options import SearchOptions
-from heartbeat.tune import SearchResult, run_search
+from heartbeat.training.fit import fit
+from heartbeat.tuning.tune import SearchResult, run_search
 
 
 class SyntheticDataWarning(UserWarning):
@@ -44,7 +44,7 @@ def load_data(source: str | Path | None = None, task: str = "mitbih", split: str
 
     ``source='synthetic'`` asks for the built-in synthetic beats, and a :class:`SyntheticDataWarning`
     says so (``allow_synthetic=False`` makes it a DataError instead); they are never a fall-back. ``split``: 'intra', 'inter' or
-    'ds1ds2'; ``window``: 'kachuee' or 'pwave' (see heartbeat.inputs).
+    'ds1ds2'; ``window``: 'kachuee' or 'pwave' (see heartbeat.data.inputs).
     """
     ds = load_dataset(source, task=task, split_how=split, seed=seed, test_size=test_size, holdout=holdout,
                       window=window)
@@ -118,9 +118,9 @@ def search(search_file: str | Path = "gin/search/cnn1d.gin", **options) -> Searc
     ``verbose``, ...). The result holds the trials table, the summary and the best model folder
     (``load_model(result.model_dir)``). Everything goes under ``runs/`` (ignored by git) unless
     ``root=`` (or ``results=``, ``models=``, ``best_gin=``) says otherwise. Raises
-    :class:`heartbeat.tune.SearchError` before Ray starts when the data cannot serve the space or a
+    :class:`heartbeat.tuning.tune.SearchError` before Ray starts when the data cannot serve the space or a
     folder would be overwritten (``force=True``), and when no trial finished;
-    :class:`heartbeat.tune.SearchInterrupted` on Ctrl-C, saying how to continue (``resume=True``).
+    :class:`heartbeat.tuning.tune.SearchInterrupted` on Ctrl-C, saying how to continue (``resume=True``).
     """
     return run_search(SearchOptions(search=str(search_file), **options))
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 
 class Window(StrEnum):
-    """How a beat is cut from a record (heartbeat.inputs): Kachuee's 187 samples from the R peak, or a
+    """How a beat is cut from a record (heartbeat.data.inputs): Kachuee's 187 samples from the R peak, or a
     window that starts before it to hold the P wave."""
 
     KACHUEE = "kachuee"

@@ -26,8 +26,8 @@ def binding(name: str, value) -> str:
 def register_all() -> None:
     """Import every module that registers configurables, so any project gin text parses."""
     import heartbeat.data.augment  # noqa: F401  (Augment)
-    import heartbeat.fit  # noqa: F401  (fit)
     import heartbeat.models  # noqa: F401  (the families)
+    import heartbeat.training.fit  # noqa: F401  (fit)
 
 
 def binding_default(name: str):

@@ -3,7 +3,7 @@
 The tracking URI is ``$MLFLOW_TRACKING_URI`` if set, else a SQLite store in the project
 (``mlflow.db``): a database-backed store, because the model registry needs one. A registered
 model is an MLflow pyfunc whose artifact ``model_dir`` is a heartbeat model folder
-(:mod:`heartbeat.modelio`), so it can be served by MLflow or rebuilt by heartbeat.
+(:mod:`heartbeat.inference.modelio`), so it can be served by MLflow or rebuilt by heartbeat.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ with warnings.catch_warnings():  # MLflow nags about type hints it cannot valida
         as ``heartbeat data build`` writes them."""
 
         def load_context(self, context):
-            from heartbeat.modelio import load_model  # heartbeat.modelio brings torch: only where this function runs
+            # heartbeat.inference.modelio brings torch: only where this function runs
+            from heartbeat.inference.modelio import load_model
 
             self.model = load_model(context.artifacts["model_dir"])
 

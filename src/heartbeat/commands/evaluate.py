@@ -26,8 +26,8 @@ def cmd_evaluate(args) -> int:
     import json
 
     from heartbeat.data.sources import describe
-    from heartbeat.evaluate import evaluate, json_ready
-    from heartbeat.modelio import load_model
+    from heartbeat.evaluation.evaluate import evaluate, json_ready
+    from heartbeat.inference.modelio import load_model
 
     model = load_model(args.model, runtime=args.runtime, device=args.device)
     beats = read_any(args.data, task=model.task, window=model.inputs.window)
@@ -48,7 +48,7 @@ def cmd_score(args) -> int:
 
     from heartbeat.data.sample import sample_dir
     from heartbeat.data.sources import SYNTHETIC, resolve_source
-    from heartbeat.evaluate import score_models
+    from heartbeat.evaluation.evaluate import score_models
 
     on = args.on
     default = Path("results/output.csv" if on == "valid" else f"results/output_{on}.csv")
@@ -90,7 +90,7 @@ def confusions_path(out: Path) -> Path:
 
 
 def cmd_shift(args) -> int:
-    from heartbeat.shift import shift_report
+    from heartbeat.evaluation.shift import shift_report
 
     print(f"data shift of every model in {args.models}: unseen patients and corrupted test beats")
     shift_report(args.models, args.data, args.out, args.seed)
@@ -98,7 +98,7 @@ def cmd_shift(args) -> int:
 
 
 def cmd_protocol(args) -> int:
-    from heartbeat.protocol import protocol_report
+    from heartbeat.evaluation.protocol import protocol_report
 
     print(f"DS1 -> DS2 (de Chazal 2004): every ds1ds2 model in {args.models} on DS2")
     protocol_report(args.models, args.data, args.out)
@@ -122,8 +122,8 @@ def cmd_endtoend(args) -> int:
     import json
 
     from heartbeat.data.splits import DS1, DS2
-    from heartbeat.endtoend import end_to_end
-    from heartbeat.modelio import load_model
+    from heartbeat.evaluation.endtoend import end_to_end
+    from heartbeat.inference.modelio import load_model
 
     model = load_model(args.model, runtime=args.runtime)
     named = {"ds1": list(DS1), "ds2": list(DS2)}
@@ -133,7 +133,7 @@ def cmd_endtoend(args) -> int:
     per, summary = end_to_end(model, data, records, log=lambda *a, **k: print(*a, file=sys.stderr, **k))
     on_ds2 = records is None or bool(set(records) & set(DS2))
     if model.info.split == "ds1ds2" and on_ds2:  # DS2, the unseen patients: a look, logged
-        from heartbeat.looks import log_look
+        from heartbeat.evaluation.looks import log_look
 
         log_look("heartbeat endtoend", f"{model.tag} on {summary['records']} records", model.config,
                  {"macro_Se": summary.get("macro_Se_detected")})
@@ -151,8 +151,8 @@ def cmd_endtoend(args) -> int:
 def cmd_ec57(args) -> int:
     import json
 
-    from heartbeat import ec57
-    from heartbeat.modelio import load_model
+    from heartbeat.evaluation import ec57
+    from heartbeat.inference.modelio import load_model
 
     model = load_model(args.model, runtime=args.runtime)
     records = args.records.split(",") if args.records else None
@@ -162,7 +162,7 @@ def cmd_ec57(args) -> int:
     from heartbeat.data.splits import DS2
 
     if model.info.split == "ds1ds2" and set(result["records"]) & set(DS2):  # a look at DS2, logged
-        from heartbeat.looks import log_look
+        from heartbeat.evaluation.looks import log_look
 
         c = result["classes"]
         se = [c[k]["se"] for k in ("N", "S", "V", "F")]
@@ -181,9 +181,9 @@ def operate_curve(model, args) -> int:
     ds1ds2 model, on DS2 (the unseen patients: a look, logged). The folder is left as it is."""
     import pandas as pd
 
-    from heartbeat import operating
-    from heartbeat.evaluate import split_of
-    from heartbeat.looks import log_look
+    from heartbeat.evaluation.evaluate import split_of
+    from heartbeat.evaluation.looks import log_look
+    from heartbeat.inference import operating
 
     cache, parts = {}, []
     sides = ["valid", "test"] if model.info.split == "ds1ds2" else ["valid"]
@@ -209,10 +209,10 @@ def operate_curve(model, args) -> int:
 
 
 def cmd_operate(args) -> int:
-    from heartbeat import operating
     from heartbeat.errors import DataError, ExistsError
-    from heartbeat.evaluate import split_of
-    from heartbeat.modelio import load_model
+    from heartbeat.evaluation.evaluate import split_of
+    from heartbeat.inference import operating
+    from heartbeat.inference.modelio import load_model
 
     model = load_model(args.model)
     if args.curve:

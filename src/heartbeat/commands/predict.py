@@ -23,8 +23,8 @@ def probability(text: str) -> float:
 def cmd_predict(args) -> int:
     import json
 
-    from heartbeat.modelio import load_model
-    from heartbeat.recording import check_rate, classify, detect_peaks, read_recording, write_prediction
+    from heartbeat.inference.modelio import load_model
+    from heartbeat.inference.recording import check_rate, classify, detect_peaks, read_recording, write_prediction
 
     out_root = Path(args.out)
     recordings = [read_recording(r, fs=args.fs, lead=args.lead, units=args.units, gain=args.gain,
@@ -55,8 +55,8 @@ def cmd_predict(args) -> int:
 def cmd_export(args) -> int:
     import numpy as np
 
-    from heartbeat.modelio import load_model
-    from heartbeat.runtime import OPSET, export_onnx
+    from heartbeat.inference.modelio import load_model
+    from heartbeat.inference.runtime import OPSET, export_onnx
 
     model = load_model(args.model)
     path = export_onnx(model)

@@ -10,13 +10,13 @@ from heartbeat.options import TUNE_DESCRIPTION, TUNE_EPILOG, add_search_flags, a
 
 
 def cmd_tune(args) -> int:
-    from heartbeat.tune import cli as tune_cli
+    from heartbeat.tuning.tune import cli as tune_cli
 
     return tune_cli(args, ["heartbeat", *sys.argv[1:]])  # messages (and the resume hint) quote this command
 
 
 def cmd_ablate(args) -> int:
-    from heartbeat.ablation import main_cli
+    from heartbeat.evaluation.ablation import main_cli
 
     return main_cli(args)
 
@@ -32,7 +32,7 @@ def add_parsers(sub) -> None:
 
     ab = sub.add_parser("ablate", help="Table 3: the base model, then one change per row, each trained the same "
                                        "way over several seeds -> results/table3/",
-                        description="Train the base gin file and each variant of heartbeat.ablation.VARIANTS "
+                        description="Train the base gin file and each variant of heartbeat.evaluation.ablation.VARIANTS "
                                     "(imbalance handling, dropout, width, depth, kernel, augmentation, rhythm, "
                                     "window, another family, a 5-seed ensemble) with the same data, split and "
                                     "epochs, once per seed, JOBS at a time on one thread each. Finished runs are "

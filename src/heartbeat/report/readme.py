@@ -141,7 +141,7 @@ def raw_recording_section(r: Results) -> list[str]:
         d = d[["detector", "records", "annotated", "fn", "fp", "Se", "P+", "x_realtime", "median_offset_ms"]]
         out += ["**R-peak detectors** (`python bench/detectors.py`): every shared record, lead MLII, matched to the "
                 "annotated beats within 150 ms as `heartbeat ec57` matches them; `x_realtime` is seconds of ECG per "
-                "second of detection, one thread; `heartbeat` is `heartbeat.detect` with its fiducial rule, as "
+                "second of detection, one thread; `heartbeat` is `heartbeat.inference.detect` with its fiducial rule, as "
                 "`predict`, `ec57` and the service run it (DS1, DS2 and the non-paced records apart: "
                 "`results/bench/detectors_by_set.csv`).", "",
                 markdown(d.rename(columns={"fn": "missed", "fp": "extra"})), ""]
@@ -218,7 +218,7 @@ def block(results: str | Path = "results", models: str | Path = "models") -> str
                 markdown(p[cols]), ""]
     if "corruption" in shift:
         out += ["**Corrupted test beats** (`make shift`): test macro recall, clean and at levels 2 and 4 of each "
-                "corruption (strengths in `src/heartbeat/shift.py`; every level in `results/shift/corruption.csv`).",
+                "corruption (strengths in `src/heartbeat/evaluation/shift.py`; every level in `results/shift/corruption.csv`).",
                 "", markdown(corruption_wide(shift["corruption"])), ""]
     if "ptb" in shift:
         out += ["**PTB, 2 classes** (`make ptb`): trained from scratch against fine-tuned from the MIT-BIH winner, "

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.beatset import CLASSES
-from heartbeat.modelinfo import ModelInfo
+from heartbeat.inference.modelinfo import ModelInfo
 
 #: the searches' order in every table: the model families first, then the rest by name
 FAMILY_ORDER = ("cnn1d", "cnn2d", "gru", "transformer", "resnet1d")

@@ -32,8 +32,8 @@ import pandas as pd
 
 from heartbeat.data.sources import project_root
 from heartbeat.errors import NotFoundError, ReportError, run_entry
-from heartbeat.explore import runs as explore_runs
 from heartbeat.report import figures, tables
+from heartbeat.report.explore import runs as explore_runs
 from heartbeat.report.readme import family_table
 from heartbeat.report.results import Results
 

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from heartbeat.ablation import rank_agreement
 from heartbeat.config import binding_default
 from heartbeat.data.beatset import CLASSES
+from heartbeat.evaluation.ablation import rank_agreement
 from heartbeat.metrics import classification_metrics
 from heartbeat.options import HISTORY_KEYS, trial_of_folder
 from heartbeat.report.results import FAMILY_ORDER, OUTPUT_COLUMNS, Results, classes_for  # noqa: F401 (re-exported)

@@ -46,7 +46,7 @@ strings; 0.01 either side tolerated); anything else is a 422 whose ``detail`` na
 value index, the value and what was expected, and whose ``message`` sums it up. Probabilities that
 come out non-finite are a 422 too: they never become a label.
 
-``abnormal`` follows the project's one rule (:func:`heartbeat.operating.abnormal`), as
+``abnormal`` follows the project's one rule (:func:`heartbeat.inference.operating.abnormal`), as
 ``heartbeat predict`` does: the predicted class is not class 0. Started with ``--threshold``, it is
 ``P(not class 0) >= threshold`` instead, which can be true while the most probable class is still
 class 0: a lower threshold trades false alarms for missed sick beats. Every request is logged as one JSON line (request id, method, path,
@@ -70,12 +70,12 @@ from sqlalchemy.exc import IntegrityError
 
 # /predict/record finds beats in a forked child: its code is imported here, once, before any fork
 import heartbeat.data.wfdb_beats  # noqa: F401
-import heartbeat.detect  # noqa: F401
-import heartbeat.recording  # noqa: F401
+import heartbeat.inference.detect  # noqa: F401
+import heartbeat.inference.recording  # noqa: F401
 from heartbeat.data.beatset import BEAT_LEN
 from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.errors import ConfigError
-from heartbeat.modelio import folder_version, load_model
+from heartbeat.inference.modelio import folder_version, load_model
 from heartbeat.serve import auth
 from heartbeat.serve.db import make_engine, redact, session_factory
 from heartbeat.serve.deps import Service

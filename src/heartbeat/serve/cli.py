@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from heartbeat.errors import NotFoundError, RegistryError
-from heartbeat.modelinfo import ModelInfo
+from heartbeat.inference.modelinfo import ModelInfo
 from heartbeat.serve.logs import configure_logging
 
 ADMIN_KEY_ENV = "HEARTBEAT_ADMIN_KEY"

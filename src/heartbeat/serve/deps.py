@@ -25,7 +25,7 @@ class Service:
     """Everything a route needs besides its request: built once by create_app."""
 
     settings: object      # heartbeat.serve.app.Settings
-    model: object         # heartbeat.modelio.LoadedModel
+    model: object         # heartbeat.inference.modelio.LoadedModel
     version: str
     sessions: object      # a SQLAlchemy sessionmaker
     monitor: object       # heartbeat.serve.monitor.Monitor

@@ -27,12 +27,12 @@ from sqlalchemy import select
 
 from heartbeat.config import parse_text
 from heartbeat.data import BeatSet, DataError, Dataset, load_dataset, split, valid_split
+from heartbeat.data.inputs import BeatInput
 from heartbeat.data.sample import SAMPLE_NAME, sample_dir
 from heartbeat.data.sources import default_source
 from heartbeat.data.synthetic import synthetic_beats
 from heartbeat.errors import ConfigError, NotFoundError
-from heartbeat.inputs import BeatInput
-from heartbeat.modelinfo import ModelInfo
+from heartbeat.inference.modelinfo import ModelInfo
 from heartbeat.serve.db import (
     Labelled,
     RetrainRequest,
@@ -110,10 +110,9 @@ def retrain(model_dir: str | Path, data: str | Path | None = None, db_url: str |
             out: str | Path | None = None, register: str | None = None, epochs: int | None = None,
             feedback_repeat: int = 1, on_epoch=None) -> RetrainResult:
     """Retrain ``model_dir`` from its own config on its data plus the labelled beats of ``db_url``."""
-    from heartbeat.fit import fit  # heartbeat.fit brings torch: only where this function runs
-
-    # heartbeat.modelio brings torch: only where this function runs
-    from heartbeat.modelio import folder_version, save_model
+    # heartbeat.inference.modelio brings torch: only where this function runs
+    from heartbeat.inference.modelio import folder_version, save_model
+    from heartbeat.training.fit import fit  # heartbeat.training.fit brings torch: only where this function runs
 
     model_dir = Path(model_dir)
     for name in ("config.gin", "metrics.json"):

@@ -294,7 +294,7 @@
     $("hr").on("plotly_click", (ev) => { const w = st.view[1] - st.view[0]; setView(ev.points[0].x - w / 2, ev.points[0].x + w / 2); });
   }
 
-  // the service's one rule for "abnormal" (heartbeat.operating.abnormal), in words
+  // the service's one rule for "abnormal" (heartbeat.inference.operating.abnormal), in words
   function rule(r) {
     return r.threshold === null || r.threshold === undefined ? "class not N" : `P(not N) &ge; ${r.threshold}`;
   }

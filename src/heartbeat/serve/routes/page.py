@@ -11,7 +11,7 @@ What the page reads and writes:
 - ``POST /recordings`` (reader): a multipart upload of one recording: a WFDB record (its ``.hea``
   and the ``.dat`` its header names), a ``.csv`` or a ``.npy`` file (``fs`` in Hz is then required),
   optionally ``lead``. It is read by the reader of ``heartbeat predict``
-  (:func:`heartbeat.recording.read_recording`), bounded by the limits of ``/predict/record``
+  (:func:`heartbeat.inference.recording.read_recording`), bounded by the limits of ``/predict/record``
   (``max_record_seconds``, ``max_record_work``, ``record_time_limit``; the body by the Guard), and
   its beats found, classified and stored by the same code (:func:`heartbeat.serve.routes.predict.record_beats`,
   :func:`~heartbeat.serve.routes.predict.predict_rows`): each beat is an ordinary prediction, open to
@@ -46,8 +46,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import insert, select
 
 from heartbeat.data.beatset import DataError
+from heartbeat.inference.recording import MAX_FS, MIN_FS, read_recording, summarise
 from heartbeat.metrics import recall_per_class
-from heartbeat.recording import MAX_FS, MIN_FS, read_recording, summarise
 from heartbeat.serve.db import Feedback, Prediction, RecordingBeat, RecordingChunk, StoredRecording, User, utcnow
 from heartbeat.serve.deps import DB, Reader, Svc, Uploader, invalid
 from heartbeat.serve.routes.predict import check_record_size, predict_rows, record_beats

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from heartbeat.data.beatset import DataError
 from heartbeat.data.rhythm import RHYTHM_NAMES
-from heartbeat.operating import abnormal
-from heartbeat.recording import (
+from heartbeat.inference.operating import abnormal
+from heartbeat.inference.recording import (
     MAX_FS,
     MIN_FS,
     RateError,
@@ -119,7 +119,7 @@ def check_record_size(svc: Svc, n: int, fs: float, field: str) -> None:
 
 
 def record_beats(svc: Svc, rec, field: str):
-    """The beats of a checked recording (heartbeat.recording.Recording) as the model takes them:
+    """The beats of a checked recording (heartbeat.inference.recording.Recording) as the model takes them:
     ``(beats, X, rhythm)``, found in a child process killed at ``record_time_limit``, the rate
     checked as the CLI checks it; a 422 naming ``field`` (or ``fs``) otherwise."""
     try:

@@ -6,7 +6,7 @@ folder trained with ``--split ds1ds2`` on DS2, the test split (its final evaluat
 metrics module's whole-set functions, and lays the rows beside published results on the same
 protocol. It also scores each DS2 patient on its own, to show which patients fail on which class.
 
-The per-class Se and +P are those of the EC57 module (:func:`heartbeat.ec57.class_stats` of the
+The per-class Se and +P are those of the EC57 module (:func:`heartbeat.evaluation.ec57.class_stats` of the
 class matrix of the annotated beats, every beat its own match): this table is the one
 ``heartbeat ec57`` reports as ``classes_annotated``, on the beats the protocol keeps.
 """
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.beatset import BeatSet
-from heartbeat.ec57 import CLASSES, class_matrix, class_stats
 from heartbeat.errors import DataError, NotFoundError
-from heartbeat.looks import log_look
+from heartbeat.evaluation.ec57 import CLASSES, class_matrix, class_stats
+from heartbeat.evaluation.looks import log_look
 
 PROTOCOL_CLASSES = ("N", "S", "V", "F")
 
@@ -46,7 +46,7 @@ def se_p(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> di
     """Se and +P of N, S, V and F (a class absent from ``y_true``: NaN Se), and their macro Se.
 
     Beats of the other classes are scored too: a beat predicted Q counts as a miss of its class.
-    ``classes`` name the labels (the AAMI classes of :data:`heartbeat.ec57.CLASSES`, in any order).
+    ``classes`` name the labels (the AAMI classes of :data:`heartbeat.evaluation.ec57.CLASSES`, in any order).
     """
     to_aami = np.array([CLASSES.index(c) for c in classes], dtype=np.int64)
     every = np.arange(len(y_true))
@@ -75,7 +75,8 @@ def per_record(tag: str, beats: BeatSet, pred: np.ndarray, classes: tuple[str, .
 def protocol_report(models_root: str | Path = "models", data: str | Path | None = None,
                     out: str | Path = "results/ds1ds2", log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every ds1ds2 model folder on DS2; write ``table.csv`` (with the published rows) and ``per_record.csv``."""
-    from heartbeat.evaluate import model_splits  # heartbeat.evaluate brings torch: only where this function runs
+    # heartbeat.evaluation.evaluate brings torch: only where this function runs
+    from heartbeat.evaluation.evaluate import model_splits
 
     rows, records = [], []
     for model, test, ds in model_splits(models_root, "test", data, where=lambda m: m.info.split == "ds1ds2"):

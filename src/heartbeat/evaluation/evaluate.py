@@ -19,13 +19,13 @@ from heartbeat.data.sample import SAMPLE_NAME, SAMPLE_RECORDS, sample_dir
 from heartbeat.data.sources import cached_wfdb_beats, resolve_source
 from heartbeat.data.splits import DS1, protocol_beats
 from heartbeat.errors import DataError, NotFoundError
+from heartbeat.inference.modelio import LoadedModel, ModelInfo, load_model
 from heartbeat.metrics import confusion, output_row
-from heartbeat.modelio import LoadedModel, ModelInfo, load_model
 
 
 def evaluate(model: LoadedModel, beats: BeatSet) -> dict:
     """Metrics of ``model`` on ``beats``: the metrics module's dict plus the confusion matrix
-    (:meth:`heartbeat.modelio.LoadedModel.evaluate`, the one place they are computed)."""
+    (:meth:`heartbeat.inference.modelio.LoadedModel.evaluate`, the one place they are computed)."""
     return model.evaluate(beats)
 
 

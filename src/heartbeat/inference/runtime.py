@@ -32,7 +32,7 @@ class _WithSoftmax(nn.Module):
 
 
 def export_onnx(model, out: str | Path | None = None) -> Path:
-    """Write ``model.onnx`` for a loaded deep model (heartbeat.modelio.LoadedModel); returns its path."""
+    """Write ``model.onnx`` for a loaded deep model (heartbeat.inference.modelio.LoadedModel); returns its path."""
     if not isinstance(model.net, nn.Module):
         raise DataError(f"model {model.tag} ({model.family}) is not a neural network: ONNX export covers the deep "
                         "families only")

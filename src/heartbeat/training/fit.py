@@ -22,12 +22,12 @@ from torch import nn
 
 from heartbeat.choices import DEVICES
 from heartbeat.data.beatset import BeatSet
+from heartbeat.data.inputs import BeatInput
 from heartbeat.errors import ConfigError
-from heartbeat.inputs import BeatInput
 from heartbeat.metrics import classification_metrics
 from heartbeat.models.fusion import build_model
-from heartbeat.transfer import freeze as freeze_params
-from heartbeat.transfer import load_pretrained, train_mode
+from heartbeat.training.transfer import freeze as freeze_params
+from heartbeat.training.transfer import load_pretrained, train_mode
 
 BALANCE = ("none", "loss", "sampler", "sampler_sqrt")
 SCHEDULERS = ("plateau", "onecycle", "cosine", "constant")
@@ -203,12 +203,12 @@ def fit(
     (Ray Tune reports from there, with a checkpoint when ``row["improved"]``; raising in it
     stops the fit). ``row["final"]`` marks the fit's last epoch (patience or epochs reached).
     ``init_from`` (a model folder) starts from its weights, a resized head excepted, and
-    ``freeze = 'backbone'`` then trains the head alone (heartbeat.transfer).
+    ``freeze = 'backbone'`` then trains the head alone (heartbeat.training.transfer).
     ``max_epochs`` caps ``epochs`` from outside gin (the search's resource limit); the
     learning-rate schedule then spans the capped run. ``device`` ('cpu', 'cuda' or 'auto') is
     where the network trains; the beats stay in CPU memory and go over batch by batch.
     The beats must be cut by ``BeatInput.window``, and carry their rhythm where
-    ``BeatInput.rhythm`` asks for it (:class:`heartbeat.inputs.BeatInput`).
+    ``BeatInput.rhythm`` asks for it (:class:`heartbeat.data.inputs.BeatInput`).
     """
     if balance not in BALANCE:
         raise ConfigError(f"unknown fit.balance {balance!r}; expected one of {BALANCE}")

@@ -25,16 +25,16 @@ import torch
 
 from heartbeat.config import parse_text, preserved_gin
 from heartbeat.data.beatset import CLASSES, BeatSet, DataError
+from heartbeat.data.inputs import BeatInput
 from heartbeat.errors import ConfigError, NotFoundError
-from heartbeat.fit import predict_proba, resolve_device
-from heartbeat.inputs import BeatInput
+from heartbeat.inference.modelinfo import ModelInfo
+from heartbeat.inference.operating import decide
+from heartbeat.inference.operating import read as read_operating_point
+from heartbeat.inference.runtime import FILENAME, RUNTIMES, onnx_proba, onnx_session
 from heartbeat.metrics import classification_metrics, confusion
-from heartbeat.modelinfo import ModelInfo
 from heartbeat.models import BASELINES
 from heartbeat.models.fusion import build_model
-from heartbeat.operating import decide
-from heartbeat.operating import read as read_operating_point
-from heartbeat.runtime import FILENAME, RUNTIMES, onnx_proba, onnx_session
+from heartbeat.training.fit import predict_proba, resolve_device
 
 __all__ = ["LoadedModel", "ModelInfo", "folder_version", "load_model", "parameter_count", "save_model"]
 
@@ -53,7 +53,7 @@ class LoadedModel:
     net: object
     inputs: BeatInput = BeatInput()
     session: object = None  # an onnxruntime session when loaded with runtime='onnx'
-    #: per-class weights of the recall-first operating point (heartbeat.operating), None: the plain argmax
+    #: per-class weights of the recall-first operating point (heartbeat.inference.operating), None: the plain argmax
     weights: np.ndarray | None = None
 
     @property
@@ -88,7 +88,7 @@ class LoadedModel:
     def evaluate(self, beats: BeatSet) -> dict:
         """Every metric (heartbeat.metrics) of this model on ``beats``, per class too, and the confusion matrix.
 
-        The private key ``_pred`` holds the labels themselves (``heartbeat.evaluate.json_ready`` drops it)."""
+        The private key ``_pred`` holds the labels themselves (``heartbeat.evaluation.evaluate.json_ready`` drops it)."""
         if beats.task != self.task:
             raise DataError(f"model {self.tag} is for task {self.task!r} but the data is {beats.task!r}")
         pred = self.predict_beats(beats)

@@ -68,8 +68,8 @@ def explore(base: str | Path, data, out: str | Path = "results/exploration", pla
     # heartbeat.api brings scipy, sklearn, torch: only where this function runs
     from heartbeat.api import Dataset, load_data, train
 
-    # heartbeat.modelio brings scipy, sklearn, torch: only where this function runs
-    from heartbeat.modelio import parameter_count
+    # heartbeat.inference.modelio brings scipy, sklearn, torch: only where this function runs
+    from heartbeat.inference.modelio import parameter_count
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,11 @@
 
 A clinic has a recording, not beats already cut out. This module reads one lead of a WFDB
 record, a CSV or an NPY file, checks it (sampling rate, NaN runs, length, flat or saturated
-signal), finds the R peaks with the project's detector (:mod:`heartbeat.detect`), and hands signal and peaks to
+signal), finds the R peaks with the project's detector (:mod:`heartbeat.inference.detect`), and hands signal and peaks to
 :func:`heartbeat.data.wfdb_beats.beats_from_signal`, the same function that builds the
 training beats from annotated peaks, so the model sees exactly what it saw in training.
 
-Why :mod:`heartbeat.detect`: on the 47 shared MIT-BIH records (``python bench/detectors.py``,
+Why :mod:`heartbeat.inference.detect`: on the 47 shared MIT-BIH records (``python bench/detectors.py``,
 ``results/bench/detectors.csv``, matched as ``heartbeat ec57`` matches) it misses and adds fewer beats
 than wfdb's XQRS, sleepecg and neurokit2 (gross Se 0.9989 and +P 0.9988), DS2 included, whose
 patients its weights never saw; and it runs about 30 times faster than XQRS (a 24-hour Holter's
@@ -29,8 +29,8 @@ import pandas as pd
 from heartbeat.data.beatset import BeatSet, DataError
 from heartbeat.data.context import ALL_RHYTHM_NAMES
 from heartbeat.data.wfdb_beats import beats_from_signal
-from heartbeat.detect import REFRACTORY_S, detect, fiducial
-from heartbeat.operating import abnormal
+from heartbeat.inference.detect import REFRACTORY_S, detect, fiducial
+from heartbeat.inference.operating import abnormal
 
 MIN_FS, MAX_FS = 50.0, 10_000.0
 MIN_SECONDS = 5.0           # a few beats: the rhythm and the 10 s scaling windows need them
@@ -39,7 +39,7 @@ FLAT_FRACTION = 0.5         # more than half the samples on one value: a flat si
 CLIPPED_FRACTION = 0.1      # more than a tenth at the signal's minimum or maximum: saturated
 TOLERANCE_S = 0.15          # detected and annotated beats match within 150 ms
 CHUNK_S = 600.0             # longer recordings are detected 10 min at a time (bounded memory)
-OVERLAP_S = 60.0            # each chunk sees this much of its neighbours: heartbeat.detect.CONTEXT_S
+OVERLAP_S = 60.0            # each chunk sees this much of its neighbours: heartbeat.inference.detect.CONTEXT_S
 #: the rates recorders use: a refused rate names the one of these the beats fit best
 COMMON_FS = (125, 128, 250, 256, 360, 500, 1000)
 #: a heart rate (median RR of the detected beats) outside this is no heart, so the rate is wrong
@@ -235,11 +235,11 @@ def _is_float(v) -> bool:
 
 
 def detect_peaks(signal: np.ndarray, fs: float, progress: bool = False) -> np.ndarray:
-    """R-peak sample indices (sorted, unique) found by :func:`heartbeat.detect.detect`, each moved to the R
-    (or QS) apex by :func:`heartbeat.detect.fiducial`, where the annotated peaks the models learnt at lie.
+    """R-peak sample indices (sorted, unique) found by :func:`heartbeat.inference.detect.detect`, each moved to the R
+    (or QS) apex by :func:`heartbeat.inference.detect.fiducial`, where the annotated peaks the models learnt at lie.
 
     A recording longer than :data:`CHUNK_S` is detected in chunks of that length, each seeing
-    :data:`OVERLAP_S` of its neighbours (more than the detector's reach, :data:`heartbeat.detect.CONTEXT_S`,
+    :data:`OVERLAP_S` of its neighbours (more than the detector's reach, :data:`heartbeat.inference.detect.CONTEXT_S`,
     so a peak near an edge is decided as in one piece), a peak kept by the chunk it falls in, with
     progress shown past 30 minutes; a peak found twice across a boundary (within the refractory
     period) is kept once."""
@@ -403,7 +403,7 @@ def classify(model, rec: Recording, peaks: np.ndarray | None = None, batch_size:
              progress: bool = False, threshold: float | None = None) -> tuple[pd.DataFrame, dict]:
     """Per-beat table (time_s, sample, class, p_<class>..., abnormal) and the record's summary.
 
-    ``abnormal`` follows :func:`heartbeat.operating.abnormal`: the class is not N, or with ``threshold``
+    ``abnormal`` follows :func:`heartbeat.inference.operating.abnormal`: the class is not N, or with ``threshold``
     P(not N) >= threshold, as the service flags it."""
     beats = recording_beats(rec, model.inputs.window, peaks, progress)
     X, rhythm = model.inputs.arrays(beats, f"model {model.tag}")
@@ -416,7 +416,7 @@ def classify(model, rec: Recording, peaks: np.ndarray | None = None, batch_size:
     if progress:
         print(file=sys.stderr)
     P = np.concatenate(parts)
-    pred = model.decide(P)  # at the folder's operating point (heartbeat.operating), where it has one
+    pred = model.decide(P)  # at the folder's operating point (heartbeat.inference.operating), where it has one
     table = pd.DataFrame({"time_s": beats.time, "sample": beats.sample,
                           "class": np.asarray(model.classes)[pred]})
     for j, c in enumerate(model.classes):

@@ -21,7 +21,7 @@ How a trial runs: the driver parses the search file once and hands each trial th
 flattened gin text plus its sampled values (plain strings and dicts, so it works unchanged
 on a Ray cluster); the data goes once into Ray's object store (``tune.with_parameters``).
 The trial parses gin itself (gin state is per process), sets torch's threads to its CPU
-share, trains with :func:`heartbeat.fit.fit` and reports every epoch; an epoch that
+share, trains with :func:`heartbeat.training.fit.fit` and reports every epoch; an epoch that
 improves the objective carries a checkpoint (weights + operative ``config.gin``).
 
 The searched metric is ``best_objective``: the best validation objective a trial has
@@ -88,12 +88,12 @@ import pandas as pd
 from heartbeat.config import binding, parse, parse_text
 from heartbeat.data import split as split_beats
 from heartbeat.data import valid_split
+from heartbeat.data.inputs import BeatInput
 from heartbeat.data.sources import describe, load_dataset, warn_if_synthetic
 from heartbeat.data.splits import left_out_classes
 from heartbeat.errors import ExistsError, HeartbeatError
-from heartbeat.inputs import BeatInput
+from heartbeat.inference.modelinfo import ModelInfo
 from heartbeat.metrics import OBJECTIVES, classification_metrics
-from heartbeat.modelinfo import ModelInfo
 from heartbeat.options import (
     HISTORY_KEYS,
     TUNE_DESCRIPTION,
@@ -248,8 +248,9 @@ def run_trial(config: dict, data: dict, base_config: str, space: dict, cpus: int
     import torch  # torch: seconds to import, and this module is used without it
     from ray import tune  # ray: seconds to import; only once a search runs
 
-    from heartbeat.fit import fit  # heartbeat.fit brings torch: only where this function runs
-    from heartbeat.modelio import save_model  # heartbeat.modelio brings torch: only where this function runs
+    # heartbeat.inference.modelio brings torch: only where this function runs
+    from heartbeat.inference.modelio import save_model
+    from heartbeat.training.fit import fit  # heartbeat.training.fit brings torch: only where this function runs
 
     torch.set_num_threads(max(1, int(cpus)))  # Ray sets OMP_NUM_THREADS=1; give the trial its share
     parse_text(base_config, trial_bindings(config, space))
@@ -719,7 +720,7 @@ def export_best(grid, trial_id: str, out: Path, record: ModelInfo, metric_names:
 
     A checkpoint is a model folder its trial wrote with :func:`save_model`; the exported folder's record
     is the search's ``record`` (its data and split) with the checkpoint's epoch, metrics and trial config."""
-    from heartbeat.modelio import load_model, save_model  # torch, only once a search has run
+    from heartbeat.inference.modelio import load_model, save_model  # torch, only once a search has run
 
     best = next(r for r in grid if (r.metrics or {}).get("trial_id", _folder(r)[0]) == trial_id)
     if not best.best_checkpoints:

@@ -1,7 +1,7 @@
 """ANSI/AAMI EC57 beat-by-beat comparison: the raw path end to end against the reference annotations.
 
 Each annotated WFDB record goes through what a user's recording goes through (``heartbeat
-predict``): the project's R-peak detector (:func:`heartbeat.recording.detect_peaks`), beats and
+predict``): the project's R-peak detector (:func:`heartbeat.inference.recording.detect_peaks`), beats and
 rhythm cut by :func:`heartbeat.data.wfdb_beats.beats_from_signal`, the model. The detections are
 matched to the reference beats as EC57 (and PhysioNet's ``bxb``, its reference implementation)
 match them, and counted in one matrix per record: reference N S V F Q (and ``extra``, a
@@ -43,7 +43,7 @@ Statistics (``bxb``'s formulas; rows are the reference, lower-case columns the a
 
 Which published figures these compare to:
 
-- de Chazal et al. (2004) and the inter-patient literature (:data:`heartbeat.protocol.PUBLISHED`)
+- de Chazal et al. (2004) and the inter-patient literature (:data:`heartbeat.evaluation.protocol.PUBLISHED`)
   report gross per-class Se/+P on DS2 at the annotated R peaks: ``classes_annotated`` (the model
   classifying every annotated beat, so no beat is missed or extra). Their SVEB and VEB rows are
   the S and V rows of that table.
@@ -64,7 +64,7 @@ import pandas as pd
 from heartbeat.data.splits import DS2, PACED
 from heartbeat.data.wfdb_beats import AAMI, list_records
 from heartbeat.errors import DataError
-from heartbeat.recording import classify, detect_peaks, read_recording
+from heartbeat.inference.recording import classify, detect_peaks, read_recording
 
 CLASSES = ("N", "S", "V", "F", "Q")
 N, S, V, F, Q = range(5)
@@ -306,7 +306,7 @@ def check_model(model) -> None:
 
 
 def classes_at(model, rec, peaks: np.ndarray) -> np.ndarray:
-    """The model's AAMI class of each peak, through the raw path (:func:`heartbeat.recording.classify`):
+    """The model's AAMI class of each peak, through the raw path (:func:`heartbeat.inference.recording.classify`):
     Q for a beat it cannot cut (cut off by the record's end)."""
     table, _ = classify(model, rec, peaks)
     called = pd.Series([CLASSES.index(c) for c in table["class"]], index=table["sample"].to_numpy())

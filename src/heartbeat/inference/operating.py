@@ -7,7 +7,7 @@ A beat is labelled ``argmax(p * w)``: with ``w`` all ones that is the plain argm
 
 The weights are chosen on the model's **validation** split (for a ``ds1ds2`` model: records inside
 DS1, never DS2), by :func:`choose_weights`, and stored beside the model as
-:data:`OPERATING_FILE`. :class:`heartbeat.modelio.LoadedModel` reads them, so ``predict``,
+:data:`OPERATING_FILE`. :class:`heartbeat.inference.modelio.LoadedModel` reads them, so ``predict``,
 ``evaluate``, ``ec57`` and the service all decide with them, under torch and ONNX alike.
 """
 

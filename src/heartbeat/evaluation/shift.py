@@ -27,7 +27,7 @@ import torch
 from heartbeat.data.augment import Augment
 from heartbeat.data.beatset import BeatSet
 from heartbeat.errors import ConfigError, DataError
-from heartbeat.evaluate import model_splits
+from heartbeat.evaluation.evaluate import model_splits
 from heartbeat.metrics import classification_metrics
 
 #: kind -> (the Augment strength it sets, the strengths of levels 1..4). Beats are scaled to

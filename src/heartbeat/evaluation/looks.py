@@ -22,7 +22,7 @@ COLUMNS = ("when", "by", "what", "config_sha1", "seed", "macro_Se", "Se_S", "P_S
 def log_look(by: str, what: str, config: str, figures: dict, seed: int | None = None,
              path: str | Path | None = None) -> None:
     """Append one look at DS2: ``by`` (the command), ``what`` (the model or row), a hash of its ``config``
-    text (gin), and its DS2 ``figures`` (keys as :func:`heartbeat.protocol.se_p` gives them).
+    text (gin), and its DS2 ``figures`` (keys as :func:`heartbeat.evaluation.protocol.se_p` gives them).
     ``path``: default ``$HEARTBEAT_LOOKS``, else results/ds1ds2/looks.csv."""
     path = Path(path or os.environ.get("HEARTBEAT_LOOKS") or LOOKS)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
-"""End-to-end accuracy on annotated records: a view of the EC57 comparison (:mod:`heartbeat.ec57`).
+"""End-to-end accuracy on annotated records: a view of the EC57 comparison (:mod:`heartbeat.evaluation.ec57`).
 
-For each record, :func:`heartbeat.ec57.compare_records` classifies the beats twice with the same
+For each record, :func:`heartbeat.evaluation.ec57.compare_records` classifies the beats twice with the same
 model: at the annotated R peaks (as in training), and at the R peaks the detector finds (as on a
 raw recording), and matches the detections to the annotated beats as EC57 does (150 ms). This
 module lays those comparisons out as before: per record, the annotated, detected, missed and extra
@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.data.splits import PACED, Q
-from heartbeat.ec57 import EXTRA, MISSED, compare_records, default_records, ec57_stats
+from heartbeat.evaluation.ec57 import EXTRA, MISSED, compare_records, default_records, ec57_stats
+from heartbeat.evaluation.protocol import se_p
 from heartbeat.metrics import classification_metrics
-from heartbeat.protocol import se_p
 
 __all__ = ["default_records", "end_to_end"]
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from heartbeat.errors import ConflictError
-from heartbeat.looks import config_text, log_look
+from heartbeat.evaluation.looks import config_text, log_look
 
 #: (group, row label, bindings that differ from the base)
 VARIANTS: list[tuple[str, str, list[str]]] = [
@@ -69,12 +69,14 @@ def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | N
     # heartbeat.api brings scipy, sklearn, torch: only where this function runs
     from heartbeat.api import config_values, load_data, train
 
+    # heartbeat.evaluation.protocol brings scipy, sklearn: only where this function runs
+    from heartbeat.evaluation.protocol import se_p
+
+    # heartbeat.inference.modelio brings scipy, sklearn, torch: only where this function runs
+    from heartbeat.inference.modelio import parameter_count
+
     # heartbeat.metrics brings scipy, sklearn: only where this function runs
     from heartbeat.metrics import classification_metrics
-
-    # heartbeat.modelio brings scipy, sklearn, torch: only where this function runs
-    from heartbeat.modelio import parameter_count
-    from heartbeat.protocol import se_p  # heartbeat.protocol brings scipy, sklearn: only where this function runs
 
     binds = [*bindings, f"fit.seed = {seed}"]
     inputs, _ = config_values(base, binds)

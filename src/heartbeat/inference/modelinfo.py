@@ -1,6 +1,6 @@
 """A model folder's record, ``metrics.json``: the :class:`ModelInfo` dataclass, and nothing heavier.
 
-It sits apart from :mod:`heartbeat.modelio` (which imports torch to rebuild the weights) so that the
+It sits apart from :mod:`heartbeat.inference.modelio` (which imports torch to rebuild the weights) so that the
 report and the service's command line read a folder's record without importing torch; modelio is
 still the one place that writes it (``save_model``) and re-exports it.
 """
@@ -69,7 +69,7 @@ class ModelInfo:
 
     @classmethod
     def of_fit(cls, result, dataset, classes, seed: int, valid_size: float, **extra) -> "ModelInfo":
-        """The record of one fit (:class:`heartbeat.fit.FitResult`) on ``dataset``: the one place a model's
+        """The record of one fit (:class:`heartbeat.training.fit.FitResult`) on ``dataset``: the one place a model's
         record is built from a training run (``heartbeat train``, ``retrain``). ``extra`` keys are kept beside
         the fields (a retrain's ``retrained_from``, ...)."""
         return replace(cls.of_data(dataset, classes, seed, valid_size, **extra), window=result.inputs.window,

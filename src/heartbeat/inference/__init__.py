@@ -1,0 +1,1 @@
+"""Inference: the model folder and its record, the ONNX runtime, the operating point, R-peak detection, recordings."""
