@@ -271,7 +271,9 @@ def cached_wfdb_beats(folder: Path, progress=None, window: str = "kachuee") -> B
     print(f"building {window} beats from {len(names)} WFDB records in {folder} (once; cached afterwards) ...",
           file=sys.stderr)
     beats, _ = build_beats(folder, names, progress=progress, window=window)
-    tmp = cached.with_suffix(".tmp")
+    # One temporary file per process: two workers that build the same cache at once (heartbeat ablate
+    # --jobs 2 on a cold cache) each rename their own whole file, and the second rename simply wins.
+    tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp")
     write_beats(beats, tmp)
     tmp.replace(cached)  # atomic: parallel trials never read a half-written cache
     return beats
