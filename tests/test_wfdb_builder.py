@@ -59,3 +59,44 @@ def test_full_build_through_source_resolution(mitdb, shared_data):
     assert counts.sum() - 3 * len(names) <= built <= counts.sum()
     assert set(ds.train.record) | set(ds.test.record) == set(names)
     assert not set(ds.train.record) & set(ds.test.record)
+
+
+def test_two_processes_building_one_cache_both_succeed(tmp_path, monkeypatch):
+    """Two workers that build the same cold WFDB cache at once (heartbeat ablate --jobs 2) each write a whole
+    file of their own and rename it; neither finds its temporary file taken by the other.
+
+    Both processes are held at a barrier after writing and before renaming, so the renames happen one right
+    after the other: with one shared temporary name, the second rename raised FileNotFoundError."""
+    import multiprocessing as mp
+
+    from heartbeat.data import sources
+    from heartbeat.data.sample import sample_dir
+
+    monkeypatch.setenv("HEARTBEAT_CACHE", str(tmp_path))
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(2, timeout=120)
+    real_write = sources.write_beats
+
+    def write_then_wait(beats, path):
+        real_write(beats, path)
+        barrier.wait()
+
+    monkeypatch.setattr(sources, "write_beats", write_then_wait)
+    results = ctx.Queue()
+
+    def worker():
+        try:
+            results.put(len(sources.cached_wfdb_beats(sample_dir())))
+        except Exception as e:  # reported to the parent, which fails the test with it
+            results.put(repr(e))
+
+    procs = [ctx.Process(target=worker) for _ in range(2)]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(isinstance(n, int) and n > 0 for n in got), got
+    assert got[0] == got[1]
+    assert [p.name for p in tmp_path.iterdir()] == [p.name for p in tmp_path.glob("wfdb-beats-*.parq")]
+    assert len(list(tmp_path.iterdir())) == 1  # one cache file, no temporary file left behind
