@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import heartbeat.models as models
-from heartbeat.models import BASELINES, REGISTRY, GBTBaseline
+from heartbeat.errors import ConfigError
+from heartbeat.models import BASELINES, REGISTRY, GBTBaseline, LDABaseline
 
 torch.set_num_threads(1)
 
@@ -45,9 +46,9 @@ def check_forward_backward(model: torch.nn.Module, num_classes: int, batch: int 
 
 def test_registry_lists_every_family():
     assert set(REGISTRY) == {"CNN1D", "CNN2D", "GRU", "Transformer", "ResNet1D"}
-    assert set(BASELINES) == {"GBTBaseline"}
+    assert set(BASELINES) == {"GBTBaseline", "LDABaseline"}
     assert all(issubclass(cls, torch.nn.Module) for cls in REGISTRY.values())
-    assert not issubclass(GBTBaseline, torch.nn.Module)
+    assert not issubclass(GBTBaseline, torch.nn.Module) and not issubclass(LDABaseline, torch.nn.Module)
     assert models.CNN1D is REGISTRY["CNN1D"]
 
 
@@ -160,10 +161,14 @@ def separable_beats(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), y
 
 
-def test_baseline_learns_separable_data_and_round_trips(tmp_path):
+BASELINE_CASES = [(GBTBaseline, {"max_iter": 30}), (LDABaseline, {})]
+
+
+@pytest.mark.parametrize("cls, params", BASELINE_CASES, ids=["gbt", "lda"])
+def test_baseline_learns_separable_data_and_round_trips(tmp_path, cls, params):
     X, y = separable_beats(150, seed=0)
     X_test, y_test = separable_beats(90, seed=1)
-    model = GBTBaseline(num_classes=3, max_iter=30)
+    model = cls(num_classes=3, **params)
     assert model.fit(X, y) is model
     proba = model.predict_proba(X_test)
     assert proba.shape == (90, 3)
@@ -172,26 +177,59 @@ def test_baseline_learns_separable_data_and_round_trips(tmp_path):
     assert accuracy > 0.9  # chance is 1/3
     np.testing.assert_array_equal(model.predict(X_test), proba.argmax(1))
 
-    path = model.save(tmp_path / "gbt")
-    assert path == tmp_path / "gbt" / "model.joblib" and path.exists()
-    loaded = GBTBaseline.load(tmp_path / "gbt")
-    assert loaded.num_classes == 3
+    path = model.save(tmp_path / "baseline")
+    assert path == tmp_path / "baseline" / "model.joblib" and path.exists()
+    loaded = cls.load(tmp_path / "baseline")
+    assert loaded.num_classes == 3 and loaded.params == model.params
     np.testing.assert_array_equal(loaded.predict_proba(X_test), proba)
     # the models' (batch, 1, time) layout is accepted too
     np.testing.assert_array_equal(loaded.predict_proba(X_test[:, None, :]), proba)
 
 
-def test_baseline_keeps_columns_for_classes_absent_from_training():
+@pytest.mark.parametrize("cls, params", BASELINE_CASES, ids=["gbt", "lda"])
+def test_baseline_keeps_columns_for_classes_absent_from_training(cls, params):
     X, y = separable_beats(60, seed=0)
-    model = GBTBaseline(num_classes=5, max_iter=10).fit(X, y)  # classes 3 and 4 never seen
+    model = cls(num_classes=5, **params).fit(X, y)  # classes 3 and 4 never seen
     proba = model.predict_proba(X[:7])
     assert proba.shape == (7, 5)
     assert (proba[:, 3:] == 0).all()
 
 
+def test_lda_equal_priors_find_more_of_a_rare_class_than_the_data_priors():
+    """With priors='equal' a class of 1 beat in 10 is as likely a priori as the common one, so more of
+    its beats are called; with 'data' the common class's prior wins where the two overlap."""
+
+    def overlapping(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        y = (np.arange(n) % 10 == 0).astype(np.int64)  # class 1: one beat in ten
+        t = np.arange(187)[None, :]
+        height = 0.5 + 0.05 * y[:, None] + rng.normal(0, 0.05, (n, 1))  # the classes overlap in height
+        X = 0.2 + height * np.exp(-0.5 * ((t - 60) / 10.0) ** 2) + rng.normal(0, 0.01, (n, 187))
+        return np.clip(X, 0, 1).astype(np.float32), y
+
+    X, y = overlapping(2000, seed=0)
+    X_test, y_test = overlapping(2000, seed=1)
+    found = {p: (LDABaseline(num_classes=2, priors=p).fit(X, y).predict(X_test)[y_test == 1] == 1).mean()
+             for p in ("equal", "data")}
+    assert 0 < found["data"] < found["equal"] < 1
+
+
+def test_lda_takes_the_rhythm_as_logs():
+    """A rhythm ratio and its inverse lie the same distance from the regular beat's 1 (log 1 = 0)."""
+    X, _ = separable_beats(3, seed=0)
+    rhythm = np.array([[1.0], [2.0], [0.5]], dtype=np.float32)
+    f = LDABaseline(num_classes=2)._features(X, rhythm)[:, -1]
+    np.testing.assert_allclose(f, [0.0, np.log(2.0), -np.log(2.0)], rtol=1e-6)
+    assert GBTBaseline(num_classes=2)._features(X, rhythm)[:, -1].tolist() == [1.0, 2.0, 0.5]
+
+
 def test_baseline_rejects_bad_input():
     with pytest.raises(ValueError, match="in_channels"):
         GBTBaseline(num_classes=2, in_channels=2)
+    with pytest.raises(ConfigError, match="LDABaseline.priors must be 'equal' or 'data'"):
+        LDABaseline(num_classes=2, priors="uniform")
+    with pytest.raises(ConfigError, match="LDABaseline.shrinkage"):
+        LDABaseline(num_classes=2, shrinkage=2.0)
     X, y = separable_beats(30, seed=0)
     with pytest.raises(ValueError, match="labels"):
         GBTBaseline(num_classes=2).fit(X, y)  # y has a class 2

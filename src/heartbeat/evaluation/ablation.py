@@ -55,6 +55,8 @@ VARIANTS: list[tuple[str, str, list[str]]] = [
     ("window", "P-wave window", ["BeatInput.window = 'pwave'"]),
     ("family", "ResNet1D", ["fit.model = @ResNet1D"]),
     ("family", "GBT baseline", ["fit.model = @GBTBaseline"]),
+    ("family", "LDA (de Chazal)", ["fit.model = @LDABaseline"]),
+    ("family", "LDA + patient context", ["fit.model = @LDABaseline", "BeatInput.context = True"]),
     ("ensemble", "5-seed ensemble", ["Ensemble.members = 5"]),
 ]
 FIGURES = ("valid_recall_macro", "valid_f2_macro", "test_macro_Se", "test_Se_S", "test_P_S", "test_Se_V",

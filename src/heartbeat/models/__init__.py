@@ -7,7 +7,7 @@ Importing this package registers every family, so gin files can say
 classical models, which are fitted in one call instead of by the epoch loop.
 """
 
-from heartbeat.models.baseline import GBTBaseline
+from heartbeat.models.baseline import GBTBaseline, LDABaseline
 from heartbeat.models.cnn1d import CNN1D
 from heartbeat.models.cnn2d import CNN2D
 from heartbeat.models.ensemble import Ensemble
@@ -22,6 +22,6 @@ REGISTRY: dict[str, type] = {
     "Transformer": Transformer,
     "ResNet1D": ResNet1D,
 }
-BASELINES: dict[str, type] = {"GBTBaseline": GBTBaseline}
+BASELINES: dict[str, type] = {"GBTBaseline": GBTBaseline, "LDABaseline": LDABaseline}
 
-__all__ = ["BASELINES", "REGISTRY", "CNN1D", "CNN2D", "Ensemble", "GRU", "GBTBaseline", "ResNet1D", "Transformer"]
+__all__ = ["BASELINES", "REGISTRY", "CNN1D", "CNN2D", "Ensemble", "GRU", "GBTBaseline", "LDABaseline", "ResNet1D", "Transformer"]

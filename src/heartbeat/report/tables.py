@@ -691,7 +691,7 @@ def hp_cell(binding: str, value) -> str:
     if binding == "fit.balance":
         return _BALANCE.get(str(value), str(value))
     if isinstance(value, str):
-        return {"GBTBaseline": "GBT"}.get(value.lstrip("@"), value.lstrip("@"))
+        return {"GBTBaseline": "GBT", "LDABaseline": "LDA"}.get(value.lstrip("@"), value.lstrip("@"))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
