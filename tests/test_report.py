@@ -741,3 +741,26 @@ def test_the_context_search_sentence_is_read_from_its_seeds_and_the_earlier_winn
     assert "3 trials, 2 with the context) chose it" in text
     assert "valid F2 0.660 ± 0.010 against 0.630 ± 0.010" in text and "selection on DS1 prefers it" in text
     assert "macro Se 0.590 ± 0.010 against 0.750 ± 0.010" in text and "VEB Se 0.930" in text
+
+
+def test_the_context_loss_sentence_names_the_record_whose_dominant_rhythm_is_s(tmp_path):
+    """make protocol's per_record.csv: the DS2 record with the most S beats, where S is most of its beats,
+    and what each model finds there; nothing when S is a minority of that record's beats."""
+    from heartbeat.report.tables import context_loss_sentence
+
+    folder = tmp_path / "results" / "ds1ds2"
+    folder.mkdir(parents=True)
+
+    def write(n_232: int):
+        rows = [{"model": m, "record": rec, "n": n, "n_S": s, "Se_S": se}
+                for m, found in (("cnn1d-ds1ds2-context", (0.2, 0.5)), ("cnn1d-ds1ds2", (0.8, 0.6)))
+                for (rec, n, s), se in zip(((232, n_232, 900), (222, 2000, 100)), found)]
+        pd.DataFrame(rows).to_csv(folder / "per_record.csv", index=False)
+
+    assert context_loss_sentence(tmp_path / "results") is None  # no per_record.csv yet
+    write(1200)
+    text = context_loss_sentence(tmp_path / "results")
+    assert "record 232 holds 900 of DS2's 1,000 S beats, and they are 75% of its beats" in text
+    assert "cnn1d-ds1ds2-context finds 20% of them, cnn1d-ds1ds2 80%" in text
+    write(3000)  # S is 30 % of 232's beats: the patient has a normal to judge against
+    assert context_loss_sentence(tmp_path / "results") is None

@@ -129,7 +129,8 @@ def table3_section(r: Results) -> list[str]:
             "S and V; `params`: weights of the network; `train s`: seconds to train on one core. Mean ± half the "
             f"range over seeds. Columns: {layout['legend']}.", "",
             markdown(tables.table3_frame(layout)), ""] + sum(
-        ([text, ""] for text in (tables.grouped_folds_sentence(r), tables.context_search_sentence(r)) if text), [])
+        ([text, ""] for text in (tables.grouped_folds_sentence(r), tables.context_search_sentence(r),
+                                   tables.context_loss_sentence(r)) if text), [])
 
 
 def raw_recording_section(r: Results) -> list[str]:

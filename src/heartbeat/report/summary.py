@@ -143,6 +143,7 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
         "table3_layout": tables.read_table3(r),
         "grouped_folds": tables.grouped_folds_sentence(r),
         "context_search": tables.context_search_sentence(r),
+        "context_loss": tables.context_loss_sentence(r),
         "tuned": tables.tuned_hyperparameters(r),
         "exploration": explore_runs(Path(results) / "exploration"),
         "raw_speed": r.csv("bench/raw_speed.csv"),
@@ -263,6 +264,8 @@ def patients_text(g: dict, level: dict) -> list[str]:
                        + "; paced records and Q beats are left out as in the protocol.")
     if g["context_search"]:  # the new-patient finding of the DS1 context search, beside the protocol it tests
         out.append(g["context_search"])
+    if g.get("context_loss"):  # ... and the patient where it loses its S beats, and why
+        out.append(g["context_loss"])
     per = g["per_record"]
     if len(per) and len(prot):
         best = prot[prot["source"].str.startswith("this")].sort_values("macro_Se").iloc[-1]["model"]

@@ -867,6 +867,27 @@ def context_search_sentence(results: Results | str | Path, name: str = "cnn1d-ds
             f"make seeds-context). The headline stays on {against}, the winner declared before this search ran.")
 
 
+def context_loss_sentence(results: Results | str | Path, name: str = "cnn1d-ds1ds2-context",
+                          against: str = "cnn1d-ds1ds2") -> str | None:
+    """Where the patient-context model loses its S beats on DS2 (``make protocol``'s per_record.csv): the DS2
+    record with the most S beats, when S is most of that record's beats. There the patient's own normal,
+    the median RR and the running template the context compares each beat with, is the S rhythm itself.
+    None where either model's rows are absent or no such record exists."""
+    per = Results.of(results).csv("ds1ds2/per_record.csv")
+    if per.empty or not {name, against} <= set(per["model"]):
+        return None
+    ctx, old = (per[per["model"] == m].set_index(per.loc[per["model"] == m, "record"].astype(str)) for m in (name, against))
+    top = ctx["n_S"].idxmax()
+    row = ctx.loc[top]
+    if top not in old.index or not row["n"] > 0 or row["n_S"] / row["n"] <= 0.5:
+        return None
+    return (f"Where the context loses S: record {top} holds {int(row['n_S']):,} of DS2's {int(ctx['n_S'].sum()):,} "
+            f"S beats, and they are {row['n_S'] / row['n']:.0%} of its beats. Its underlying rhythm and its running "
+            f"template are then the S beats' own, so they stop looking premature or unlike the patient's normal: "
+            f"{name} finds {row['Se_S']:.0%} of them, {against} {old.loc[top, 'Se_S']:.0%}. A patient whose "
+            "dominant rhythm is ectopic has no normal to judge against.")
+
+
 def _chose_context(r: Results, name: str) -> bool:
     """Whether the search's exported winner reads the patient context (its model folder's record)."""
     tag = r.searches[name].best_tag
