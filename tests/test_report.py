@@ -737,6 +737,8 @@ def test_the_context_search_sentence_is_read_from_its_seeds_and_the_earlier_winn
     (models / "cnn1d-ds1ds2-context").mkdir(parents=True)
     ModelInfo(task="mitbih", tag="cnn1d-ds1ds2-context").write(models / "cnn1d-ds1ds2-context")
     (models / "cnn1d-ds1ds2-context" / "config.gin").write_text("BeatInput.context = True\n")
+    unknown = context_search_sentence(results)  # no models folder: whether it chose the context is not known
+    assert "3 trials, 2 with the context). Over 3 seeds" in unknown and "choose" not in unknown
     text = context_search_sentence(Results.load(results, models))
     assert "3 trials, 2 with the context) chose it" in text
     assert "valid F2 0.660 ± 0.010 against 0.630 ± 0.010" in text and "selection on DS1 prefers it" in text

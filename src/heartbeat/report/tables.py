@@ -853,14 +853,15 @@ def context_search_sentence(results: Results | str | Path, name: str = "cnn1d-ds
     n, o = n.iloc[0], o.iloc[0]
     trials = r.searches[name].trials
     with_context = int(trials["BeatInput.context"].astype(str).eq("True").sum()) if "BeatInput.context" in trials else 0
-    chose = "chose" if _chose_context(r, name) else "did not choose"
+    chose = _chose_context(r, name)
+    chose = {True: " chose it for its winner", False: " did not choose it for its winner", None: ""}[chose]
     prefers = "prefers" if n["valid_f2_macro"] > o["valid_f2_macro"] else "does not prefer"
 
     def pm(row, col: str) -> str:
         return f"{row[col]:.3f} ± {row[f'{col}_spread']:.3f}"
 
     return (f"A search on DS1 alone with the patient context in its space (make search-context: {len(trials)} trials, "
-            f"{with_context} with the context) {chose} it for its winner. Over {int(n['seeds'])} seeds that winner has "
+            f"{with_context} with the context){chose}. Over {int(n['seeds'])} seeds that winner has "
             f"DS1 valid F2 {pm(n, 'valid_f2_macro')} against {pm(o, 'valid_f2_macro')} for {against}, so selection on "
             f"DS1 {prefers} it; on DS2 it scores macro Se {pm(n, 'test_macro_Se')} against {pm(o, 'test_macro_Se')} "
             f"(VEB Se {n['test_Se_V']:.3f}, +P {n['test_P_V']:.3f}; SVEB Se {n['test_Se_S']:.3f}, +P {n['test_P_S']:.3f}; "
@@ -888,11 +889,14 @@ def context_loss_sentence(results: Results | str | Path, name: str = "cnn1d-ds1d
             "dominant rhythm is ectopic has no normal to judge against.")
 
 
-def _chose_context(r: Results, name: str) -> bool:
-    """Whether the search's exported winner reads the patient context (its model folder's record)."""
+def _chose_context(r: Results, name: str) -> bool | None:
+    """Whether the search's exported winner reads the patient context (its model folder's config); None
+    where that folder is not among ``r``'s models (no models folder given, or the winner not exported)."""
     tag = r.searches[name].best_tag
-    model = r.models.get(tag) if tag else None
-    return bool(model and "BeatInput.context = True" in model.config)
+    model = r.models.get(tag) if tag and r.models_dir is not None else None
+    if model is None:
+        return None
+    return "BeatInput.context = True" in model.config
 
 
 def read_table3(results: Results | str | Path) -> dict | None:
