@@ -109,6 +109,24 @@ seeds-context: $(STAMP) ## BEST-ds1ds2-context's winner over 3 seeds: DS1 valid 
 	$(VENV)/bin/heartbeat ablate --base gin/best/$(BEST)-ds1ds2-context.gin --split ds1ds2 --seeds 0 1 2 --only base \
 		--jobs 2 --out results/ds1ds2/context-search
 
+# The headline of the new-patient issue: the DS1 -> DS2 winner's configuration trained on DS1 with 3 fit
+# seeds, each with its recall-first operating point (chosen on DS1 validation), scored on DS2 at the
+# annotated beats (protocol) and end to end from detected R peaks as EC57 reports it (ec57). A seed folder that exists is
+# kept, so a rerun resumes. Every DS2 score is logged in results/ds1ds2/looks.csv.
+SEEDS ?= 0 1 2
+SEEDS_DIR = results/ds1ds2/seeds
+seeds: $(STAMP) ## BEST-ds1ds2's configuration over 3 fit seeds: train, operate, DS2 from detected peaks (EC57) and annotated -> results/ds1ds2/seeds/ (~10 min)
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: the protocol runs on real data only"; exit 2; }
+	@for s in $(SEEDS); do m=$(SEEDS_DIR)/models/$(BEST)-ds1ds2-seed$$s; \
+	  if [ ! -e $$m/metrics.json ]; then \
+	    $(VENV)/bin/heartbeat train gin/best/$(BEST)-ds1ds2.gin --split ds1ds2 --bind "fit.seed = $$s" --threads 2 \
+	      --out $$m && $(VENV)/bin/heartbeat operate --model $$m || exit 1; \
+	  fi; \
+	  $(VENV)/bin/heartbeat ec57 --model $$m --data $(HEARTBEAT_DATA)/mitdb --out $(SEEDS_DIR)/ec57/$(BEST)-ds1ds2-seed$$s \
+	    || exit 1; \
+	done
+	$(VENV)/bin/heartbeat protocol --models $(SEEDS_DIR)/models --out $(SEEDS_DIR)
+
 # the winner's configuration trained on every shared record (paced ones included, so Q is learnt):
 # the model to deploy for new patients
 deploy: $(STAMP) ## BEST-ds1ds2's configuration trained on every record -> models/BEST-rhythm-all
@@ -146,7 +164,7 @@ ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/PTB_FROM (all layer
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-best ablate ablate-cv ablate-intra search-inter search-context seeds-context deploy protocol ec57 endtoend shift ptb readme
+.PHONY: search-best ablate ablate-cv ablate-intra search-inter search-context seeds-context seeds deploy protocol ec57 endtoend shift ptb readme
 
 notebook: $(STAMP) ## execute both notebooks headless (outputs kept): analysis -> results/figures/, manual exploration
 	$(VENV)/bin/heartbeat notebook

@@ -117,3 +117,20 @@ def test_non_finite_values_are_imputed_and_reported(tmp_path, beat_rows):
     assert beats.X[2, 0] == pytest.approx(X[2, 1], rel=1e-5)
     np.testing.assert_allclose(beats.X[4, 100:103], np.linspace(X[4, 99], X[4, 103], 5)[1:4], rtol=1e-5)
     assert any("dropped (no finite value): 1 at rows [6]" in line for line in beats.report.lines())
+
+
+def test_a_data_path_is_recorded_without_this_machines_folders(tmp_path, monkeypatch):
+    """What a result file records of a data folder (heartbeat ec57's report.json): ``<data>/...`` under
+    $HEARTBEAT_DATA, relative under the working folder, else the path as given."""
+    from heartbeat.data.sources import shown_path
+
+    data, work = tmp_path / "shared" / "data", tmp_path / "work"
+    (data / "mitdb").mkdir(parents=True)
+    (work / "records").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HEARTBEAT_DATA", str(data))
+    assert shown_path(data / "mitdb") == "<data>/mitdb" and shown_path(data) == "<data>"
+    assert shown_path(work / "records") == "records" and shown_path("records") == "records"
+    assert shown_path(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")
+    monkeypatch.delenv("HEARTBEAT_DATA")
+    assert shown_path(data / "mitdb") == str(data / "mitdb")

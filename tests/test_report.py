@@ -766,3 +766,34 @@ def test_the_context_loss_sentence_names_the_record_whose_dominant_rhythm_is_s(t
     assert "cnn1d-ds1ds2-context finds 20% of them, cnn1d-ds1ds2 80%" in text
     write(3000)  # S is 30 % of 232's beats: the patient has a normal to judge against
     assert context_loss_sentence(tmp_path / "results") is None
+
+
+def test_the_seeds_headline_is_each_target_per_seed_from_ec57_reports(tmp_path):
+    """make seeds: one EC57 report.json per seed; each target figure per seed, mean ± sample sd, and the
+    mean against its target. The macro Se is the mean of N, S, V and F at detected peaks."""
+    from heartbeat.report.readme import seeds_section
+    from heartbeat.report.tables import SEED_TARGETS, seeds_headline, seeds_sentence
+
+    results = tmp_path / "results"
+    assert seeds_headline(results).empty and seeds_section(Results.load(results, None)) == []
+
+    def report(sveb_se: float, veb_ppv: float, s_se: float) -> dict:
+        return {"classes": {"N": {"se": 0.9}, "S": {"se": s_se}, "V": {"se": 0.8}, "F": {"se": 0.5}, "Q": {"se": 0.0}},
+                "gross": {"sveb": {"se": sveb_se, "ppv": 0.3}, "veb": {"se": 0.95, "ppv": veb_ppv}},
+                "average": {"sveb": {"se": 0.75}}}
+
+    for seed, values in enumerate([(0.80, 0.90, 0.6), (0.86, 0.92, 0.8)]):
+        folder = results / "ds1ds2" / "seeds" / "ec57" / f"m-seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "report.json").write_text(json.dumps(report(*values)))
+    h = seeds_headline(results).set_index("figure")
+    assert list(h.index) == [name for name, _, _ in SEED_TARGETS]
+    np.testing.assert_allclose(h.loc["macro Se (N, S, V, F)", ["m-seed0", "m-seed1"]].astype(float),
+                               [(0.9 + 0.6 + 0.8 + 0.5) / 4, (0.9 + 0.8 + 0.8 + 0.5) / 4])
+    assert h.loc["SVEB Se", "mean"] == pytest.approx(0.83) and h.loc["SVEB Se", "sd"] == pytest.approx(0.06 / 2 ** 0.5)
+    assert h.loc["SVEB Se", "met"] and not h.loc["SVEB +P", "met"]  # 0.83 >= 0.82; 0.30 < 0.55
+    assert h.loc["VEB +P", "met"] and h.loc["record-average SVEB Se", "met"]
+    text = seeds_sentence(seeds_headline(results))
+    assert "2 fit seeds" in text and "SVEB Se 0.830 ± 0.042 (target 0.82, met)" in text and "4 of 6 targets met" in text
+    section = "\n".join(seeds_section(Results.load(results, None)))
+    assert "| SVEB +P | 0.300 | 0.300 | 0.300 ± 0.000 | ≥ 0.55 | missed |" in section

@@ -184,6 +184,18 @@ def _shown(p: Path, root: Path) -> str:
     return DATA_ROOT if rel == "." else f"{DATA_ROOT}/{rel}"
 
 
+def shown_path(p: str | Path) -> str:
+    """A data path as a result file may record it, naming no folder of this machine: ``<data>/...`` under
+    ``$HEARTBEAT_DATA``, else relative to the working folder where it lies below it, else as given."""
+    p = Path(p)
+    resolved = p.resolve()
+    root = os.environ.get("HEARTBEAT_DATA")
+    for base, show in ((Path(root).resolve(), True) if root else (None, False), (Path.cwd().resolve(), False)):
+        if base is not None and resolved.is_relative_to(base):
+            return _shown(resolved, base) if show else resolved.relative_to(base).as_posix()
+    return str(p)
+
+
 def _relative(p: Path, root: Path) -> str:
     rel = p.relative_to(root).as_posix()
     return "" if rel == "." else rel

@@ -61,6 +61,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from heartbeat.data.sources import shown_path
 from heartbeat.data.splits import DS2, PACED
 from heartbeat.data.wfdb_beats import AAMI, list_records
 from heartbeat.errors import DataError
@@ -354,7 +355,7 @@ def run(model, folder: str | Path, records: list[str] | None = None, learning_pe
     """Compare ``records`` of ``folder`` end to end and report them (:func:`report`)."""
     comparisons = compare_records(model, folder, records, log=log)
     learning = LEARNING_S if learning_period else 0.0
-    return comparisons, report(comparisons, learning, model=model.tag, data=str(folder),
+    return comparisons, report(comparisons, learning, model=model.tag, data=shown_path(folder),
                                split=model.info.split)
 
 

@@ -115,6 +115,20 @@ PUBLISHED_REFS = ("de Chazal, O'Dwyer and Reilly, IEEE TBME 2004", "Zhang et al.
                   "Mondéjar-Guerra et al., BSPC 2019", "Wang et al., Entropy 2021")
 
 
+def seeds_section(r: Results) -> list[str]:
+    """The new-patient headline (``make seeds``): each target figure on DS2 end to end, per seed, and mean ± sd."""
+    h = tables.seeds_headline(r)
+    if h.empty:
+        return []
+    seeds = [c for c in h.columns if c not in ("figure", "mean", "sd", "target", "met")]
+    shown = pd.DataFrame({"figure": h["figure"], **{s: h[s].map(_f) for s in seeds},
+                          "mean ± sd": [f"{m:.3f} ± {d:.3f}" for m, d in zip(h["mean"], h["sd"])],
+                          "target": h["target"].map(lambda t: f"≥ {t:.2f}"),
+                          "": h["met"].map({True: "met", False: "missed"})})
+    return [f"**The headline: new patients end to end** (`make seeds`): {tables.seeds_method(h)}", "",
+            markdown(shown), ""]
+
+
 def table3_section(r: Results) -> list[str]:
     """Table 3 (``make ablate``) in the paper's form: a column per varied binding, the base row in full,
     each other row only what it changes, then the figures (mean ± half-range over seeds)."""
@@ -208,6 +222,7 @@ def block(results: str | Path = "results", models: str | Path = "models") -> str
                 f"{minutes:.0f} min of wall time in all on {machine(found)} (`make search`).",
                 ""]
     out += protocol_section(r)
+    out += seeds_section(r)
     out += table3_section(r)
     out += raw_recording_section(r)
     shift = r.shift

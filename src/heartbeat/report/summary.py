@@ -144,6 +144,7 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
         "grouped_folds": tables.grouped_folds_sentence(r),
         "context_search": tables.context_search_sentence(r),
         "context_loss": tables.context_loss_sentence(r),
+        "seeds": tables.seeds_headline(r),
         "tuned": tables.tuned_hyperparameters(r),
         "exploration": explore_runs(Path(results) / "exploration"),
         "raw_speed": r.csv("bench/raw_speed.csv"),
@@ -262,6 +263,8 @@ def patients_text(g: dict, level: dict) -> list[str]:
                        + (f"All {int(r['records_DS1'])} DS1 records took part" if int(r["records_DS1"]) >= 22 else
                           f"Only {int(r['records_DS1'])} of DS1's 22 records took part")
                        + "; paced records and Q beats are left out as in the protocol.")
+    if len(g.get("seeds", ())):  # the headline: 3 fit seeds, end to end from detected peaks, against the targets
+        out.append(tables.seeds_sentence(g["seeds"]))
     if g["context_search"]:  # the new-patient finding of the DS1 context search, beside the protocol it tests
         out.append(g["context_search"])
     if g.get("context_loss"):  # ... and the patient where it loses its S beats, and why

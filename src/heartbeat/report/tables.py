@@ -909,3 +909,59 @@ def read_table3(results: Results | str | Path) -> dict | None:
     if table.empty:
         return None
     return table3_layout(table, r.text("table3/base.gin"))
+
+
+#: the new-patient issue's targets on DS2, end to end from detected peaks: (figure, its reading from an EC57
+#: report.json, the least value that meets it)
+SEED_TARGETS: tuple[tuple[str, tuple[str, ...], float], ...] = (
+    ("macro Se (N, S, V, F)", ("macro",), 0.87),
+    ("SVEB Se", ("gross", "sveb", "se"), 0.82),
+    ("SVEB +P", ("gross", "sveb", "ppv"), 0.55),
+    ("VEB Se", ("gross", "veb", "se"), 0.93),
+    ("VEB +P", ("gross", "veb", "ppv"), 0.90),
+    ("record-average SVEB Se", ("average", "sveb", "se"), 0.70),
+)
+
+
+def _ec57_figure(report: dict, path: tuple[str, ...]) -> float:
+    if path == ("macro",):  # the mean Se of the four classes the protocol scores, at detected peaks
+        return float(np.mean([report["classes"][c]["se"] for c in "NSVF"]))
+    value = report
+    for key in path:
+        value = value[key]
+    return float("nan") if value is None else float(value)
+
+
+def seeds_headline(results: Results | str | Path, folder: str = "ds1ds2/seeds/ec57") -> pd.DataFrame:
+    """``make seeds``: each target figure on DS2 from detected peaks, per fit seed (one EC57 report.json per
+    seed folder under ``folder``), their mean ± sd (the sample sd over seeds) and whether the mean meets
+    its target. Empty where no report is there."""
+    root = Results.of(results).root / folder
+    reports = {p.parent.name: json.loads(p.read_text()) for p in sorted(root.glob("*/report.json"))}
+    if not reports:
+        return pd.DataFrame()
+    rows = []
+    for name, path, target in SEED_TARGETS:
+        values = np.array([_ec57_figure(rep, path) for rep in reports.values()])
+        mean, sd = float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+        rows.append({"figure": name, **{tag: v for tag, v in zip(reports, values)}, "mean": mean, "sd": sd,
+                     "target": target, "met": bool(mean >= target)})
+    return pd.DataFrame(rows)
+
+
+def seeds_method(headline: pd.DataFrame) -> str:
+    """How :func:`seeds_headline`'s figures were made, in words."""
+    seeds = [c for c in headline.columns if c not in ("figure", "mean", "sd", "target", "met")]
+    return (f"the DS1 → DS2 winner's configuration trained on DS1 with {len(seeds)} fit seeds, each with its "
+            "recall-first operating point chosen on DS1 validation, then run on DS2's raw recordings (R peaks "
+            "detected, beats cut and classified) and scored as EC57 does: gross SVEB and VEB, and the record "
+            "average over the DS2 records that hold SVEB beats.")
+
+
+def seeds_sentence(headline: pd.DataFrame) -> str:
+    """:func:`seeds_method`, then each figure's mean ± sd over the seeds against its target."""
+    met = int(headline["met"].sum())
+    return (seeds_method(headline)[0].upper() + seeds_method(headline)[1:] + " Mean ± sd over the seeds: "
+            + "; ".join(f"{row.figure} {row.mean:.3f} ± {row.sd:.3f} (target {row.target:.2f}, "
+                        f"{'met' if row.met else 'missed'})" for row in headline.itertuples())
+            + f". {met} of {len(headline)} targets met.")
