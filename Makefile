@@ -88,7 +88,8 @@ ablate: $(STAMP) ## Table 3: BEST-ds1ds2 with one change per row, 2 seeds -> res
 # The two slowest rows (ResNet1D, the 5-seed ensemble) are left out unless CV_ONLY= is given empty.
 CV_ONLY ?= --only base none 'loss weights (1/n)' sampler 'sqrt sampler' 'conv dropout 0' 'conv dropout 0.3' \
            'channels x0.5' 'channels x2' 'channels x4' 'depth 2' 'depth 4' 'kernel 3' 'kernel 7' \
-           'no augmentation' 'no rhythm' 'patient context' 'P-wave window' 'GBT baseline' \
+           'no augmentation' 'no rhythm' 'patient context' 'underlying rhythm only' 'neighbours only' 'template only' \
+           'P-wave window' 'GBT baseline' \
            'LDA (de Chazal)' 'LDA + patient context'
 ablate-cv: $(STAMP) ## Table 3's rows on DS1's 5 patient-grouped folds, pooled -> results/table3/cv_table.csv (~35 min)
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: ablations run on real data only"; exit 2; }

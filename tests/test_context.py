@@ -130,3 +130,31 @@ def test_context_is_an_input_binding_that_round_trips_through_the_model_folder(t
                   rhythm_names=ALL_RHYTHM_NAMES[:8], window=data.test.window)
     with pytest.raises(ValueError, match="has no under_rr"):
         again.proba_beats(old)
+
+
+def test_a_part_of_the_context_takes_its_columns_alone():
+    """BeatInput.context names a part (or parts joined by '+') so that Table 3 can weigh each addition:
+    the columns come in CONTEXT_NAMES order, and an unknown part is refused by name."""
+    from heartbeat.data.beatset import BeatSet
+    from heartbeat.data.context import ALL_RHYTHM_NAMES, CONTEXT_GROUPS, CONTEXT_NAMES
+    from heartbeat.data.inputs import BeatInput
+    from heartbeat.data.rhythm import RHYTHM_NAMES
+    from heartbeat.errors import ConfigError
+
+    assert sorted(c for cols in CONTEXT_GROUPS.values() for c in cols) == sorted(CONTEXT_NAMES)  # a partition
+    assert BeatInput(rhythm=True, context="template").names == RHYTHM_NAMES + ("tmpl_dist", "tmpl_rms", "tmpl_amp")
+    both = BeatInput(rhythm=True, context="template+underlying").names[len(RHYTHM_NAMES):]
+    assert both == ("under_rr", "pre_under", "post_under", "irregularity", "tmpl_dist", "tmpl_rms", "tmpl_amp")
+    assert BeatInput(rhythm=True, context=True).names == RHYTHM_NAMES + CONTEXT_NAMES
+    assert BeatInput(rhythm=True, context=False).names == RHYTHM_NAMES
+    with pytest.raises(ConfigError, match="unknown BeatInput.context 'tmpl'.*underlying, neighbours, template"):
+        BeatInput(rhythm=True, context="tmpl")
+    with pytest.raises(ConfigError, match="'neighbours' needs BeatInput.rhythm = True"):
+        BeatInput(context="neighbours")
+    # beats carrying all 19 columns give a part's model exactly its columns
+    rng = np.random.default_rng(0)
+    beats = BeatSet(rng.uniform(0, 1, (4, 187)).astype(np.float32), np.zeros(4, dtype=np.int64), "mitbih",
+                    rhythm=rng.uniform(0, 2, (4, 19)).astype(np.float32), rhythm_names=ALL_RHYTHM_NAMES)
+    _, R = BeatInput(rhythm=True, context="neighbours").arrays(beats)
+    cols = [ALL_RHYTHM_NAMES.index(c) for c in RHYTHM_NAMES + CONTEXT_GROUPS["neighbours"]]
+    np.testing.assert_array_equal(R, beats.rhythm[:, cols])

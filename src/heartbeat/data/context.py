@@ -46,6 +46,14 @@ CONTEXT_NAMES: tuple[str, ...] = (
     "under_rr", "pre_under", "post_under", "prev_pre_under", "prev2_pre_under", "irregularity",
     "tmpl_dist", "tmpl_rms", "tmpl_amp", "prev_tmpl_dist", "next_tmpl_dist",
 )
+#: the context's three parts, each of which a model may take alone (``BeatInput.context = 'template'``)
+#: so that Table 3 can weigh each: RR against the underlying rhythm and its irregularity; the
+#: neighbouring beats (runs, bigeminy, couplets); the beat's shape against the running template
+CONTEXT_GROUPS: dict[str, tuple[str, ...]] = {
+    "underlying": ("under_rr", "pre_under", "post_under", "irregularity"),
+    "neighbours": ("prev_pre_under", "prev2_pre_under", "prev_tmpl_dist", "next_tmpl_dist"),
+    "template": ("tmpl_dist", "tmpl_rms", "tmpl_amp"),
+}
 #: every per-beat feature a beat built from a record carries: its rhythm, then its patient context
 ALL_RHYTHM_NAMES: tuple[str, ...] = RHYTHM_NAMES + CONTEXT_NAMES
 UNDERLYING_SECONDS = 300.0

@@ -16,7 +16,7 @@ import gin
 import numpy as np
 
 from heartbeat.data.beatset import WINDOWS, BeatSet, DataError
-from heartbeat.data.context import CONTEXT_NAMES
+from heartbeat.data.context import CONTEXT_GROUPS, CONTEXT_NAMES
 from heartbeat.data.rhythm import RHYTHM_NAMES
 from heartbeat.errors import ConfigError
 
@@ -27,25 +27,43 @@ class BeatInput:
     """``window``: 'kachuee' (from the R peak, the course's format) or 'pwave' (from 0.28 s before it).
     ``rhythm``: the beat's RR features (heartbeat.data.rhythm) go in as a second input.
     ``context``: the beat's patient context (heartbeat.data.context: RR against the underlying rhythm,
-    the neighbours, the running template) goes in beside the rhythm; it needs ``rhythm``."""
+    the neighbours, the running template) goes in beside the rhythm; it needs ``rhythm``. True takes all
+    of it; a part's name (``'underlying'``, ``'neighbours'``, ``'template'``), or several joined by ``+``
+    (``'underlying+template'``), takes those parts alone."""
 
     window: str = "kachuee"
     rhythm: bool = False
-    context: bool = False
+    context: bool | str = False
 
     def __post_init__(self) -> None:
         if self.window not in WINDOWS:
             raise ConfigError(f"unknown BeatInput.window {self.window!r}; expected one of {WINDOWS}")
+        self.context_names  # an unknown part is refused here, when the binding is read
         if self.context and not self.rhythm:
-            raise ConfigError("BeatInput.context = True needs BeatInput.rhythm = True: the context goes in "
-                              "beside the rhythm, through the same second input")
+            raise ConfigError(f"BeatInput.context = {self.context!r} needs BeatInput.rhythm = True: the context "
+                              "goes in beside the rhythm, through the same second input")
+
+    @property
+    def context_names(self) -> tuple[str, ...]:
+        """The context columns ``context`` takes, in :data:`CONTEXT_NAMES` order."""
+        if self.context is True:
+            return CONTEXT_NAMES
+        if self.context is False or self.context is None:
+            return ()
+        parts = str(self.context).split("+") if isinstance(self.context, str) else None
+        unknown = [part for part in parts or [self.context] if part not in CONTEXT_GROUPS]
+        if unknown or not parts:
+            raise ConfigError(f"unknown BeatInput.context {self.context!r}; expected True, False, or one or more "
+                              f"of {', '.join(CONTEXT_GROUPS)} joined by '+'")
+        chosen = {c for part in parts for c in CONTEXT_GROUPS[part]}
+        return tuple(c for c in CONTEXT_NAMES if c in chosen)
 
     @property
     def names(self) -> tuple[str, ...]:
         """The per-beat features the model takes, in order (empty for a beat-only model)."""
         if not self.rhythm:
             return ()
-        return RHYTHM_NAMES + (CONTEXT_NAMES if self.context else ())
+        return RHYTHM_NAMES + self.context_names
 
     @property
     def num_rhythm(self) -> int:
