@@ -112,8 +112,8 @@ seeds-context: $(STAMP) ## BEST-ds1ds2-context's winner over 3 seeds: DS1 valid 
 
 # The headline of the new-patient issue: the DS1 -> DS2 winner's configuration trained on DS1 with 3 fit
 # seeds, each with its recall-first operating point (chosen on DS1 validation), scored on DS2 at the
-# annotated beats (protocol) and end to end from detected R peaks as EC57 reports it (ec57). A seed folder that exists is
-# kept, so a rerun resumes. Every DS2 score is logged in results/ds1ds2/looks.csv.
+# annotated beats (protocol) and end to end from detected R peaks as EC57 reports it (ec57). A seed
+# folder that exists is kept, so a rerun resumes. Every DS2 score is logged in results/ds1ds2/looks.csv.
 SEEDS ?= 0 1 2
 SEEDS_DIR = results/ds1ds2/seeds
 seeds: $(STAMP) ## BEST-ds1ds2's configuration over 3 fit seeds: train, operate, DS2 from detected peaks (EC57) and annotated -> results/ds1ds2/seeds/ (~10 min)

@@ -50,9 +50,8 @@ class BeatInput:
             return CONTEXT_NAMES
         if self.context is False or self.context is None:
             return ()
-        parts = str(self.context).split("+") if isinstance(self.context, str) else None
-        unknown = [part for part in parts or [self.context] if part not in CONTEXT_GROUPS]
-        if unknown or not parts:
+        parts = self.context.split("+") if isinstance(self.context, str) else [self.context]
+        if any(part not in CONTEXT_GROUPS for part in parts):
             raise ConfigError(f"unknown BeatInput.context {self.context!r}; expected True, False, or one or more "
                               f"of {', '.join(CONTEXT_GROUPS)} joined by '+'")
         chosen = {c for part in parts for c in CONTEXT_GROUPS[part]}

@@ -187,12 +187,13 @@ def _shown(p: Path, root: Path) -> str:
 def shown_path(p: str | Path) -> str:
     """A data path as a result file may record it, naming no folder of this machine: ``<data>/...`` under
     ``$HEARTBEAT_DATA``, else relative to the working folder where it lies below it, else as given."""
-    p = Path(p)
-    resolved = p.resolve()
-    root = os.environ.get("HEARTBEAT_DATA")
-    for base, show in ((Path(root).resolve(), True) if root else (None, False), (Path.cwd().resolve(), False)):
-        if base is not None and resolved.is_relative_to(base):
-            return _shown(resolved, base) if show else resolved.relative_to(base).as_posix()
+    resolved = Path(p).resolve()
+    root = Path(os.environ["HEARTBEAT_DATA"]).resolve() if os.environ.get("HEARTBEAT_DATA") else None
+    if root is not None and resolved.is_relative_to(root):
+        return _shown(resolved, root)
+    cwd = Path.cwd().resolve()
+    if resolved.is_relative_to(cwd):
+        return _relative(resolved, cwd) or "."
     return str(p)
 
 

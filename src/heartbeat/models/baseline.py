@@ -144,7 +144,6 @@ class GBTBaseline(FeatureBaseline):
                          learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
                          min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
                          class_weight=class_weight, early_stopping=early_stopping, random_state=random_state)
-        self.model = HistGradientBoostingClassifier(**self.params)
 
     def _estimator(self, y: np.ndarray) -> HistGradientBoostingClassifier:
         return HistGradientBoostingClassifier(**self.params)

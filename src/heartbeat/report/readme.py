@@ -120,7 +120,7 @@ def seeds_section(r: Results) -> list[str]:
     h = tables.seeds_headline(r)
     if h.empty:
         return []
-    seeds = [c for c in h.columns if c not in ("figure", "mean", "sd", "target", "met")]
+    seeds = tables.seed_columns(h)
     shown = pd.DataFrame({"figure": h["figure"], **{s: h[s].map(_f) for s in seeds},
                           "mean ± sd": [f"{m:.3f} ± {d:.3f}" for m, d in zip(h["mean"], h["sd"])],
                           "target": h["target"].map(lambda t: f"≥ {t:.2f}"),

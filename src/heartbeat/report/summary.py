@@ -263,11 +263,11 @@ def patients_text(g: dict, level: dict) -> list[str]:
                        + (f"All {int(r['records_DS1'])} DS1 records took part" if int(r["records_DS1"]) >= 22 else
                           f"Only {int(r['records_DS1'])} of DS1's 22 records took part")
                        + "; paced records and Q beats are left out as in the protocol.")
-    if len(g.get("seeds", ())):  # the headline: 3 fit seeds, end to end from detected peaks, against the targets
+    if len(g["seeds"]):  # the headline: 3 fit seeds, end to end from detected peaks, against the targets
         out.append(tables.seeds_sentence(g["seeds"]))
     if g["context_search"]:  # the new-patient finding of the DS1 context search, beside the protocol it tests
         out.append(g["context_search"])
-    if g.get("context_loss"):  # ... and the patient where it loses its S beats, and why
+    if g["context_loss"]:  # ... and the patient where it loses its S beats, and why
         out.append(g["context_loss"])
     per = g["per_record"]
     if len(per) and len(prot):

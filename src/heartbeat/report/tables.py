@@ -852,7 +852,8 @@ def context_search_sentence(results: Results | str | Path, name: str = "cnn1d-ds
         return None
     n, o = n.iloc[0], o.iloc[0]
     trials = r.searches[name].trials
-    with_context = int(trials["BeatInput.context"].astype(str).eq("True").sum()) if "BeatInput.context" in trials else 0
+    with_context = int((~trials["BeatInput.context"].astype(str).isin(("False", "None", "nan"))).sum()) \
+        if "BeatInput.context" in trials else 0  # True, or a part of the context by name
     chose = _chose_context(r, name)
     chose = {True: " chose it for its winner", False: " did not choose it for its winner", None: ""}[chose]
     prefers = "prefers" if n["valid_f2_macro"] > o["valid_f2_macro"] else "does not prefer"
@@ -877,7 +878,8 @@ def context_loss_sentence(results: Results | str | Path, name: str = "cnn1d-ds1d
     per = Results.of(results).csv("ds1ds2/per_record.csv")
     if per.empty or not {name, against} <= set(per["model"]):
         return None
-    ctx, old = (per[per["model"] == m].set_index(per.loc[per["model"] == m, "record"].astype(str)) for m in (name, against))
+    per = per.assign(record=per["record"].astype(str))
+    ctx, old = (per[per["model"] == m].set_index("record") for m in (name, against))
     top = ctx["n_S"].idxmax()
     row = ctx.loc[top]
     if top not in old.index or not row["n"] > 0 or row["n_S"] / row["n"] <= 0.5:
@@ -896,7 +898,7 @@ def _chose_context(r: Results, name: str) -> bool | None:
     model = r.models.get(tag) if tag and r.models_dir is not None else None
     if model is None:
         return None
-    return "BeatInput.context = True" in model.config
+    return bool(gin_values(model.config, {"BeatInput.context"}).get("BeatInput.context", False))
 
 
 def read_table3(results: Results | str | Path) -> dict | None:
@@ -932,6 +934,11 @@ def _ec57_figure(report: dict, path: tuple[str, ...]) -> float:
     return float("nan") if value is None else float(value)
 
 
+def seed_columns(headline: pd.DataFrame) -> list[str]:
+    """The seeds' columns of :func:`seeds_headline` (one per seed folder)."""
+    return [c for c in headline.columns if c not in ("figure", "mean", "sd", "target", "met")]
+
+
 def seeds_headline(results: Results | str | Path, folder: str = "ds1ds2/seeds/ec57") -> pd.DataFrame:
     """``make seeds``: each target figure on DS2 from detected peaks, per fit seed (one EC57 report.json per
     seed folder under ``folder``), their mean ± sd (the sample sd over seeds) and whether the mean meets
@@ -951,8 +958,7 @@ def seeds_headline(results: Results | str | Path, folder: str = "ds1ds2/seeds/ec
 
 def seeds_method(headline: pd.DataFrame) -> str:
     """How :func:`seeds_headline`'s figures were made, in words."""
-    seeds = [c for c in headline.columns if c not in ("figure", "mean", "sd", "target", "met")]
-    return (f"the DS1 → DS2 winner's configuration trained on DS1 with {len(seeds)} fit seeds, each with its "
+    return (f"the DS1 → DS2 winner's configuration trained on DS1 with {len(seed_columns(headline))} fit seeds, each with its "
             "recall-first operating point chosen on DS1 validation, then run on DS2's raw recordings (R peaks "
             "detected, beats cut and classified) and scored as EC57 does: gross SVEB and VEB, and the record "
             "average over the DS2 records that hold SVEB beats.")
@@ -960,8 +966,8 @@ def seeds_method(headline: pd.DataFrame) -> str:
 
 def seeds_sentence(headline: pd.DataFrame) -> str:
     """:func:`seeds_method`, then each figure's mean ± sd over the seeds against its target."""
-    met = int(headline["met"].sum())
-    return (seeds_method(headline)[0].upper() + seeds_method(headline)[1:] + " Mean ± sd over the seeds: "
+    met, method = int(headline["met"].sum()), seeds_method(headline)
+    return (method[0].upper() + method[1:] + " Mean ± sd over the seeds: "
             + "; ".join(f"{row.figure} {row.mean:.3f} ± {row.sd:.3f} (target {row.target:.2f}, "
                         f"{'met' if row.met else 'missed'})" for row in headline.itertuples())
             + f". {met} of {len(headline)} targets met.")
