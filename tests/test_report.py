@@ -797,3 +797,14 @@ def test_the_seeds_headline_is_each_target_per_seed_from_ec57_reports(tmp_path):
     assert "2 fit seeds" in text and "SVEB Se 0.830 ± 0.042 (target 0.82, met)" in text and "4 of 6 targets met" in text
     section = "\n".join(seeds_section(Results.load(results, None)))
     assert "| SVEB +P | 0.300 | 0.300 | 0.300 ± 0.000 | ≥ 0.55 | missed |" in section
+
+
+def test_table3_shows_a_part_of_the_context_in_its_narrow_column(project):
+    """BeatInput.context = 'template' shows as tmpl (parts joined by +), True as yes, and the legend says so."""
+    assert tables.hp_cell("BeatInput.context", "template") == "tmpl"
+    assert tables.hp_cell("BeatInput.context", "underlying+neighbours") == "under+neigh"
+    assert tables.hp_cell("BeatInput.context", True) == "yes"
+    layout = tables.read_table3(project / "results")
+    assert "tmpl: its underlying-rhythm, neighbouring-beat or template part alone" in layout["legend"]
+    cells = {row["variant"]: row["cells"][layout["bindings"].index("BeatInput.context")] for row in layout["rows"]}
+    assert cells["template only"] == "tmpl" and cells["patient context"] == "yes"

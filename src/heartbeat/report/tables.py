@@ -674,6 +674,11 @@ def _float(v) -> float:
 
 
 _BALANCE = {"sampler_sqrt": "sqrt", "sampler": "sampler", "loss": "loss", "none": "none"}
+#: a part of the patient context as Table 3's narrow ctx column shows it (heartbeat.data.context.CONTEXT_GROUPS)
+_CONTEXT = {"underlying": "under", "neighbours": "neigh", "template": "tmpl"}
+#: what the legend adds for a binding whose cells are abbreviated
+_LEGEND_VALUES = {"BeatInput.context": "yes: all of it; under, neigh, tmpl: its underlying-rhythm, neighbouring-beat "
+                                       "or template part alone"}
 
 
 def parse_change(change: str) -> dict:
@@ -690,6 +695,8 @@ def hp_cell(binding: str, value) -> str:
         return "no" if value in (None, "None") else "yes"
     if binding == "fit.balance":
         return _BALANCE.get(str(value), str(value))
+    if binding == "BeatInput.context" and isinstance(value, str):
+        return "+".join(_CONTEXT.get(part, part) for part in value.split("+"))
     if isinstance(value, str):
         return {"GBTBaseline": "GBT", "LDABaseline": "LDA"}.get(value.lstrip("@"), value.lstrip("@"))
     if isinstance(value, bool):
@@ -735,7 +742,8 @@ def table3_layout(table: pd.DataFrame, base_config: str) -> dict:
                      "params": _float(r.get("params")), "seconds": _float(r.get("seconds")),
                      "seeds": int(_float(r.get("seeds")) or 0)})
     headers = [SHORT.get(b, b.rpartition(".")[2]) for b in bindings]
-    legend = "; ".join(f"{h} = {b}" for h, b in zip(headers, bindings))
+    legend = "; ".join(f"{h} = {b}" + (f" ({_LEGEND_VALUES[b]})" if b in _LEGEND_VALUES else "")
+                       for h, b in zip(headers, bindings))
     return {"bindings": bindings, "headers": headers, "figures": [h for _, h in TABLE3_FIGURES],
             "legend": legend, "rows": rows}
 
