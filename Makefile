@@ -95,6 +95,11 @@ ablate-cv: $(STAMP) ## Table 3's rows on DS1's 5 patient-grouped folds, pooled -
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: ablations run on real data only"; exit 2; }
 	$(VENV)/bin/heartbeat ablate --base gin/best/$(BEST)-ds1ds2.gin --split ds1ds2 --folds 5 --seeds 0 --jobs 2 $(CV_ONLY)
 
+# The base with per-patient batch-norm statistics (AdaBN, heartbeat.evaluation.adapt), on the same folds.
+adapt-cv: $(STAMP) ## the base's fold models scored with and without per-patient batch norm, 3 seeds -> results/table3/adapt_cv_table.csv (~10 min)
+	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: ablations run on real data only"; exit 2; }
+	$(VENV)/bin/heartbeat ablate --base gin/best/$(BEST)-ds1ds2.gin --split ds1ds2 --folds 5 --seeds 0 1 2 --jobs 2 --adapt
+
 search-inter: $(STAMP) ## tune BEST with rhythm on DS1 (--split ds1ds2) -> models/BEST-ds1ds2 (~25 min)
 	@test -n "$(HEARTBEAT_DATA)" || { echo "set DATA=path: searches run on real data only"; exit 2; }
 	$(PY) hypertune.py --search gin/search/inter.gin --name $(BEST)-ds1ds2 --split ds1ds2 $(INTER_ARGS) --force
@@ -165,7 +170,7 @@ ptb: $(STAMP) ## PTB: from scratch vs fine-tuned from models/PTB_FROM (all layer
 readme: $(STAMP) ## rewrite the README's results block from results/ and models/
 	$(VENV)/bin/heartbeat readme
 
-.PHONY: search-best ablate ablate-cv ablate-intra search-inter search-context seeds-context seeds deploy protocol ec57 endtoend shift ptb readme
+.PHONY: search-best ablate ablate-cv adapt-cv ablate-intra search-inter search-context seeds-context seeds deploy protocol ec57 endtoend shift ptb readme
 
 notebook: $(STAMP) ## execute both notebooks headless (outputs kept): analysis -> results/figures/, manual exploration
 	$(VENV)/bin/heartbeat notebook

@@ -155,7 +155,8 @@ def write_protocol_results(results: Path) -> None:
     pd.concat([pd.DataFrame([ours]), pd.DataFrame(PUBLISHED).assign(source="published (22 DS1 records)")]).to_csv(
         results / "ds1ds2" / "table.csv", index=False)
     beats = BeatSet(X=np.zeros((600, 187)), y=y, task="mitbih", record=np.repeat([str(r) for r in range(100, 112)], 50))
-    per_record("cnn1d-ds1ds2", beats, pred, classes).to_csv(results / "ds1ds2" / "per_record.csv", index=False)
+    per_record("cnn1d-ds1ds2", beats, pred, classes).to_csv(results / "ds1ds2" / "per_record.csv", index=False,
+                                                           float_format="%.4f")  # as make protocol writes it
     runs = pd.DataFrame([{"variant": label, "seed": seed, "valid_recall_macro": rng.uniform(0.5, 0.8),
                           "valid_f2_macro": rng.uniform(0.5, 0.8), "test_macro_Se": rng.uniform(0.4, 0.85),
                           "test_Se_S": rng.uniform(0, 1), "test_P_S": rng.uniform(0, 1), "test_Se_V": rng.uniform(0, 1),
@@ -558,6 +559,10 @@ def test_readme_block_is_rebuilt_from_the_results(project, tmp_path):
     assert "| loss | 0.96 |" in base_line  # the base's own bindings (gin/best/cnn1d-ds1ds2.gin)
     assert sum(line.startswith("| ") for line in block.split("**Table 3**")[1].split("\n\n")[1].splitlines()) \
         == len(t3) + 1
+    worst = block.split("does worst")[1].split("\n\n")[1].splitlines()[2:]  # the worst patients' rows
+    per = pd.read_csv(project / "results" / "ds1ds2" / "per_record.csv", dtype={"record": str}).set_index("record")
+    assert worst and all(f"| {r.split(' | ')[0][2:]} | {int(per.loc[r.split(' | ')[0][2:], 'n'])} |" in r
+                         for r in worst)  # beat counts as counts, not 50.000
     update(readme, project / "results", project / "models")
     assert readme.read_text() == text  # rebuilding changes nothing
     readme.write_text("no markers")
@@ -648,20 +653,39 @@ def test_the_grouped_folds_sentence_is_read_from_cv_table(tmp_path):
     assert "+0.80" in text and "-0.40" in text and "closer to DS2" in text and "the base 0.710" in text
 
 
+def test_the_adapt_sentence_gives_each_modes_change_and_adopts_only_past_the_spread(tmp_path):
+    (tmp_path / "table3").mkdir()
+    rows = pd.DataFrame({"variant": ["unadapted", "beat layers, whole record", "every layer, first 5 min"],
+                         "seeds": 3, "folds": 5, "cv_macro_Se": [0.585, 0.55, 0.51],
+                         "cv_macro_Se_spread": [0.023, 0.006, 0.008], "cv_macro_Se_change": [0.0, -0.035, -0.076]})
+    assert tables.adapt_sentence(tmp_path) is None
+    rows.to_csv(tmp_path / "table3" / "adapt_cv_table.csv", index=False)
+    text = tables.adapt_sentence(tmp_path)
+    assert "5 grouped folds, 3 seeds" in text and "(0.585 ± 0.023)" in text
+    assert "beat layers, whole record -0.035; every layer, first 5 min -0.076." in text
+    assert "Every mode lowers it, so none was adopted" in text
+    rows.loc[1, "cv_macro_Se_change"] = 0.01  # a gain within the seeds' spread
+    rows.to_csv(tmp_path / "table3" / "adapt_cv_table.csv", index=False)
+    assert "None gains more than the seeds' spread" in tables.adapt_sentence(tmp_path)
+    rows.loc[1, "cv_macro_Se_change"] = 0.04  # past it
+    rows.to_csv(tmp_path / "table3" / "adapt_cv_table.csv", index=False)
+    assert "The best, beat layers, whole record, gains more" in tables.adapt_sentence(tmp_path)
+
+
 def test_a_table3_folder_keeps_one_base_for_its_rows_and_its_folds(tmp_path):
     from heartbeat.errors import ConflictError
-    from heartbeat.evaluation.ablation import _claim
+    from heartbeat.evaluation.ablation import claim_folder
 
     a, b = tmp_path / "a.gin", tmp_path / "b.gin"
     a.write_text("CNN1D.channels = 8\n")
     b.write_text("CNN1D.channels = 16\n")
     out = tmp_path / "table3"
-    _claim(out, str(a))
-    _claim(out, str(b))  # no runs yet: the base may change
+    claim_folder(out, str(a))
+    claim_folder(out, str(b))  # no runs yet: the base may change
     assert (out / "base.gin").read_text() == b.read_text()
     (out / "cv.csv").write_text("variant,fold\nbase,0\n")
     with pytest.raises(ConflictError, match="cv.csv holds runs of another base"):
-        _claim(out, str(a))
+        claim_folder(out, str(a))
     assert (out / "base.gin").read_text() == b.read_text()
 
 

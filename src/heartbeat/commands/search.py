@@ -16,6 +16,10 @@ def cmd_tune(args) -> int:
 
 
 def cmd_ablate(args) -> int:
+    if args.adapt:  # per-patient batch norm on the folds (it brings torch)
+        from heartbeat.evaluation.adapt import main_cli as adapt_cli
+
+        return adapt_cli(args)
     from heartbeat.evaluation.ablation import main_cli
 
     return main_cli(args)
@@ -40,7 +44,9 @@ def add_parsers(sub) -> None:
                                     "skipped on a rerun; table.csv holds the mean and spread over seeds.",
                         epilog="examples:\n  heartbeat ablate --base gin/best/cnn1d-ds1ds2.gin --split ds1ds2  (make ablate)\n"
                                "  heartbeat ablate --folds 5 --seeds 0  (make ablate-cv: every row on DS1's "
-                               "5 patient-grouped folds)",
+                               "5 patient-grouped folds)\n"
+                               "  heartbeat ablate --folds 5 --seeds 0 1 2 --adapt  (make adapt-cv: the base with "
+                               "per-patient batch norm, on the same folds)",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ab.add_argument("--base", default="gin/best/cnn1d-ds1ds2.gin", help="the base model's gin file")
     ab.add_argument("--split", choices=SPLITS, default=Split.DS1DS2.value, help=f"default: {Split.DS1DS2}")
@@ -51,5 +57,9 @@ def add_parsers(sub) -> None:
     ab.add_argument("--folds", type=int, default=None, metavar="K",
                     help="score each row for selection on K patient-grouped folds of the training side (DS1) "
                          "instead, pooled; the test side is not used -> OUT/cv.csv, cv_table.csv")
+    ab.add_argument("--adapt", action="store_true",
+                    help="with --folds: train the base once per fold and score it with and without per-patient "
+                         "batch-norm statistics (heartbeat.evaluation.adapt.MODES) -> OUT/adapt_cv.csv, "
+                         "adapt_cv_table.csv")
     ab.add_argument("--out", default="results/table3", help="output folder (default: results/table3)")
     ab.set_defaults(func=cmd_ablate)

@@ -98,7 +98,7 @@ def run_one(base: str, label: str, bindings: list[str], seed: int, data: str | N
     return row
 
 
-def _claim(out: Path, base: str) -> None:
+def claim_folder(out: Path, base: str) -> None:
     """Keep ``base``'s gin beside its rows in ``out`` (Table 3's first row is read from it,
     report.tables.table3_layout); refused where ``out`` holds runs of another base."""
     out.mkdir(parents=True, exist_ok=True)
@@ -110,9 +110,9 @@ def _claim(out: Path, base: str) -> None:
     base_copy.write_text(Path(base).read_text())
 
 
-def _finished(fn, calls: list[tuple], jobs: int, path: Path):
+def finished_runs(fn, calls: list[tuple], jobs: int, path: Path):
     """``fn(*call)`` for every call, ``jobs`` at a time in spawned processes; each row, as it finishes,
-    is appended to the CSV ``path`` (so a rerun skips it) and yielded with its count."""
+    is appended to the CSV ``path`` (so a rerun skips it; None: the caller writes it) and yielded with its count."""
     if not calls:
         return
 
@@ -120,7 +120,8 @@ def _finished(fn, calls: list[tuple], jobs: int, path: Path):
         futures = [pool.submit(fn, *call) for call in calls]
         for n, fut in enumerate(as_completed(futures), 1):
             row = fut.result()
-            pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False, float_format="%.5f")
+            if path is not None:
+                pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False, float_format="%.5f")
             yield n, row
 
 
@@ -157,7 +158,7 @@ def run_cv(base: str, out: str | Path = "results/table3", folds: int = 5, seed: 
            log=print) -> pd.DataFrame:
     """Every missing (variant, fold): append to ``out/cv.csv``; write and return ``out/cv_table.csv``."""
     out = Path(out)
-    _claim(out, base)
+    claim_folder(out, base)
     runs_path = out / "cv.csv"
     done = pd.read_csv(runs_path, dtype={"records": str}) if runs_path.exists() else \
         pd.DataFrame(columns=["variant", "fold", "folds", "seed"])
@@ -167,7 +168,7 @@ def run_cv(base: str, out: str | Path = "results/table3", folds: int = 5, seed: 
     log(f"table 3, {folds} patient-grouped folds of the training side: {len(todo)} runs to do "
         f"({len(have)} done) of base {base}, {jobs} at a time; the test side is not used")
     calls = [(base, label, b, seed, data, split, i, folds) for label, b, i in todo]
-    for n, row in _finished(run_fold, calls, jobs, runs_path):
+    for n, row in finished_runs(run_fold, calls, jobs, runs_path):
         log(f"  [{n}/{len(todo)}] {row['variant']} fold {row['fold']} ({row['records']}): "
             f"macro recall {row['fold_recall_macro']:.3f}", flush=True)
     runs = pd.read_csv(runs_path, dtype={"records": str})
@@ -225,7 +226,7 @@ def run_ablation(base: str, out: str | Path = "results/table3", seeds=(0, 1), jo
                  log=print) -> pd.DataFrame:
     """Run every missing (variant, seed); append each to ``out/runs.csv``; write and return ``out/table.csv``."""
     out = Path(out)
-    _claim(out, base)
+    claim_folder(out, base)
     runs_path = out / "runs.csv"
     done = pd.read_csv(runs_path) if runs_path.exists() else pd.DataFrame(columns=["variant", "seed"])
     have = {(v, int(s)) for v, s in zip(done["variant"], done["seed"])}
@@ -233,7 +234,7 @@ def run_ablation(base: str, out: str | Path = "results/table3", seeds=(0, 1), jo
             if (label, s) not in have and (not only or label in only)]
     log(f"table 3: {len(todo)} runs to do ({len(have)} done) of base {base}, {jobs} at a time")
     calls = [(base, label, b, s, data, split) for _, label, b, s in todo]
-    for i, row in _finished(run_one, calls, jobs, runs_path):
+    for i, row in finished_runs(run_one, calls, jobs, runs_path):
         if split == "ds1ds2":  # its test side is DS2: a look, logged
 
             bindings = next(b for _, lab, b in VARIANTS if lab == row["variant"])

@@ -106,6 +106,8 @@ def protocol_section(r: Results) -> list[str]:
         p = p[p["model"] == ours.sort_values("macro_Se").iloc[-1]["model"]]
         worst = p.sort_values("worst_Se").head(6)[["record", "n", "worst_class", "worst_Se", "Se_S", "Se_V", "n_S",
                                                     "n_V"]]
+        counts = ["n", "n_S", "n_V"]  # beat counts, which the CSV's float format writes as 2272.0000
+        worst[counts] = worst[counts].fillna(0).astype(int)
         out += ["The DS2 patients where the best of them does worst (every patient: `results/ds1ds2/per_record.csv`):",
                 "", markdown(worst), ""]
     return out
@@ -143,7 +145,8 @@ def table3_section(r: Results) -> list[str]:
             "S and V; `params`: weights of the network; `train s`: seconds to train on one core. Mean ± half the "
             f"range over seeds. Columns: {layout['legend']}.", "",
             markdown(tables.table3_frame(layout)), ""] + sum(
-        ([text, ""] for text in (tables.grouped_folds_sentence(r), tables.context_search_sentence(r),
+        ([text, ""] for text in (tables.grouped_folds_sentence(r), tables.adapt_sentence(r),
+                                   tables.context_search_sentence(r),
                                    tables.context_loss_sentence(r)) if text), [])
 
 

@@ -142,6 +142,7 @@ def gather(results: str | Path, models: str | Path, roots=(ROOT,)) -> dict:
         "table3": r.csv("table3/table.csv"),
         "table3_layout": tables.read_table3(r),
         "grouped_folds": tables.grouped_folds_sentence(r),
+        "adapt": tables.adapt_sentence(r),
         "context_search": tables.context_search_sentence(r),
         "context_loss": tables.context_loss_sentence(r),
         "seeds": tables.seeds_headline(r),
@@ -366,6 +367,8 @@ def limitations_text(g: dict) -> list[str]:
                            f"Selection sees only DS1, so it cannot pick the second.")
                 if g["grouped_folds"]:
                     out.append(g["grouped_folds"])
+            if g["adapt"]:  # per-patient batch norm, weighed on the same folds
+                out.append(g["adapt"])
             ens = t3[t3["group"] == "ensemble"] if "group" in t3 else t3.iloc[:0]
             if len(ens):
                 e = ens.iloc[0]

@@ -846,6 +846,29 @@ def grouped_folds_sentence(results: Results | str | Path) -> str | None:
     return text + ". More folds do not mend the selection: what DS1's patients favour is not what DS2's do."
 
 
+def adapt_sentence(results: Results | str | Path) -> str | None:
+    """What per-patient batch-norm statistics (``make adapt-cv``, ``results/table3/adapt_cv_table.csv``) do
+    to the base on DS1's patient-grouped folds: each mode's change in pooled macro Se, seed by seed, against
+    the seeds' own spread. None when absent."""
+    table = Results.of(results).csv("table3/adapt_cv_table.csv")
+    if table.empty or "unadapted" not in set(table["variant"]):
+        return None
+    base = table[table["variant"] == "unadapted"].iloc[0]
+    modes = table[table["variant"] != "unadapted"]
+    if modes.empty:
+        return None
+    best = modes.loc[modes["cv_macro_Se_change"].idxmax()]
+    changes = "; ".join(f"{r['variant']} {r['cv_macro_Se_change']:+.3f}" for _, r in modes.iterrows())
+    text = (f"Per-patient batch norm (AdaBN: every weight kept, each layer's mean and variance re-estimated on the "
+            f"new patient's own unlabelled beats; make adapt-cv, DS1's {int(base['folds'])} grouped folds, "
+            f"{int(base['seeds'])} seeds, DS2 unused) changes the base's pooled macro Se "
+            f"({base['cv_macro_Se']:.3f} ± {base['cv_macro_Se_spread']:.3f}) by: {changes}.")
+    if best["cv_macro_Se_change"] > base["cv_macro_Se_spread"]:
+        return text + f" The best, {best['variant']}, gains more than the seeds' spread."
+    verdict = "Every mode lowers it" if best["cv_macro_Se_change"] < 0 else "None gains more than the seeds' spread"
+    return text + f" {verdict}, so none was adopted, and none was scored on DS2."
+
+
 def context_search_sentence(results: Results | str | Path, name: str = "cnn1d-ds1ds2-context",
                             against: str = "cnn1d-ds1ds2") -> str | None:
     """What the DS1 search with the patient context in its space (``make search-context``, then
