@@ -595,7 +595,11 @@ def test_summary_builds_with_template_and_figures_under_one_folder(project, tmp_
     monkeypatch.chdir(tmp_path)
     out = summary.build("results", "models", "summary/summary.pdf", template="summary/summary.typ",
                         log=lambda *_: 0)
-    assert pdf_text(out)[0] == 2 and (tmp_path / "results" / "figures" / "winners_recall.png").exists()
+    assert pdf_text(out)[0] == 2 and (tmp_path / "summary" / "figures" / "winners_recall.png").exists()
+    # its figures are its own: the notebook redraws figures of the same names, at other sizes, in results/figures/
+    text = json.loads((tmp_path / "summary" / "summary.json").read_text())
+    assert text["figures"] and all(v.startswith("figures/") for v in text["figures"].values())
+    assert not (tmp_path / "results" / "figures" / "winners_recall.png").exists()
 
 
 def test_the_machine_is_read_from_the_searches_not_written_in():

@@ -746,7 +746,9 @@ def build(results: str | Path = "results", models: str | Path = "models", out: s
     results, models, out, template = Path(results), Path(models), Path(out), Path(template)
     if not tables.experiments(results):
         raise NotFoundError(f"no search results in {results} (results/<search>/trials.csv): run make search")
-    figure_dir = Path(figure_dir) if figure_dir else results / "figures"
+    # its own folder beside the PDF: the notebook draws figures of the same names, at other sizes, in
+    # results/figures/, and a summary text compiled against those lays out on three pages
+    figure_dir = Path(figure_dir) if figure_dir else out.parent / "figures"
     g = gather(results, models)
     pages = []
     for level in LEVELS:
@@ -769,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default="models", help="models folder (default: models)")
     p.add_argument("--out", default="summary/summary.pdf", help="PDF to write (default: summary/summary.pdf)")
     p.add_argument("--template", default=str(TEMPLATE), help="typst template (default: summary/summary.typ)")
-    p.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
+    p.add_argument("--figures", default=None, help="folder of the summary's figures (default: figures/ beside --out)")
     p.add_argument("--png", default=None, metavar="DIR",
                    help="also draw each page as DIR/page-1.png and page-2.png, to read them as a reader would")
     p.add_argument("--compile", default=None, metavar="TEXT",
