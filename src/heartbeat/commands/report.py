@@ -33,7 +33,7 @@ def add_parsers(sub) -> None:
     sm.add_argument("--results", default="results", help="results folder (default: results)")
     sm.add_argument("--models", default="models", help="models folder (default: models)")
     sm.add_argument("--out", default="summary/summary.pdf", help="PDF to write (default: summary/summary.pdf)")
-    sm.add_argument("--figures", default=None, help="folder of the static figures (default: RESULTS/figures)")
+    sm.add_argument("--figures", default=None, help="folder of the summary's figures (default: figures/ beside --out)")
     sm.add_argument("--png", default=None, metavar="DIR",
                     help="also draw each page as DIR/page-1.png and page-2.png, to read them as a reader would "
                          "(e.g. --png summary/pages)")

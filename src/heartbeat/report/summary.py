@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from heartbeat.data.sources import project_root
+from heartbeat.data.sources import project_root, shown_path
 from heartbeat.errors import NotFoundError, ReportError, run_entry
 from heartbeat.report import figures, tables
 from heartbeat.report.explore import runs as explore_runs
@@ -99,15 +99,6 @@ def param_cell(v) -> str:
     if isinstance(v, (float, np.floating)):
         return f"{float(v):.2g}"
     return str(v).lstrip("@")
-
-
-def rel(path: str | Path) -> str:
-    """A path as the reader would type it: relative to the working directory when inside it."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def listing(items: list[str], more: int = 0) -> str:
@@ -599,8 +590,8 @@ def document(g: dict, level: dict, figure_dir: Path) -> dict:
         "raw": raw_text(g),
         "limitations": limitations_text(g)[:level["bullets"] + 1],
         "captions": captions(g),
-        "footer": f"Built by make summary (python -m heartbeat.report.summary) from {rel(g['results'])}/ and "
-                  f"{rel(g['models'])}/; every number is read from those files.",
+        "footer": f"Built by make summary (python -m heartbeat.report.summary) from {shown_path(g['results'])}/ and "
+                  f"{shown_path(g['models'])}/; every number is read from those files.",
         "style": {"font": FONT, "table": TABLE_FONT, "fig": level["fig"], "fig2": level["fig2"]},
     }
 
