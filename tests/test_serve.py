@@ -70,6 +70,14 @@ class Server:
         self.db_url = db if isinstance(db, str) else f"sqlite:///{db}"
         self.log = workdir / "server.log"
         self.proc = None
+        self.n_workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
+        self.workers: list[int] = []  # with --workers N: their pids, once every one has started
+
+    def events(self, since: int = 0) -> list[dict]:
+        """The server's JSON log lines, parsed, from byte ``since`` of its log on."""
+        with open(self.log, "rb") as f:
+            f.seek(since)
+            return [json.loads(line) for line in f.read().decode().splitlines() if line.startswith("{")]
 
     def start(self, admin_key: str | None = ADMIN_KEY) -> "Server":
         self.port = free_port()
@@ -79,6 +87,7 @@ class Server:
             env["HEARTBEAT_ADMIN_KEY"] = admin_key
         cmd = [sys.executable, "-m", "heartbeat.serve", "serve", "--model", str(self.model), "--port", str(self.port),
                "--db", self.db_url, "--threads", "1", *self.args]
+        since = self.log.stat().st_size if self.log.exists() else 0  # this start's lines, not a restart's
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 45
@@ -87,11 +96,33 @@ class Server:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
             try:
                 if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
+                    break
             except requests.ConnectionError:
                 time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("server did not answer /health in 45 s:\n" + self.log.read_text()[-3000:])
+        else:
+            self.stop()
+            raise RuntimeError("server did not answer /health in 45 s:\n" + self.log.read_text()[-3000:])
+        if self.n_workers > 1:
+            self.wait_for_workers(since)
+        return self
+
+    def wait_for_workers(self, since: int, timeout: float = 90) -> None:
+        """Until each of the N workers has logged that its application started (their pids in ``workers``).
+
+        /health answers as soon as one worker is up; on a loaded machine another can take many seconds more to
+        import and load the model, and until then every connection lands on the first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            events = [e.get("event", "") for e in self.events(since)]
+            self.workers = [int(e.rsplit("[", 1)[1].rstrip("]")) for e in events
+                            if e.startswith("Started server process [")]
+            if len(self.workers) >= self.n_workers and events.count("Application startup complete.") >= self.n_workers:
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.n_workers} workers did not start in {timeout} s:\n"
+                                   + self.log.read_text()[-3000:])
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -303,8 +334,7 @@ def test_no_secret_is_stored_or_logged_in_clear(server, users):
     for secret in secrets:
         assert secret.encode() not in stored
         assert secret not in logged
-    lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
-    requests_logged = [x for x in lines if x["event"] == "request"]
+    requests_logged = [x for x in server.events() if x["event"] == "request"]
     assert requests_logged and {"request_id", "method", "path", "status", "ms", "user"} <= set(requests_logged[-1])
     assert any(x["user"] == "rita" and x["path"] == "/predict/batch" and x["beats"] == 64 for x in requests_logged)
 

@@ -507,23 +507,6 @@ def worker_of(conn, server_port: int, workers: list[int]) -> int | None:
     return None
 
 
-def started_workers(s, n: int, timeout: float = 90) -> list[int]:
-    """The pids of the server's ``n`` workers, once each has logged that its application started.
-
-    The server answers /health as soon as one worker is up; on a loaded machine the other can take many
-    seconds more to import and load the model, and until then every connection lands on the first."""
-    import json
-
-    deadline = time.monotonic() + timeout
-    while True:
-        events = [json.loads(line).get("event", "") for line in s.log.read_text().splitlines() if line.startswith("{")]
-        pids = [int(e.rsplit("[", 1)[1].rstrip("]")) for e in events if e.startswith("Started server process [")]
-        if sum(e == "Application startup complete." for e in events) >= n and len(pids) >= n:
-            return pids
-        assert time.monotonic() < deadline, f"{n} workers did not start in {timeout} s:\n" + s.log.read_text()[-3000:]
-        time.sleep(0.2)
-
-
 def test_a_lockout_holds_across_two_workers(model_dir, tmp_path, db_url):  # noqa: F811
     """Wrong keys sent in turn over a connection to each of the two workers: one count for both."""
     import http.client
@@ -531,7 +514,7 @@ def test_a_lockout_holds_across_two_workers(model_dir, tmp_path, db_url):  # noq
     s = Server(model_dir, db_url, tmp_path, "--workers", "2", "--max-failures", "5", "--failure-window", "60",
                "--lockout-seconds", "60").start()
     try:
-        workers, by_worker = started_workers(s, 2), {}
+        workers, by_worker = s.workers, {}  # start() waited for both
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # open connections until each worker holds one
             # the kernel hands a connection to whichever worker accepts first; a pause lets the other one
